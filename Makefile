@@ -1,0 +1,58 @@
+# Build, test and lint the Telegraf Kafka -> CnosDB plugins.
+#   make build   binaries in bin/
+#   make test    every check and test (what CI runs)
+#   make lint    gofmt, go vet, golangci-lint
+#   make bench   go test benchmarks
+
+SHELL   := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+MODULE  := github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb
+LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION)
+GOLANGCI_LINT_VERSION := v2.15.0
+TOOLS   := $(CURDIR)/.tools
+TEST_TIMEOUT ?= 25m
+
+BINARIES := bin/telegraf-cnosdb
+
+.PHONY: all build test unit lint fmt-check vet golangci-lint bench clean
+
+all: build
+
+build: $(BINARIES)
+
+bin/%: FORCE
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
+
+FORCE:
+
+# The one command that checks everything; .ci/run calls it.
+test: lint unit
+
+# Tests only, with the race detector; the last line sums up passed, failed and skipped.
+unit: build
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./tools/testsummary
+
+lint: fmt-check vet golangci-lint
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+$(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(TOOLS)/golangci-lint $@
+
+golangci-lint: $(TOOLS)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+	$< run ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin dist

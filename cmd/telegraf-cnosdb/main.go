@@ -1,0 +1,105 @@
+// Command telegraf-cnosdb writes the metrics Telegraf's execd output hands it on stdin
+// to CnosDB.
+//
+//	[[outputs.execd]]
+//	  command = ["/usr/bin/telegraf-cnosdb", "-config", "/etc/telegraf/cnosdb.conf"]
+//	  data_format = "influx"
+//
+// It does not use the plugin shim's output loop, which drops a batch whenever a write
+// fails and stops at the first line longer than 64 KiB; package execdout reads stdin
+// instead and the plugin retries until CnosDB takes the lines.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/influxdata/telegraf"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/pluginconf"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/version"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/outputs/cnosdb"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	configFile := flag.String("config", "", "configuration file with one [[outputs.cnosdb]] table")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	showSample := flag.Bool("sample-config", false, "print a sample configuration and exit")
+	debug := flag.Bool("debug", false, "log debug messages")
+	flag.Parse()
+
+	plugin := cnosdb.New()
+	switch {
+	case *showVersion:
+		fmt.Println("telegraf-cnosdb", version.Version)
+		return 0
+	case *showSample:
+		fmt.Print(plugin.SampleConfig())
+		return 0
+	}
+
+	level := telegraf.Info
+	if *debug {
+		level = telegraf.Debug
+	}
+	log := stderrlog.New("outputs.cnosdb", level)
+	plugin.Log = log
+	if *configFile == "" {
+		log.Error("no configuration file: use -config FILE (see -sample-config)")
+		return 2
+	}
+	if err := pluginconf.Load(*configFile, "outputs", "cnosdb", plugin); err != nil {
+		log.Error(err)
+		return 2
+	}
+	if err := plugin.Init(); err != nil {
+		log.Errorf("configuration: %v", err)
+		return 2
+	}
+	if err := plugin.Connect(); err != nil {
+		log.Error(err)
+		return 1
+	}
+
+	// The first SIGTERM or SIGINT stops reading and writes what was read; a second one
+	// stops retrying too.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, syscall.SIGTERM, syscall.SIGINT)
+		<-again
+		log.Warn("second signal: giving up on lines not yet written")
+		plugin.Abort()
+	}()
+
+	err := execdout.Run(ctx, os.Stdin, plugin, execdout.Config{
+		BatchEntries:  plugin.MetricBatchSize,
+		BatchBytes:    int(plugin.MaxRequestSize),
+		FlushInterval: time.Duration(plugin.FlushInterval),
+		MaxEntrySize:  int(plugin.MaxLineSize),
+		ShutdownGrace: time.Second,
+		Log:           log,
+	})
+	if cerr := plugin.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	plugin.LogTotals()
+	if err != nil {
+		log.Errorf("reading stdin: %v", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,152 @@
+// Package execdout runs an output as a child of Telegraf's execd output: it reads the
+// line protocol Telegraf writes to stdin, hands it to a Sink in batches, and flushes on
+// size, on idle time and at the end of the input.
+//
+// Telegraf's plugin shim has such a loop too, but it drops a batch whenever a write
+// fails and stops at the first line longer than 64 KiB; this one leaves retrying to the
+// sink and takes entries of any length up to a bound.
+package execdout
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/influxdata/telegraf"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lpstream"
+)
+
+// Sink receives the entries. Add, Pending and Flush are called from one goroutine at a
+// time.
+type Sink interface {
+	// Add appends one entry, which is valid only during the call, to the batch being
+	// filled. line is its line number on stdin. An error means the entry is malformed:
+	// it is logged and skipped.
+	Add(entry []byte, line int64) error
+	// Pending reports the entries and bytes added since the last Flush.
+	Pending() (entries, bytes int)
+	// Flush hands the pending entries to the writer. It blocks while the writer is busy
+	// with earlier batches, which stops reading stdin and so pushes back on Telegraf.
+	Flush()
+	// Drain waits until every flushed batch is written or given up.
+	Drain()
+}
+
+// Config bounds the batches.
+type Config struct {
+	BatchEntries  int           // flush when this many entries are pending
+	BatchBytes    int           // or when this many bytes are pending
+	FlushInterval time.Duration // or when the oldest pending entry is this old
+	MaxEntrySize  int           // longer entries are skipped with an error
+	// ShutdownGrace is how long to go on reading after ctx is done, so that what
+	// Telegraf already wrote to the pipe is not lost; reading stops earlier at EOF.
+	ShutdownGrace time.Duration
+	Log           telegraf.Logger
+}
+
+// Run reads in until EOF or until ctx is done (then for at most ShutdownGrace more),
+// flushes what it read and waits for the sink to write it.
+func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
+	var (
+		mu           sync.Mutex
+		oldest       time.Time // when the oldest pending entry was added
+		stopped      bool      // no more entries are taken after this
+		badEntries   int64
+		lastBadLog   time.Time
+		suppressed   int64
+		readerResult = make(chan error, 1)
+	)
+	logBad := func(err error) {
+		// One line per bad entry would let garbage on stdin flood Telegraf's log.
+		badEntries++
+		if now := time.Now(); now.Sub(lastBadLog) >= time.Second || badEntries <= 10 {
+			if suppressed > 0 {
+				cfg.Log.Errorf("%d more malformed entries on stdin were not logged", suppressed)
+				suppressed = 0
+			}
+			cfg.Log.Errorf("stdin: %v", err)
+			lastBadLog = now
+			return
+		}
+		suppressed++
+	}
+	flushLocked := func() {
+		if n, _ := sink.Pending(); n > 0 {
+			sink.Flush()
+		}
+		oldest = time.Time{}
+	}
+
+	go func() {
+		r := lpstream.NewReader(in, cfg.MaxEntrySize)
+		for {
+			entry, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				readerResult <- nil
+				return
+			}
+			var tooLong *lpstream.TooLongError
+			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				readerResult <- nil
+				return
+			}
+			switch {
+			case errors.As(err, &tooLong):
+				logBad(err)
+			case err != nil:
+				mu.Unlock()
+				readerResult <- err
+				return
+			default:
+				if err := sink.Add(entry, r.Line()); err != nil {
+					logBad(err)
+				} else if oldest.IsZero() {
+					oldest = time.Now()
+				}
+				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes {
+					flushLocked()
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+
+	tick := max(cfg.FlushInterval/4, 10*time.Millisecond)
+	ticker := time.NewTicker(tick)
+	defer ticker.Stop()
+	finish := func(err error) error {
+		mu.Lock()
+		stopped = true
+		flushLocked()
+		if suppressed > 0 {
+			cfg.Log.Errorf("%d more malformed entries on stdin were not logged", suppressed)
+		}
+		mu.Unlock()
+		sink.Drain()
+		return err
+	}
+	done := ctx.Done()
+	var grace <-chan time.Time
+	for {
+		select {
+		case err := <-readerResult:
+			return finish(err)
+		case <-done:
+			done = nil
+			grace = time.After(cfg.ShutdownGrace)
+		case <-grace:
+			return finish(nil)
+		case <-ticker.C:
+			mu.Lock()
+			if !oldest.IsZero() && time.Since(oldest) >= cfg.FlushInterval {
+				flushLocked()
+			}
+			mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,395 @@
+package cnosdb
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/plugins/common/tls"
+	"github.com/influxdata/telegraf/plugins/outputs"
+)
+
+//go:embed sample.conf
+var sampleConfig string
+
+// CnosDB writes metrics to CnosDB's HTTP API.
+type CnosDB struct {
+	URLs                 []string        `toml:"urls"`
+	Tenant               string          `toml:"tenant"`
+	Database             string          `toml:"database"`
+	Precision            string          `toml:"precision"`
+	Username             string          `toml:"username"`
+	Password             config.Secret   `toml:"password"`
+	Timeout              config.Duration `toml:"timeout"`
+	ContentEncoding      string          `toml:"content_encoding"`
+	MetricBatchSize      int             `toml:"metric_batch_size"`
+	MaxRequestSize       config.Size     `toml:"max_request_size"`
+	FlushInterval        config.Duration `toml:"flush_interval"`
+	MaxLineSize          config.Size     `toml:"max_line_size"`
+	RetryInitialInterval config.Duration `toml:"retry_initial_interval"`
+	RetryMaxInterval     config.Duration `toml:"retry_max_interval"`
+	ServerErrorRetries   int             `toml:"server_error_retries"`
+	CreateDatabase       bool            `toml:"create_database"`
+	DatabaseOptions      DatabaseOptions `toml:"database_options"`
+	StatsInterval        config.Duration `toml:"stats_interval"`
+	tls.ClientConfig
+
+	Log telegraf.Logger `toml:"-"`
+
+	// OnResult, when set, is called with the result of every batch, in order.
+	OnResult func(Result) `toml:"-"`
+
+	enc    encoder
+	writer *writer
+	stats  stats
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Batches read from stdin: one being filled, one queued, one being written.
+	fill     *batch
+	queue    chan *batch
+	free     chan *batch
+	seq      uint64
+	drainOne sync.Once
+}
+
+// maxBodySize is CnosDB's limit for a write request; larger requests are refused.
+const maxBodySize = 160 * 1024 * 1024
+
+func (*CnosDB) SampleConfig() string {
+	return sampleConfig
+}
+
+// Init checks the configuration; every message names the option and what it takes.
+func (c *CnosDB) Init() error {
+	if len(c.URLs) == 0 {
+		return errors.New("urls: at least one CnosDB address is required, e.g. [\"http://127.0.0.1:8902\"]")
+	}
+	for _, raw := range c.URLs {
+		if err := checkURL(raw); err != nil {
+			return err
+		}
+	}
+	if c.Tenant == "" {
+		return errors.New("tenant: must not be empty (CnosDB's default tenant is \"cnosdb\")")
+	}
+	if c.Database == "" || strings.ContainsAny(c.Database, "/") || strings.TrimSpace(c.Database) != c.Database {
+		return fmt.Errorf("database: %q is not a CnosDB database name (not empty, no '/', no surrounding spaces)", c.Database)
+	}
+	switch c.Precision {
+	case "ns", "us", "ms":
+	default:
+		// CnosDB silently reads any other precision as ns, which would shift every point.
+		return fmt.Errorf("precision: %q is not one of \"ns\", \"us\", \"ms\" (the only precisions CnosDB takes)", c.Precision)
+	}
+	if c.Username == "" {
+		return errors.New("username: must not be empty: CnosDB needs a user on every request, even with authentication off (its default user is \"root\")")
+	}
+	switch c.ContentEncoding {
+	case "identity", "gzip":
+	default:
+		return fmt.Errorf("content_encoding: %q is not \"identity\" or \"gzip\"", c.ContentEncoding)
+	}
+	if c.Timeout <= 0 {
+		return fmt.Errorf("timeout: must be positive, got %s", time.Duration(c.Timeout))
+	}
+	if c.MetricBatchSize <= 0 {
+		return fmt.Errorf("metric_batch_size: must be positive, got %d", c.MetricBatchSize)
+	}
+	if c.MaxRequestSize <= 0 || c.MaxRequestSize > maxBodySize {
+		return fmt.Errorf("max_request_size: must be between 1 B and 160 MiB (CnosDB's limit), got %d B", c.MaxRequestSize)
+	}
+	if c.FlushInterval <= 0 {
+		return fmt.Errorf("flush_interval: must be positive, got %s", time.Duration(c.FlushInterval))
+	}
+	if c.MaxLineSize <= 0 || c.MaxLineSize > c.MaxRequestSize {
+		return fmt.Errorf("max_line_size: must be positive and at most max_request_size (%d B), got %d B", c.MaxRequestSize, c.MaxLineSize)
+	}
+	if c.RetryInitialInterval <= 0 || c.RetryMaxInterval < c.RetryInitialInterval {
+		return fmt.Errorf("retry_initial_interval (%s) must be positive and at most retry_max_interval (%s)",
+			time.Duration(c.RetryInitialInterval), time.Duration(c.RetryMaxInterval))
+	}
+	if c.ServerErrorRetries < 0 {
+		return fmt.Errorf("server_error_retries: must not be negative, got %d", c.ServerErrorRetries)
+	}
+	if c.StatsInterval < 0 {
+		return fmt.Errorf("stats_interval: must not be negative, got %s", time.Duration(c.StatsInterval))
+	}
+	if err := c.DatabaseOptions.check(); err != nil {
+		return fmt.Errorf("database_options: %w", err)
+	}
+	if _, err := c.ClientConfig.TLSConfig(); err != nil {
+		return fmt.Errorf("TLS options: %w", err)
+	}
+	return nil
+}
+
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("urls: %q: %w", raw, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("urls: %q: the scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("urls: %q: no host", raw)
+	}
+	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
+		return fmt.Errorf("urls: %q: give the server's address only, like \"http://127.0.0.1:8902\"; "+
+			"the plugin adds /api/v1/write and its parameters (tenant, database, precision)", raw)
+	}
+	return nil
+}
+
+// Connect prepares the HTTP client, checks that the nodes answer and creates the
+// database when configured to. An unreachable CnosDB is not an error here: writes wait
+// for it.
+func (c *CnosDB) Connect() error {
+	tlsConfig, err := c.ClientConfig.TLSConfig()
+	if err != nil {
+		return fmt.Errorf("TLS options: %w", err)
+	}
+	password, err := c.Password.Get()
+	if err != nil {
+		return fmt.Errorf("reading password: %w", err)
+	}
+	authorization := basicAuth(c.Username, password.Bytes())
+	password.Destroy()
+
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+	transport.Proxy = http.ProxyFromEnvironment
+	transport.MaxIdleConnsPerHost = 4
+	cl := &client{
+		http:          &http.Client{Transport: transport, Timeout: time.Duration(c.Timeout)},
+		authorization: authorization,
+		gzip:          c.ContentEncoding == "gzip",
+	}
+	nodes := make([]*node, 0, len(c.URLs))
+	for _, u := range c.URLs {
+		nodes = append(nodes, newNode(u, c.Tenant, c.Database, c.Precision,
+			time.Duration(c.RetryInitialInterval), time.Duration(c.RetryMaxInterval)))
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.writer = &writer{
+		client:             cl,
+		nodes:              nodes,
+		log:                c.Log,
+		stats:              &c.stats,
+		serverErrorRetries: c.ServerErrorRetries,
+	}
+	if c.CreateDatabase {
+		c.writer.createDatabase = c.createDatabase
+	}
+	c.enc = encoder{precision: precisionUnit(c.Precision), now: time.Now}
+
+	c.checkNodes()
+	if c.CreateDatabase {
+		if err := c.createDatabase(c.ctx); err != nil {
+			c.Log.Warnf("could not create database %q (writes will say why if it is missing): %v", c.Database, err)
+		}
+	}
+
+	c.queue = make(chan *batch, 1)
+	c.free = make(chan *batch, 3)
+	c.fill = &batch{}
+	c.wg.Add(1)
+	go c.writeQueued()
+	if c.StatsInterval > 0 {
+		c.wg.Add(1)
+		go c.logStats()
+	}
+	return nil
+}
+
+func precisionUnit(p string) time.Duration {
+	switch p {
+	case "us":
+		return time.Microsecond
+	case "ms":
+		return time.Millisecond
+	}
+	return time.Nanosecond
+}
+
+// checkNodes pings every node once, so that the log says early which one is unreachable.
+func (c *CnosDB) checkNodes() {
+	for _, n := range c.writer.nodes {
+		ctx, cancel := context.WithTimeout(c.ctx, time.Duration(c.Timeout))
+		version, err := ping(ctx, c.writer.client, n)
+		cancel()
+		if err != nil {
+			c.Log.Warnf("CnosDB at %s does not answer yet (%v); writes wait for it", n.base, err)
+			continue
+		}
+		c.Log.Infof("CnosDB at %s is up (version %s); writing to tenant %q, database %q, precision %s",
+			n.base, version, c.Tenant, c.Database, c.Precision)
+	}
+}
+
+// Close stops writing: lines not yet written are counted and reported as not written.
+func (c *CnosDB) Close() error {
+	c.drain()
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	return nil
+}
+
+// Abort stops the retries of writes under way; they report their lines as not written.
+func (c *CnosDB) Abort() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// Write writes metrics handed over by Telegraf (when the plugin runs inside Telegraf or
+// a shim). It returns once every metric is written or isolated as rejected; it returns
+// an error only when the plugin is stopped first, so that Telegraf keeps the metrics.
+func (c *CnosDB) Write(metrics []telegraf.Metric) error {
+	b := &batch{}
+	for i, m := range metrics {
+		if err := c.enc.addMetric(b, m, int64(i)); err != nil {
+			c.stats.malformed.Add(1)
+			c.Log.Errorf("metric %q dropped: %v", m.Name(), err)
+		}
+	}
+	res := c.writer.write(c.ctx, b)
+	if c.OnResult != nil {
+		c.OnResult(res)
+	}
+	if res.Aborted > 0 {
+		return fmt.Errorf("stopped before %d of %d lines were written", res.Aborted, res.Lines)
+	}
+	return nil
+}
+
+// Add, Pending, Flush and Drain let the stdin loop of package execdout feed the plugin.
+
+// Add transcodes one entry of Telegraf's line protocol into the batch being filled.
+func (c *CnosDB) Add(entry []byte, line int64) error {
+	if err := c.enc.addLineProtocol(c.fill, entry, line); err != nil {
+		c.stats.malformed.Add(1)
+		return err
+	}
+	return nil
+}
+
+// Pending reports the lines and bytes in the batch being filled.
+func (c *CnosDB) Pending() (lines, size int) {
+	return c.fill.len(), len(c.fill.buf)
+}
+
+// Flush queues the batch being filled; it blocks while the writer is busy with the
+// queued one.
+func (c *CnosDB) Flush() {
+	c.seq++
+	c.fill.seq = c.seq
+	c.queue <- c.fill
+	select {
+	case b := <-c.free:
+		b.reset()
+		c.fill = b
+	default:
+		c.fill = &batch{}
+	}
+}
+
+// Drain waits until every queued batch is written.
+func (c *CnosDB) Drain() { c.drain() }
+
+func (c *CnosDB) drain() {
+	c.drainOne.Do(func() {
+		if c.queue != nil {
+			close(c.queue)
+		}
+	})
+	c.wg.Wait()
+}
+
+func (c *CnosDB) writeQueued() {
+	defer c.wg.Done()
+	for b := range c.queue {
+		res := c.writer.write(c.ctx, b)
+		if res.Aborted > 0 {
+			c.Log.Errorf("stopped before writing %d lines of batch %d (%d lines); they were not written",
+				res.Aborted, res.Seq, res.Lines)
+		}
+		if c.OnResult != nil {
+			c.OnResult(res)
+		}
+		select {
+		case c.free <- b:
+		default:
+		}
+	}
+}
+
+func (c *CnosDB) logStats() {
+	defer c.wg.Done()
+	// The summary loop also ends when the writer is done, not only at Close.
+	t := time.NewTicker(time.Duration(c.StatsInterval))
+	defer t.Stop()
+	prev := snapshot{}
+	last := time.Now()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case now := <-t.C:
+			cur := c.stats.snapshot()
+			if cur != prev {
+				c.Log.Info(cur.summary(prev, now.Sub(last)))
+			}
+			if n := c.writer.rejectLog.takeSuppressed(); n > 0 {
+				c.Log.Errorf("%d more rejected lines were not logged one by one", n)
+			}
+			prev, last = cur, now
+		}
+	}
+}
+
+// LogTotals logs what the plugin did since it started.
+func (c *CnosDB) LogTotals() {
+	cur := c.stats.snapshot()
+	c.Log.Infof("totals: %d lines written (%s) in %d requests, %d retries, %d rejected lines, %d malformed inputs",
+		cur.written, humanBytes(cur.bytes), cur.requests, cur.retries, cur.rejected, cur.malformed)
+}
+
+// New returns the plugin with its defaults.
+func New() *CnosDB {
+	return &CnosDB{
+		URLs:                 []string{"http://127.0.0.1:8902"},
+		Tenant:               "cnosdb",
+		Database:             "public",
+		Precision:            "ns",
+		Username:             "root",
+		Timeout:              config.Duration(10 * time.Second),
+		ContentEncoding:      "identity",
+		MetricBatchSize:      5000,
+		MaxRequestSize:       config.Size(16 * 1024 * 1024),
+		FlushInterval:        config.Duration(time.Second),
+		MaxLineSize:          config.Size(1024 * 1024 * 4),
+		RetryInitialInterval: config.Duration(250 * time.Millisecond),
+		RetryMaxInterval:     config.Duration(30 * time.Second),
+		ServerErrorRetries:   3,
+		CreateDatabase:       true,
+		StatsInterval:        config.Duration(time.Minute),
+	}
+}
+
+func init() {
+	outputs.Add("cnosdb", func() telegraf.Output { return New() })
+}

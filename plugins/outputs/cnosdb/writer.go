@@ -1,0 +1,284 @@
+package cnosdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/influxdata/telegraf"
+)
+
+// Result is what became of one batch. Every line is accounted for exactly once: written,
+// rejected by CnosDB, or not written because the plugin was stopped first.
+type Result struct {
+	Seq      uint64 // the batch's place in the stream, counted from 1
+	Lines    int
+	Written  int
+	Rejected []Rejection
+	Aborted  int
+}
+
+// Done reports whether nothing of the batch is left to write: what a future
+// acknowledgement to the input will wait for.
+func (r Result) Done() bool { return r.Aborted == 0 }
+
+// Rejection is a line CnosDB refused on its own.
+type Rejection struct {
+	Source int64  // where the line came from: its stdin line, or its metric's index
+	Line   string // the line as sent, cut to a readable length
+	Err    *serverError
+}
+
+// writer sends batches to the cluster's nodes.
+type writer struct {
+	client *client
+	nodes  []*node
+	next   atomic.Uint32
+	log    telegraf.Logger
+	stats  *stats
+
+	serverErrorRetries int
+	// createDatabase is called when CnosDB reports the database missing; nil when the
+	// plugin may not create it.
+	createDatabase func(context.Context) error
+
+	logMu       sync.Mutex
+	lastWarning time.Time
+	rejectLog   rateLimit
+}
+
+// write writes every line of b and says what became of each.
+func (w *writer) write(ctx context.Context, b *batch) Result {
+	r := Result{Seq: b.seq, Lines: b.len()}
+	if b.len() > 0 {
+		w.writeSpan(ctx, b, 0, b.len(), &r, false)
+	}
+	return r
+}
+
+// writeSpan writes lines [lo, hi) of b. isolating is set while a rejected request is
+// split to find its bad lines.
+func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result, isolating bool) {
+	payload := b.span(lo, hi)
+	count := hi - lo
+	attempt := 0
+	ambiguousTries := 0
+	for {
+		n, err := w.pick(ctx)
+		if err != nil {
+			r.Aborted += count
+			return
+		}
+		attempt++
+		start := time.Now()
+		answer, err := w.client.write(ctx, n, payload)
+		w.stats.requests.Add(1)
+		if attempt > 1 {
+			w.stats.retries.Add(1)
+		}
+		o := transient
+		if err == nil {
+			o = classify(answer)
+		} else if ctx.Err() != nil {
+			r.Aborted += count
+			return
+		}
+		switch o {
+		case written:
+			n.succeeded()
+			w.stats.written.Add(int64(count))
+			w.stats.bytes.Add(int64(len(payload)))
+			w.stats.observeLatency(time.Since(start))
+			r.Written += count
+			return
+		case tooLarge:
+			n.succeeded()
+			if count == 1 {
+				w.reject(b, lo, answer, r)
+				return
+			}
+			w.stats.splits.Add(1)
+			w.split(ctx, b, lo, hi, r, isolating)
+			return
+		case rejected:
+			n.succeeded()
+			if count == 1 {
+				w.reject(b, lo, answer, r)
+				return
+			}
+			w.stats.splits.Add(1)
+			w.split(ctx, b, lo, hi, r, true)
+			return
+		case ambiguous:
+			// While isolating, a group that fails this way most likely holds the bad
+			// line: split first, and retry only single lines.
+			if isolating && count > 1 {
+				w.split(ctx, b, lo, hi, r, true)
+				return
+			}
+			ambiguousTries++
+			if ambiguousTries > w.serverErrorRetries {
+				if count == 1 {
+					w.reject(b, lo, answer, r)
+				} else {
+					w.stats.splits.Add(1)
+					w.split(ctx, b, lo, hi, r, true)
+				}
+				return
+			}
+			n.failed()
+			w.warn(n, count, attempt, answer.Error())
+		case misconfigured:
+			if answer.Code == "030017" && w.createDatabase != nil {
+				if cerr := w.createDatabase(ctx); cerr == nil {
+					continue
+				} else {
+					w.log.Errorf("creating the database: %v", cerr)
+				}
+			}
+			n.failed()
+			w.stats.setLastError(answer.Error())
+			w.logMu.Lock()
+			w.log.Errorf("%s: %v: %s; %d lines wait and are retried", n.base, answer, hint(answer), count)
+			w.logMu.Unlock()
+		case transient:
+			n.failed()
+			msg := ""
+			if err != nil {
+				msg = err.Error()
+			} else {
+				msg = answer.Error()
+			}
+			w.warn(n, count, attempt, msg)
+		}
+	}
+}
+
+func (w *writer) split(ctx context.Context, b *batch, lo, hi int, r *Result, isolating bool) {
+	mid := lo + (hi-lo)/2
+	w.writeSpan(ctx, b, lo, mid, r, isolating)
+	w.writeSpan(ctx, b, mid, hi, r, isolating)
+}
+
+func (w *writer) reject(b *batch, i int, answer *serverError, r *Result) {
+	line := b.line(i)
+	shown := string(line)
+	if len(shown) > 256 {
+		shown = shown[:256] + fmt.Sprintf("… (%d bytes)", len(line))
+	}
+	rej := Rejection{Source: b.sources[i], Line: shown, Err: answer}
+	r.Rejected = append(r.Rejected, rej)
+	w.stats.rejected.Add(1)
+	w.stats.setLastError(answer.Error())
+	if w.rejectLog.allow() {
+		w.log.Errorf("CnosDB rejected input line %d, dropped after isolating it (every other line is written): %v: %s",
+			rej.Source, answer, rej.Line)
+	}
+}
+
+// warn logs a passing failure; while CnosDB stays unavailable it repeats at most every
+// few seconds, so that a long outage does not flood Telegraf's log.
+func (w *writer) warn(n *node, lines, attempt int, cause string) {
+	w.stats.setLastError(cause)
+	w.logMu.Lock()
+	defer w.logMu.Unlock()
+	if time.Since(w.lastWarning) < 5*time.Second && attempt > 1 {
+		return
+	}
+	w.lastWarning = time.Now()
+	w.log.Warnf("writing %d lines to %s failed (attempt %d): %s; retrying, nothing is dropped", lines, n.base, attempt, cause)
+}
+
+// errStopped is returned by pick once the plugin is stopped.
+var errStopped = errors.New("stopped")
+
+// pick returns the next node that is not resting after a failure, waiting for the
+// first one to come back when all are.
+func (w *writer) pick(ctx context.Context) (*node, error) {
+	for {
+		start := int(w.next.Add(1))
+		var soonest *node
+		var soonestAt time.Time
+		now := time.Now()
+		for i := range w.nodes {
+			n := w.nodes[(start+i)%len(w.nodes)]
+			at := n.availableAt()
+			if !at.After(now) {
+				return n, nil
+			}
+			if soonest == nil || at.Before(soonestAt) {
+				soonest, soonestAt = n, at
+			}
+		}
+		t := time.NewTimer(time.Until(soonestAt))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, errStopped
+		case <-t.C:
+			return soonest, nil
+		}
+	}
+}
+
+func (n *node) availableAt() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.downUntil
+}
+
+func (n *node) succeeded() {
+	n.mu.Lock()
+	n.failures = 0
+	n.downUntil = time.Time{}
+	n.backoff.Reset()
+	n.mu.Unlock()
+}
+
+// failed rests the node for an exponentially growing, jittered time.
+func (n *node) failed() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.failures++
+	n.downUntil = time.Now().Add(n.backoff.NextBackOff())
+}
+
+// rateLimit allows a burst of log lines per interval and counts the rest.
+type rateLimit struct {
+	mu         sync.Mutex
+	windowEnd  time.Time
+	used       int
+	suppressed int64
+}
+
+const (
+	rejectLogBurst  = 100
+	rejectLogWindow = time.Minute
+)
+
+func (l *rateLimit) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.After(l.windowEnd) {
+		l.windowEnd = now.Add(rejectLogWindow)
+		l.used = 0
+	}
+	if l.used < rejectLogBurst {
+		l.used++
+		return true
+	}
+	l.suppressed++
+	return false
+}
+
+func (l *rateLimit) takeSuppressed() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.suppressed
+	l.suppressed = 0
+	return s
+}
