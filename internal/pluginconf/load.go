@@ -7,7 +7,6 @@
 package pluginconf
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -78,6 +77,3 @@ func Decode(data, kind, name string, plugin interface{}) error {
 func expandEnv(s string) string {
 	return os.Expand(s, func(key string) string { return envEscaper.Replace(os.Getenv(key)) })
 }
-
-// ErrNoConfig is returned by helpers that need a configuration file but got none.
-var ErrNoConfig = errors.New("no configuration file given (use -config FILE)")
