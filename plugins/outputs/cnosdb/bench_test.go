@@ -1,0 +1,96 @@
+package cnosdb
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/testutil"
+)
+
+// benchLines is Telegraf's line protocol for the seed's sensor JSON and for a wider
+// record with tags.
+var benchLines = map[string][]byte{
+	"sensor": []byte(`kafka_consumer pressure=1009.4,temperature=22.5,visibility=10 1690510331000000000`),
+	"wide": []byte(`events,region=eu-west-1,host=server-0042,service=checkout cpu=0.731,mem=5123.5,latency_ms=12.25,` +
+		`requests=1843i,errors=3i,bytes_in=918234i,bytes_out=1293841i,queue=17i,threads=64i,ok=true,` +
+		`status="healthy",version="1.4.2" 1690510331000000000`),
+}
+
+func reportPerLine(b *testing.B, lines int) {
+	b.ReportMetric(float64(lines)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// BenchmarkTranscode measures turning Telegraf's line protocol into CnosDB's, per line.
+func BenchmarkTranscode(b *testing.B) {
+	for name, line := range benchLines {
+		b.Run(name, func(b *testing.B) {
+			e := encoder{precision: time.Nanosecond, now: time.Now}
+			var bt batch
+			b.ReportAllocs()
+			b.SetBytes(int64(len(line)))
+			for i := 0; i < b.N; i++ {
+				if bt.len() == 5000 {
+					bt.reset()
+				}
+				if err := e.addLineProtocol(&bt, line, int64(i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			reportPerLine(b, b.N)
+		})
+	}
+}
+
+// BenchmarkWritePath measures the whole path from stdin entries to HTTP requests
+// against a server that accepts everything, per line; allocs/op are per line.
+func BenchmarkWritePath(b *testing.B) {
+	for _, encoding := range []string{"identity", "gzip"} {
+		for name, line := range benchLines {
+			b.Run(fmt.Sprintf("%s/%s", name, encoding), func(b *testing.B) {
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+				}))
+				defer srv.Close()
+				c := New()
+				c.URLs = []string{srv.URL}
+				c.CreateDatabase = false
+				c.StatsInterval = 0
+				c.ContentEncoding = encoding
+				c.Timeout = config.Duration(time.Minute)
+				c.Log = testutil.Logger{Quiet: true}
+				if err := c.Init(); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Connect(); err != nil {
+					b.Fatal(err)
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(len(line)))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					if err := c.Add(line, int64(i)); err != nil {
+						b.Fatal(err)
+					}
+					if n, _ := c.Pending(); n == c.MetricBatchSize {
+						c.Flush()
+					}
+				}
+				if n, _ := c.Pending(); n > 0 {
+					c.Flush()
+				}
+				c.Drain()
+				b.StopTimer()
+				reportPerLine(b, b.N)
+				if got := c.stats.written.Load(); got != int64(b.N) {
+					b.Fatalf("wrote %d lines of %d", got, b.N)
+				}
+				_ = c.Close()
+			})
+		}
+	}
+}
