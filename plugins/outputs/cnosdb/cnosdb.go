@@ -128,7 +128,7 @@ func (c *CnosDB) Init() error {
 	if err := c.DatabaseOptions.check(); err != nil {
 		return fmt.Errorf("database_options: %w", err)
 	}
-	if _, err := c.ClientConfig.TLSConfig(); err != nil {
+	if _, err := c.TLSConfig(); err != nil {
 		return fmt.Errorf("TLS options: %w", err)
 	}
 	return nil
@@ -156,7 +156,7 @@ func checkURL(raw string) error {
 // database when configured to. An unreachable CnosDB is not an error here: writes wait
 // for it.
 func (c *CnosDB) Connect() error {
-	tlsConfig, err := c.ClientConfig.TLSConfig()
+	tlsConfig, err := c.TLSConfig()
 	if err != nil {
 		return fmt.Errorf("TLS options: %w", err)
 	}

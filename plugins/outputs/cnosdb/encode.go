@@ -41,17 +41,6 @@ func appendEscaped(dst, s []byte, escapeEquals bool) []byte {
 	return dst
 }
 
-// needsEscape reports whether appendEscaped would change s; most names do not, and
-// copying them whole is faster.
-func needsEscape(s []byte) bool {
-	for _, c := range s {
-		if c <= ' ' || c == ',' || c == '=' || c == '\\' || c == 0x7f {
-			return true
-		}
-	}
-	return false
-}
-
 func appendStringField(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	for _, c := range s {
