@@ -1,0 +1,146 @@
+package kafkatest
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The script and pom are embedded rather than located on disk so that the
+// harness works whatever the working directory of the test binary is.
+var (
+	//go:embed fetch-kafka.sh
+	fetchScript []byte
+	//go:embed maven/pom.xml
+	pomXML []byte
+)
+
+// fetchTimeout bounds the first-run download. It is generous because a slow
+// mirror on a fresh machine is not a reason to fail; the normal run takes
+// seconds.
+const fetchTimeout = 15 * time.Minute
+
+// cacheDir returns the directory holding libs/ for KafkaVersion, by the same
+// rule as fetch-kafka.sh.
+func cacheDir() (string, error) {
+	if dir := os.Getenv("KAFKA_CACHE_DIR"); dir != "" {
+		return dir, nil
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("finding the cache directory (set KAFKA_CACHE_DIR): %w", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "telegraf-kafka-cnosdb", "kafka-"+KafkaVersion), nil
+}
+
+// jarsComplete reports whether fetch-kafka.sh has published libs/ in dir.
+func jarsComplete(dir string) bool {
+	stamp, err := os.ReadFile(filepath.Join(dir, ".complete"))
+	if err != nil || strings.TrimSpace(string(stamp)) != KafkaVersion {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(dir, "libs", "kafka_2.13-"+KafkaVersion+".jar"))
+	return err == nil
+}
+
+// fetchMu keeps the brokers of one test binary from running the script
+// concurrently; the script's own lock covers separate binaries.
+var fetchMu sync.Mutex
+
+// ensureJars returns the directory of the broker's jars, running
+// fetch-kafka.sh first when they are not cached yet.
+func ensureJars(logf func(string, ...any)) (libs string, err error) {
+	dir, err := cacheDir()
+	if err != nil {
+		return "", err
+	}
+	libs = filepath.Join(dir, "libs")
+	if jarsComplete(dir) {
+		return libs, nil
+	}
+	fetchMu.Lock()
+	defer fetchMu.Unlock()
+	if jarsComplete(dir) {
+		return libs, nil
+	}
+
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		return "", errors.New("bash not found on PATH: it runs fetch-kafka.sh to fetch the Kafka jars")
+	}
+	work, err := os.MkdirTemp("", "kafkatest-fetch-*")
+	if err != nil {
+		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+	}
+	defer os.RemoveAll(work)
+	script := filepath.Join(work, "fetch-kafka.sh")
+	pom := filepath.Join(work, "maven", "pom.xml")
+	if err := os.MkdirAll(filepath.Dir(pom), 0o755); err != nil {
+		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+	}
+	if err := os.WriteFile(script, fetchScript, 0o755); err != nil {
+		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+	}
+	if err := os.WriteFile(pom, pomXML, 0o644); err != nil {
+		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bash, script)
+	cmd.Env = append(os.Environ(),
+		"KAFKA_VERSION="+KafkaVersion,
+		"KAFKA_CACHE_DIR="+dir,
+		"KAFKATEST_POM="+pom,
+	)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("running fetch-kafka.sh: %w", err)
+	}
+	// Relay the script's progress as it comes, keeping the last lines for
+	// the error message.
+	var tail []string
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			logf("kafkatest: %s", line)
+			if tail = append(tail, line); len(tail) > 40 {
+				tail = tail[1:]
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr) // keep mvn from blocking on a full pipe after a scan error
+	}()
+	err = cmd.Wait()
+	pw.Close()
+	<-scanned
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("gave up after %v", fetchTimeout)
+		}
+		return "", fmt.Errorf("fetching the Kafka %s jars with fetch-kafka.sh (needs mvn and java) failed: %w\n%s",
+			KafkaVersion, err, strings.Join(tail, "\n"))
+	}
+	if !jarsComplete(dir) {
+		return "", fmt.Errorf("fetch-kafka.sh succeeded but %s holds no complete Kafka %s jars", libs, KafkaVersion)
+	}
+	logf("kafkatest: Kafka %s jars ready in %v", KafkaVersion, time.Since(began).Round(time.Millisecond))
+	return libs, nil
+}
