@@ -1,0 +1,429 @@
+package cnosdbdev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AnyPath makes a Respond fault apply to every path.
+const AnyPath = "*"
+
+// Faults injects failures in front of any http.Handler: the emulator or a
+// reverse proxy to a real CnosDB. It is safe for concurrent use; the zero
+// value injects nothing. Wrap a handler with Handler; Refuse needs a Front
+// to close and reopen the listening socket.
+type Faults struct {
+	mu        sync.Mutex
+	responses []*cannedResponse
+	latency   time.Duration
+	refusing  bool
+	dropping  bool
+	refuser   func(on bool) // set by Front
+
+	requests  int64
+	responded int64
+	dropped   int64
+	passed    int64
+	perPath   map[string]int64
+}
+
+type cannedResponse struct {
+	path      string
+	status    int
+	body      string
+	remaining int // < 0: until cleared
+}
+
+// FaultStats counts what the fault layer did with requests.
+type FaultStats struct {
+	Requests  int64            `json:"requests"`  // requests that reached the fault layer
+	Responded int64            `json:"responded"` // answered with a canned response
+	Dropped   int64            `json:"dropped"`   // connections closed without an answer
+	Passed    int64            `json:"passed"`    // handed to the backend
+	Paths     map[string]int64 `json:"paths"`     // requests per URL path
+}
+
+// FaultState describes the faults currently set.
+type FaultState struct {
+	Responses []CannedResponse `json:"responses"`
+	Latency   string           `json:"latency"`
+	Refuse    bool             `json:"refuse"`
+	Drop      bool             `json:"drop"`
+}
+
+// CannedResponse is a pending Respond fault.
+type CannedResponse struct {
+	Path   string `json:"path"`
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+	Count  int    `json:"count"` // requests left; negative: until cleared
+}
+
+// Respond answers the next n requests to path (AnyPath for every path)
+// with status and body instead of passing them on; n < 0 keeps answering
+// until Clear. A body that looks like JSON is sent as application/json,
+// like CnosDB's error bodies. Several faults for one path are used one
+// after the other.
+func (f *Faults) Respond(path string, status int, body string, n int) {
+	if n == 0 {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.responses = append(f.responses, &cannedResponse{path: path, status: status, body: body, remaining: n})
+}
+
+// SetLatency delays every request by d before it is handled; zero removes
+// the delay. A request whose client gives up is not passed on.
+func (f *Faults) SetLatency(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = d
+}
+
+// Refuse closes the listening socket of the Front the faults belong to,
+// and the open connections, so that connection attempts are refused; off
+// listens again on the same address. Without a Front, requests are
+// dropped instead.
+func (f *Faults) Refuse(on bool) {
+	f.mu.Lock()
+	f.refusing = on
+	refuser := f.refuser
+	f.mu.Unlock()
+	if refuser != nil {
+		refuser(on)
+	}
+}
+
+// Drop makes the server accept connections and close them without
+// answering, including requests arriving on connections already open.
+func (f *Faults) Drop(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dropping = on
+}
+
+// Clear removes every fault; counters are kept.
+func (f *Faults) Clear() {
+	f.mu.Lock()
+	f.responses = nil
+	f.latency = 0
+	f.dropping = false
+	wasRefusing := f.refusing
+	f.refusing = false
+	refuser := f.refuser
+	f.mu.Unlock()
+	if wasRefusing && refuser != nil {
+		refuser(false)
+	}
+}
+
+// Stats returns the counters.
+func (f *Faults) Stats() FaultStats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	paths := make(map[string]int64, len(f.perPath))
+	for p, n := range f.perPath {
+		paths[p] = n
+	}
+	return FaultStats{Requests: f.requests, Responded: f.responded, Dropped: f.dropped, Passed: f.passed, Paths: paths}
+}
+
+// Requests returns how many requests for path reached the fault layer
+// (all paths for AnyPath).
+func (f *Faults) Requests(path string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if path == AnyPath {
+		return f.requests
+	}
+	return f.perPath[path]
+}
+
+// State returns the faults currently set.
+func (f *Faults) State() FaultState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := FaultState{Responses: []CannedResponse{}, Refuse: f.refusing, Drop: f.dropping, Latency: f.latency.String()}
+	for _, r := range f.responses {
+		st.Responses = append(st.Responses, CannedResponse{Path: r.path, Status: r.status, Body: r.body, Count: r.remaining})
+	}
+	return st
+}
+
+// ResetCounters sets every counter back to zero.
+func (f *Faults) ResetCounters() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests, f.responded, f.dropped, f.passed = 0, 0, 0, 0
+	f.perPath = nil
+}
+
+func (f *Faults) dropsConnections() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dropping
+}
+
+func (f *Faults) countDroppedConnection() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dropped++
+}
+
+type faultAction uint8
+
+const (
+	actionPass faultAction = iota
+	actionRespond
+	actionDrop
+)
+
+// decide counts a request and picks what happens to it.
+func (f *Faults) decide(path string) (faultAction, *cannedResponse, time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if f.perPath == nil {
+		f.perPath = make(map[string]int64)
+	}
+	f.perPath[path]++
+	if f.dropping || (f.refusing && f.refuser == nil) {
+		f.dropped++
+		return actionDrop, nil, f.latency
+	}
+	for i, r := range f.responses {
+		if r.path != path && r.path != AnyPath {
+			continue
+		}
+		answer := *r
+		if r.remaining > 0 {
+			r.remaining--
+			if r.remaining == 0 {
+				f.responses = append(f.responses[:i:i], f.responses[i+1:]...)
+			}
+		}
+		f.responded++
+		return actionRespond, &answer, f.latency
+	}
+	f.passed++
+	return actionPass, nil, f.latency
+}
+
+// Handler wraps next with the faults.
+func (f *Faults) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		action, canned, latency := f.decide(r.URL.Path)
+		if latency > 0 {
+			if !sleepContext(r.Context(), latency) {
+				return
+			}
+		}
+		switch action {
+		case actionDrop:
+			if !closeWithoutAnswer(w) {
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		case actionRespond:
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrainBytes))
+			h := w.Header()
+			if b := strings.TrimSpace(canned.body); strings.HasPrefix(b, "{") || strings.HasPrefix(b, "[") {
+				h.Set("Content-Type", "application/json")
+			}
+			h.Set("Content-Length", strconv.Itoa(len(canned.body)))
+			w.WriteHeader(canned.status)
+			_, _ = io.WriteString(w, canned.body)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func sleepContext(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Front is a TCP listener serving a backend handler behind Faults. Its
+// address stays the same while it refuses connections.
+type Front struct {
+	faults  *Faults
+	addr    string
+	server  *http.Server
+	serving sync.WaitGroup
+
+	mu        sync.Mutex
+	listener  net.Listener // nil while refusing
+	conns     map[net.Conn]struct{}
+	closed    bool
+	listenErr error
+}
+
+// Listen serves backend on addr ("127.0.0.1:0" picks a free port) behind
+// a new set of Faults.
+func Listen(addr string, backend http.Handler) (*Front, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	fr := &Front{
+		faults: &Faults{},
+		addr:   ln.Addr().String(),
+		conns:  make(map[net.Conn]struct{}),
+	}
+	fr.faults.refuser = fr.setRefusing
+	fr.server = &http.Server{
+		Handler:           fr.faults.Handler(backend),
+		ReadHeaderTimeout: 30 * time.Second,
+		ConnState:         fr.trackConn,
+	}
+	fr.listener = ln
+	fr.serve(ln)
+	return fr, nil
+}
+
+// URL returns "http://host:port".
+func (fr *Front) URL() string { return "http://" + fr.addr }
+
+// Addr returns the listening address, host:port.
+func (fr *Front) Addr() string { return fr.addr }
+
+// Faults returns the faults in front of the backend.
+func (fr *Front) Faults() *Faults { return fr.faults }
+
+// Err returns the error of the last attempt to listen again after Refuse,
+// if it failed.
+func (fr *Front) Err() error {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	return fr.listenErr
+}
+
+// Close stops serving and closes every connection.
+func (fr *Front) Close() error {
+	fr.mu.Lock()
+	fr.closed = true
+	fr.listener = nil
+	fr.mu.Unlock()
+	err := fr.server.Close()
+	fr.serving.Wait()
+	return err
+}
+
+func (fr *Front) serve(ln net.Listener) {
+	fr.serving.Add(1)
+	go func() {
+		defer fr.serving.Done()
+		// Serve returns when the listener is closed by Refuse or Close.
+		_ = fr.server.Serve(dropListener{Listener: ln, faults: fr.faults})
+	}()
+}
+
+func (fr *Front) trackConn(c net.Conn, state http.ConnState) {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		fr.conns[c] = struct{}{}
+	case http.StateClosed, http.StateHijacked:
+		delete(fr.conns, c)
+	}
+}
+
+// setRefusing closes the listener and every connection, or listens again
+// on the same address.
+func (fr *Front) setRefusing(on bool) {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.closed {
+		return
+	}
+	if on {
+		if fr.listener != nil {
+			_ = fr.listener.Close()
+			fr.listener = nil
+		}
+		for c := range fr.conns {
+			_ = c.Close()
+			delete(fr.conns, c)
+		}
+		return
+	}
+	if fr.listener != nil {
+		return
+	}
+	// The port was ours a moment ago; retry briefly in case the kernel has
+	// not released it yet.
+	var ln net.Listener
+	var err error
+	for attempt := 0; attempt < 50; attempt++ {
+		if ln, err = net.Listen("tcp", fr.addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		fr.listenErr = fmt.Errorf("listen again on %s: %w", fr.addr, err)
+		return
+	}
+	fr.listenErr = nil
+	fr.listener = ln
+	fr.serve(ln)
+}
+
+// dropListener closes accepted connections while the faults drop them.
+type dropListener struct {
+	net.Listener
+	faults *Faults
+}
+
+func (l dropListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if !l.faults.dropsConnections() {
+			return c, nil
+		}
+		l.faults.countDroppedConnection()
+		_ = c.Close()
+	}
+}
+
+// NewProxy returns a reverse proxy to target that passes requests through
+// unchanged: same method, path, query, headers and body (a request with
+// Content-Length keeps it, a chunked one stays chunked), and answers
+// through unchanged, compressed or not.
+func NewProxy(target *url.URL) http.Handler {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DisableCompression = true
+	return &httputil.ReverseProxy{
+		// SetURL also sets the Host header to the target's; no
+		// X-Forwarded-* headers are added.
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		Transport: transport,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			http.Error(w, "proxy to "+target.Redacted()+": "+err.Error(), http.StatusBadGateway)
+		},
+	}
+}
