@@ -16,7 +16,7 @@ TEST_TIMEOUT ?= 25m
 
 BINARIES := bin/telegraf-cnosdb
 
-.PHONY: all build test unit lint fmt-check vet golangci-lint bench clean
+.PHONY: all build deps test unit lint fmt-check vet golangci-lint bench clean
 
 all: build
 
@@ -30,8 +30,13 @@ FORCE:
 # The one command that checks everything; .ci/run calls it.
 test: lint unit
 
+# What the tests need beyond Go: Java and Maven for the Kafka broker, kcat as an
+# independent Kafka client. Installs only what is missing (Debian packages).
+deps:
+	bash internal/kafkatest/install-deps.sh
+
 # Tests only, with the race detector; the last line sums up passed, failed and skipped.
-unit: build
+unit: deps build
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./tools/testsummary
 
 lint: fmt-check vet golangci-lint

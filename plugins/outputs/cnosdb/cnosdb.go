@@ -51,16 +51,18 @@ type CnosDB struct {
 	writer *writer
 	stats  stats
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx        context.Context
+	cancel     context.CancelFunc
+	writerDone chan struct{} // closed when the queue is drained
+	statsDone  chan struct{} // closed when the summary loop ends
 
 	// Batches read from stdin: one being filled, one queued, one being written.
-	fill     *batch
-	queue    chan *batch
-	free     chan *batch
-	seq      uint64
-	drainOne sync.Once
+	fill      *batch
+	queue     chan *batch
+	free      chan *batch
+	seq       uint64
+	inflight  sync.WaitGroup // batches flushed and not yet written
+	closeOnce sync.Once
 }
 
 // maxBodySize is CnosDB's limit for a write request; larger requests are refused.
@@ -204,12 +206,10 @@ func (c *CnosDB) Connect() error {
 	c.queue = make(chan *batch, 1)
 	c.free = make(chan *batch, 3)
 	c.fill = &batch{}
-	c.wg.Add(1)
+	c.writerDone = make(chan struct{})
 	go c.writeQueued()
-	if c.StatsInterval > 0 {
-		c.wg.Add(1)
-		go c.logStats()
-	}
+	c.statsDone = make(chan struct{})
+	go c.logStats()
 	return nil
 }
 
@@ -238,13 +238,18 @@ func (c *CnosDB) checkNodes() {
 	}
 }
 
-// Close stops writing: lines not yet written are counted and reported as not written.
+// Close waits for the batches flushed so far, then stops. Abort first to stop retrying
+// those too.
 func (c *CnosDB) Close() error {
-	c.drain()
-	if c.cancel != nil {
+	c.closeOnce.Do(func() {
+		if c.queue == nil {
+			return
+		}
+		close(c.queue)
+		<-c.writerDone
 		c.cancel()
-	}
-	c.wg.Wait()
+		<-c.statsDone
+	})
 	return nil
 }
 
@@ -297,6 +302,7 @@ func (c *CnosDB) Pending() (lines, size int) {
 func (c *CnosDB) Flush() {
 	c.seq++
 	c.fill.seq = c.seq
+	c.inflight.Add(1)
 	c.queue <- c.fill
 	select {
 	case b := <-c.free:
@@ -307,20 +313,11 @@ func (c *CnosDB) Flush() {
 	}
 }
 
-// Drain waits until every queued batch is written.
-func (c *CnosDB) Drain() { c.drain() }
-
-func (c *CnosDB) drain() {
-	c.drainOne.Do(func() {
-		if c.queue != nil {
-			close(c.queue)
-		}
-	})
-	c.wg.Wait()
-}
+// Drain waits until every flushed batch is written, or given up after Abort.
+func (c *CnosDB) Drain() { c.inflight.Wait() }
 
 func (c *CnosDB) writeQueued() {
-	defer c.wg.Done()
+	defer close(c.writerDone)
 	for b := range c.queue {
 		res := c.writer.write(c.ctx, b)
 		if res.Aborted > 0 {
@@ -330,6 +327,7 @@ func (c *CnosDB) writeQueued() {
 		if c.OnResult != nil {
 			c.OnResult(res)
 		}
+		c.inflight.Done()
 		select {
 		case c.free <- b:
 		default:
@@ -338,8 +336,10 @@ func (c *CnosDB) writeQueued() {
 }
 
 func (c *CnosDB) logStats() {
-	defer c.wg.Done()
-	// The summary loop also ends when the writer is done, not only at Close.
+	defer close(c.statsDone)
+	if c.StatsInterval == 0 {
+		return
+	}
 	t := time.NewTicker(time.Duration(c.StatsInterval))
 	defer t.Stop()
 	prev := snapshot{}
