@@ -14,7 +14,7 @@ GOLANGCI_LINT_VERSION := v2.15.0
 TOOLS   := $(CURDIR)/.tools
 TEST_TIMEOUT ?= 25m
 
-BINARIES := bin/telegraf-cnosdb
+BINARIES := bin/telegraf-cnosdb bin/telegraf-kafka-consumer
 
 .PHONY: all build deps test unit lint fmt-check vet golangci-lint bench clean
 
@@ -37,7 +37,7 @@ deps:
 
 # Tests only, with the race detector; the last line sums up passed, failed and skipped.
 unit: deps build
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./tools/testsummary
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./internal/tools/testsummary
 
 lint: fmt-check vet golangci-lint
 

@@ -1,0 +1,127 @@
+// Command telegraf-kafka-consumer reads metrics from Kafka and writes them to stdout as
+// line protocol, for Telegraf's execd input:
+//
+//	[[inputs.execd]]
+//	  command = ["/usr/bin/telegraf-kafka-consumer", "-config", "/etc/telegraf/kafka.conf"]
+//	  signal = "none"
+//	  data_format = "influx"
+//
+// The configuration file holds one [[inputs.kafka_consumer]] table, as Telegraf's own
+// kafka_consumer input takes it, data_format and parser options included.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/agent"
+	_ "github.com/influxdata/telegraf/plugins/parsers/all" // every data_format
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/version"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/inputs/kafka_consumer"
+)
+
+// testTimeout bounds -test when the topics hold fewer messages than -test-messages.
+const testTimeout = 30 * time.Second
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	flags := flag.NewFlagSet("telegraf-kafka-consumer", flag.ContinueOnError)
+	configFile := flags.String("config", "", "configuration file with one [[inputs.kafka_consumer]] table")
+	showVersion := flags.Bool("version", false, "print the version and exit")
+	showSample := flags.Bool("sample-config", false, "print a sample configuration and exit")
+	debug := flags.Bool("debug", false, "log debug messages")
+	test := flags.Bool("test", false, "read up to -test-messages messages without committing, print their metrics and exit")
+	testMessages := flags.Int("test-messages", 10, "messages to read with -test")
+	if err := flags.Parse(args); err != nil {
+		return 2
+	}
+
+	plugin := kafka_consumer.New()
+	switch {
+	case *showVersion:
+		fmt.Println("telegraf-kafka-consumer", version.Version)
+		return 0
+	case *showSample:
+		fmt.Print(plugin.SampleConfig())
+		return 0
+	}
+
+	level := telegraf.Info
+	if *debug {
+		level = telegraf.Debug
+	}
+	log := stderrlog.New("inputs.kafka_consumer", level)
+	plugin.Log = log
+	if *configFile == "" {
+		log.Error("no configuration file: use -config FILE (see -sample-config)")
+		return 2
+	}
+	if err := kafka_consumer.Configure(plugin, *configFile); err != nil {
+		log.Error(err)
+		return 2
+	}
+	if plugin.LogLevel != "" && !*debug {
+		l := telegraf.LogLevelFromString(plugin.LogLevel)
+		if l == telegraf.None {
+			log.Errorf("configuration: log_level: %q is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"", plugin.LogLevel)
+			return 2
+		}
+		log = stderrlog.New("inputs.kafka_consumer", l)
+		plugin.Log = log
+	}
+	if err := plugin.Init(); err != nil {
+		log.Errorf("configuration: %v", err)
+		return 2
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	if *test {
+		ctx, cancel := context.WithTimeout(ctx, testTimeout)
+		defer cancel()
+		n, err := plugin.Sample(ctx, *testMessages)
+		if err != nil {
+			log.Error(err)
+			return 1
+		}
+		log.Debugf("read %d messages", n)
+		return 0
+	}
+
+	acc := agent.NewAccumulator(errorMaker{log}, nil)
+	if err := plugin.Start(acc); err != nil {
+		log.Error(err)
+		return 1
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: flushing and committing what was read")
+	case <-plugin.Failed():
+	}
+	plugin.Stop()
+	if err := plugin.Err(); err != nil {
+		log.Error(err)
+		return 1
+	}
+	return 0
+}
+
+// errorMaker lets Telegraf's accumulator log the plugin's errors; the plugin writes
+// its metrics itself.
+type errorMaker struct{ log telegraf.Logger }
+
+func (errorMaker) LogName() string                              { return "inputs.kafka_consumer" }
+func (errorMaker) MakeMetric(m telegraf.Metric) telegraf.Metric { return m }
+func (e errorMaker) Log() telegraf.Logger                       { return e.log }

@@ -1,0 +1,97 @@
+// Package offsets tracks, for one partition, which messages were handed out for
+// processing and which are done, so that a consumer commits an offset only when every
+// message before it is done.
+//
+// Messages of a partition arrive in offset order, but may finish out of order (a
+// poison message is done at once, a message whose metrics wait in a buffer later; an
+// output that confirms writes could finish them in any order). Committing the offset
+// of a finished message while an earlier one is still in flight would lose the earlier
+// one on a crash, so a Partition only ever reports the end of the longest done prefix.
+package offsets
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Partition tracks the offsets of one partition. Its methods may be called from
+// several goroutines.
+type Partition struct {
+	mu      sync.Mutex
+	pending []entry // handed out and not yet behind the mark, in offset order
+	head    int     // pending[:head] are gone; kept to avoid copying on every Done
+	mark    int64   // offset of the next message to consume once every earlier one is done; -1 before the first
+	last    int64   // highest offset handed out; -1 before the first
+}
+
+type entry struct {
+	offset int64
+	done   bool
+}
+
+// New returns a Partition with nothing handed out.
+func New() *Partition {
+	return &Partition{mark: -1, last: -1}
+}
+
+// Add records that the message at offset was handed out. Offsets must increase from
+// one call to the next; gaps (compacted messages, transaction markers) are fine.
+func (p *Partition) Add(offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if offset <= p.last {
+		return fmt.Errorf("offset %d handed out after offset %d", offset, p.last)
+	}
+	p.last = offset
+	p.pending = append(p.pending, entry{offset: offset})
+	return nil
+}
+
+// Done records that the message at offset is done. It reports the new mark (the
+// offset of the next message to consume, the value to commit) and whether Done
+// advanced it. Done with an offset that was not handed out, or is done already,
+// returns an error and changes nothing.
+func (p *Partition) Done(offset int64) (mark int64, advanced bool, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	live := p.pending[p.head:]
+	i := sort.Search(len(live), func(i int) bool { return live[i].offset >= offset })
+	if i == len(live) || live[i].offset != offset {
+		return p.mark, false, fmt.Errorf("offset %d is not in flight", offset)
+	}
+	if live[i].done {
+		return p.mark, false, fmt.Errorf("offset %d is done already", offset)
+	}
+	live[i].done = true
+	for p.head < len(p.pending) && p.pending[p.head].done {
+		p.mark = p.pending[p.head].offset + 1
+		advanced = true
+		p.head++
+	}
+	// Reclaim the consumed front once it is most of the slice, so memory stays
+	// proportional to the messages in flight at amortised constant cost.
+	if p.head == len(p.pending) {
+		p.pending, p.head = p.pending[:0], 0
+	} else if p.head > 1024 && p.head > len(p.pending)/2 {
+		n := copy(p.pending, p.pending[p.head:])
+		p.pending, p.head = p.pending[:n], 0
+	}
+	return p.mark, advanced, nil
+}
+
+// Mark returns the offset of the next message to consume once every message handed
+// out before it is done, or -1 if no message is done yet.
+func (p *Partition) Mark() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mark
+}
+
+// InFlight returns how many messages were handed out and are not yet behind the mark
+// (done ones waiting for an earlier one included).
+func (p *Partition) InFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.pending) - p.head
+}

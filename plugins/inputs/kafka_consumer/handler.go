@@ -1,0 +1,184 @@
+package kafka_consumer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
+)
+
+// handler is the sarama.ConsumerGroupHandler of one session; sarama calls ConsumeClaim
+// for each partition of the session in its own goroutine, so partitions are parsed in
+// parallel.
+type handler struct {
+	k *KafkaConsumer
+}
+
+// Setup counts the rebalance that started the session.
+func (h *handler) Setup(sess sarama.ConsumerGroupSession) error {
+	h.k.stats.rebalances.Add(1)
+	h.k.Log.Debugf("session of generation %d, member %q: claims %v", sess.GenerationID(), sess.MemberID(), sess.Claims())
+	return nil
+}
+
+// Cleanup runs after every ConsumeClaim returned, each having flushed and marked what
+// it finished; sarama then commits the marks.
+func (h *handler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+
+// localBatch is how much line protocol a partition gathers before handing it to the
+// shared writer, so that the writer's lock is taken once per batch, not per message.
+const localBatch = 16 << 10
+
+// ConsumeClaim processes one partition until the session ends (a rebalance or Stop)
+// or the writer fails. Before it returns, everything it read is flushed and marked,
+// except a message whose dead-letter copy could not be stored: that one and those
+// after it are left to the partition's next owner.
+func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	k := h.k
+	p := &partition{
+		topic:   claim.Topic(),
+		id:      claim.Partition(),
+		session: sess,
+		claim:   claim,
+		offsets: offsets.New(),
+		counts:  k.stats.counters(claim.Topic(), claim.Partition()),
+		release: k.release,
+		log:     k.Log,
+	}
+	if k.testMode {
+		p.session = nil
+	}
+	k.stats.claimed(p)
+	defer k.stats.released(p)
+
+	dec, err := k.newDecoder()
+	if err != nil {
+		return err
+	}
+	return k.consume(sess.Context(), p, dec, claim.Messages())
+}
+
+// consume runs the loop of one partition over msgs until ctx ends or msgs closes.
+func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder, msgs <-chan *sarama.ConsumerMessage) error {
+	buf := make([]byte, 0, localBatch+localBatch/4)
+	var acks []ack
+	push := func() error {
+		if len(buf) == 0 && len(acks) == 0 {
+			return nil
+		}
+		err := k.writer.Write(buf, acks)
+		buf, acks = buf[:0], acks[:0]
+		return err
+	}
+	// finish hands over what is gathered and flushes, so that every message read
+	// (and every earlier one) is marked before the claim ends.
+	finish := func() error {
+		if err := push(); err != nil {
+			return err
+		}
+		return k.writer.Flush()
+	}
+
+	for {
+		var msg *sarama.ConsumerMessage
+		select {
+		case <-ctx.Done():
+			return finish()
+		case m, ok := <-msgs:
+			if !ok {
+				return finish()
+			}
+			msg = m
+		}
+
+		// Wait for a max_undelivered_messages slot; with none free, write out what is
+		// pending, since it is what frees slots.
+		if !k.tryAcquire() {
+			if err := push(); err != nil {
+				return err
+			}
+			if err := k.writer.Flush(); err != nil {
+				return err
+			}
+			if !k.acquire(ctx) {
+				return finish()
+			}
+		}
+		if err := p.offsets.Add(msg.Offset); err != nil {
+			k.release()
+			return fmt.Errorf("topic %q partition %d: %w", p.topic, p.id, err)
+		}
+		p.counts.messages.Add(1)
+		p.counts.bytes.Add(int64(len(msg.Value)))
+
+		var perr error
+		buf, perr = dec.decode(buf, msg)
+		if perr != nil {
+			if err := k.poison(ctx, p, msg, perr); err != nil {
+				// Not handled: leave it (and what follows) to the next owner.
+				k.Log.Error(err)
+				return finish()
+			}
+		}
+		acks = append(acks, ack{part: p, offset: msg.Offset})
+
+		// Hand over when the batch is big, or when no message is waiting: then the
+		// stream is idle and the writer's timer takes it to stdout promptly.
+		if len(buf) >= localBatch || len(msgs) == 0 {
+			if err := push(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// poison handles a message that is too long or does not parse: it is logged (rate
+// limited), counted and, with dead_letter_topic set, copied there. An error means the
+// copy failed and the message must not be marked.
+func (k *KafkaConsumer) poison(ctx context.Context, p *partition, msg *sarama.ConsumerMessage, cause error) error {
+	p.counts.parseErrors.Add(1)
+	if ok, suppressed := k.poisonLog.allow(time.Now()); ok {
+		if suppressed > 0 {
+			k.Log.Errorf("%d more messages failed to parse and were not logged", suppressed)
+		}
+		dest := "skipped"
+		if k.deadLetter != nil {
+			dest = fmt.Sprintf("sent to %q", k.DeadLetterTopic)
+		}
+		k.Log.Errorf("topic %q partition %d offset %d: %v (message %s)", msg.Topic, msg.Partition, msg.Offset, cause, dest)
+	}
+	if k.deadLetter == nil {
+		return nil
+	}
+	if err := k.deadLetter.send(ctx, msg, cause, k.Log); err != nil {
+		k.release()
+		return err
+	}
+	p.counts.deadLettered.Add(1)
+	return nil
+}
+
+// tryAcquire takes a max_undelivered_messages slot if one is free.
+func (k *KafkaConsumer) tryAcquire() bool {
+	select {
+	case k.undelivered <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// acquire waits for a slot; false means ctx ended first.
+func (k *KafkaConsumer) acquire(ctx context.Context) bool {
+	select {
+	case k.undelivered <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (k *KafkaConsumer) release() { <-k.undelivered }

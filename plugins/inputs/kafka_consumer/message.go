@@ -1,0 +1,90 @@
+package kafka_consumer
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/IBM/sarama"
+
+	"github.com/influxdata/telegraf"
+)
+
+var noMetricsOnce sync.Once
+
+// noMetricsCreatedMsg is Telegraf's message for a message that yields no metric.
+const noMetricsCreatedMsg = "No metrics were created from a message. Verify your parser settings. This message is only printed once."
+
+// decoder turns messages into line protocol the way Telegraf's plugin turns them into
+// metrics. Each partition goroutine has its own, since parsers keep state.
+type decoder struct {
+	k      *KafkaConsumer
+	parser telegraf.Parser
+}
+
+func (k *KafkaConsumer) newDecoder() (*decoder, error) {
+	if k.parserFunc == nil {
+		return nil, fmt.Errorf("no parser for data_format %q", k.Format())
+	}
+	p, err := k.parserFunc()
+	if err != nil {
+		return nil, fmt.Errorf("creating parser: %w", err)
+	}
+	return &decoder{k: k, parser: p}, nil
+}
+
+// decode appends the line protocol of msg's metrics to dst. An error means the
+// message is poison (too long or unparsable); dst is then returned unchanged.
+func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error) {
+	k := d.k
+	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
+		return dst, fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
+	}
+	metrics, err := d.parser.Parse(msg.Value)
+	if err != nil {
+		return dst, err
+	}
+	if len(metrics) == 0 {
+		noMetricsOnce.Do(func() { k.Log.Debug(noMetricsCreatedMsg) })
+		return dst, nil
+	}
+
+	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {
+		for _, header := range msg.Headers {
+			key := string(header.Key)
+			switch {
+			case k.headerTags[key]:
+				for _, m := range metrics {
+					m.AddTag(key, string(header.Value))
+				}
+			case key == k.MsgHeaderAsMetricName:
+				for _, m := range metrics {
+					m.SetName(string(header.Value))
+				}
+			}
+		}
+	}
+	if k.TopicTag != "" {
+		for _, m := range metrics {
+			m.AddTag(k.TopicTag, msg.Topic)
+		}
+	}
+	switch k.TimestampSource {
+	case "inner":
+		for _, m := range metrics {
+			m.SetTime(msg.Timestamp)
+		}
+	case "outer":
+		for _, m := range metrics {
+			m.SetTime(msg.BlockTimestamp)
+		}
+	}
+
+	for _, m := range k.modifier.apply(metrics, k.Log) {
+		var ok bool
+		if dst, ok = appendMetric(dst, m); !ok {
+			k.Log.Debugf("topic %q partition %d offset %d: metric %q has no field line protocol can carry; skipped",
+				msg.Topic, msg.Partition, msg.Offset, m.Name())
+		}
+	}
+	return dst, nil
+}

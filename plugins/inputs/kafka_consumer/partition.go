@@ -1,0 +1,58 @@
+package kafka_consumer
+
+import (
+	"github.com/IBM/sarama"
+
+	"github.com/influxdata/telegraf"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
+)
+
+// partition is one claim of a partition in one consumer-group session: the messages
+// handed out and done, and where to mark them. A later claim of the same partition
+// gets a new one.
+type partition struct {
+	topic   string
+	id      int32
+	session sarama.ConsumerGroupSession // nil in test mode: nothing is marked
+	claim   sarama.ConsumerGroupClaim   // nil in test mode
+	offsets *offsets.Partition
+	counts  *partitionCounts
+	release func() // frees a max_undelivered_messages slot
+	log     telegraf.Logger
+}
+
+// done is called by the writer once the message at offset is written (or had nothing
+// to write). It marks the offset that follows the longest done prefix.
+func (p *partition) done(offset int64) {
+	p.release()
+	mark, advanced, err := p.offsets.Done(offset)
+	if err != nil {
+		// A bug, not bad input: say so instead of marking a wrong offset.
+		p.log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
+		return
+	}
+	if advanced {
+		p.counts.marked.Store(mark)
+		if p.session != nil {
+			p.session.MarkOffset(p.topic, p.id, mark, "")
+		}
+	}
+}
+
+// lag is the high watermark of the last fetch minus the marked offset, or minus the
+// offset the claim started at if nothing is marked yet.
+func (p *partition) lag() (int64, bool) {
+	if p.claim == nil {
+		return 0, false
+	}
+	hwm := p.claim.HighWaterMarkOffset()
+	mark := p.offsets.Mark()
+	if mark < 0 {
+		mark = p.claim.InitialOffset()
+	}
+	if hwm <= 0 || mark < 0 {
+		return 0, hwm == 0
+	}
+	return max(hwm-mark, 0), true
+}

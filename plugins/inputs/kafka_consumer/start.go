@@ -1,0 +1,261 @@
+package kafka_consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/influxdata/telegraf"
+)
+
+// reconnectDelay is Telegraf's wait after a failed Consume before the next.
+const reconnectDelay = 5 * time.Second
+
+// Start connects (unless connection_strategy = "defer") and consumes in the
+// background until Stop. acc receives errors; metrics go to Out.
+func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
+	k.acc = acc
+	k.undelivered = make(chan struct{}, k.MaxUndeliveredMessages)
+	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
+	k.stats = newStats(k.ConsumerGroup)
+	k.poisonLog = newRateLimiter(10, time.Second)
+	k.topicsChanged = make(chan struct{}, 1)
+	k.failed = make(chan struct{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+
+	var group sarama.ConsumerGroup
+	if !strings.EqualFold(k.ConnectionStrategy, "defer") {
+		var err error
+		if group, err = k.connect(); err != nil {
+			cancel()
+			return err
+		}
+	}
+
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		if group == nil {
+			var err error
+			if group, err = k.connect(); err != nil {
+				acc.AddError(fmt.Errorf("create consumer async: %w", err))
+				return
+			}
+		}
+		k.run(ctx, group)
+	}()
+
+	if k.StatsInterval > 0 {
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			k.reportStats(ctx)
+		}()
+	}
+	return nil
+}
+
+// connect resolves the topics and creates the dead-letter producer and the consumer
+// group.
+func (k *KafkaConsumer) connect() (sarama.ConsumerGroup, error) {
+	if err := k.refreshTopics(); err != nil {
+		return nil, fmt.Errorf("resolving topic_regexps: %w", err)
+	}
+	if k.DeadLetterTopic != "" && !k.testMode {
+		dl, err := newDeadLetter(k.Brokers, k.config, k.DeadLetterTopic)
+		if err != nil {
+			return nil, err
+		}
+		k.deadLetter = dl
+	}
+	group, err := k.newConsumer(k.Brokers, k.ConsumerGroup, k.config)
+	if err != nil {
+		if k.deadLetter != nil {
+			k.deadLetter.close()
+			k.deadLetter = nil
+		}
+		return nil, fmt.Errorf("create consumer: %w", err)
+	}
+	return group, nil
+}
+
+// run consumes until ctx ends: one Consume call per session, as Telegraf does.
+func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		for err := range group.Errors() {
+			k.acc.AddError(fmt.Errorf("channel: %w", err))
+		}
+	}()
+	if len(k.regexps) > 0 && k.TopicRefreshInterval > 0 {
+		k.wg.Add(1)
+		go func() {
+			defer k.wg.Done()
+			k.watchTopics(ctx)
+		}()
+	}
+
+	h := &handler{k: k}
+	for ctx.Err() == nil {
+		// A change of the topic list ends the session, so that the next one
+		// subscribes to the new list.
+		sessCtx, endSession := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-k.topicsChanged:
+				endSession()
+			case <-sessCtx.Done():
+			}
+		}()
+		err := group.Consume(sessCtx, k.currentTopics(), h)
+		endSession()
+		if werr := k.writer.Err(); werr != nil {
+			k.acc.AddError(werr)
+			k.failedOnce.Do(func() { close(k.failed) })
+			break
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			k.acc.AddError(fmt.Errorf("consume: %w", err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(reconnectDelay):
+			}
+		}
+	}
+	if err := group.Close(); err != nil {
+		k.acc.AddError(fmt.Errorf("close: %w", err))
+	}
+}
+
+// Stop ends the sessions, waits for every partition to flush and mark what it read,
+// commits, and writes the last stats.
+func (k *KafkaConsumer) Stop() {
+	if k.stopped.Swap(true) || k.cancel == nil {
+		return
+	}
+	k.cancel()
+	k.wg.Wait()
+	if k.deadLetter != nil {
+		if err := k.deadLetter.close(); err != nil {
+			k.acc.AddError(fmt.Errorf("closing dead-letter producer: %w", err))
+		}
+	}
+	if err := k.writer.Close(); err != nil {
+		k.acc.AddError(err)
+	}
+}
+
+// Failed is closed when consuming stopped for good because writing to Out failed;
+// Stop must still be called.
+func (k *KafkaConsumer) Failed() <-chan struct{} { return k.failed }
+
+// Err returns the error that stopped consuming for good (stdout failed), if any.
+func (k *KafkaConsumer) Err() error {
+	if k.writer == nil {
+		return nil
+	}
+	return k.writer.Err()
+}
+
+func (k *KafkaConsumer) currentTopics() []string {
+	k.topicsMu.Lock()
+	defer k.topicsMu.Unlock()
+	return slices.Clone(k.topics)
+}
+
+// refreshTopics sets the topic list: topics, plus every topic on the cluster that
+// matches one of topic_regexps. It reports whether the list changed.
+func (k *KafkaConsumer) refreshTopics() error {
+	wanted := make(map[string]bool, len(k.Topics))
+	for _, t := range k.Topics {
+		wanted[t] = true
+	}
+	if len(k.regexps) > 0 {
+		client, err := sarama.NewClient(k.Brokers, k.config)
+		if err != nil {
+			return err
+		}
+		defer client.Close()
+		all, err := client.Topics()
+		if err != nil {
+			return err
+		}
+		k.Log.Debugf("discovered topics: %v", all)
+		for _, t := range all {
+			for _, re := range k.regexps {
+				if re.MatchString(t) && t != k.DeadLetterTopic {
+					wanted[t] = true
+					break
+				}
+			}
+		}
+	}
+	list := make([]string, 0, len(wanted))
+	for t := range wanted {
+		list = append(list, t)
+	}
+	sort.Strings(list)
+
+	k.topicsMu.Lock()
+	defer k.topicsMu.Unlock()
+	if slices.Equal(list, k.topics) {
+		return nil
+	}
+	if k.topics != nil {
+		k.Log.Infof("updating topics: replacing %q with %q", k.topics, list)
+		select {
+		case k.topicsChanged <- struct{}{}:
+		default:
+		}
+	}
+	k.topics = list
+	return nil
+}
+
+func (k *KafkaConsumer) watchTopics(ctx context.Context) {
+	ticker := time.NewTicker(time.Duration(k.TopicRefreshInterval))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := k.refreshTopics(); err != nil {
+				k.acc.AddError(fmt.Errorf("refreshing topics: %w", err))
+			}
+		}
+	}
+}
+
+func (k *KafkaConsumer) reportStats(ctx context.Context) {
+	ticker := time.NewTicker(time.Duration(k.StatsInterval))
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			k.writeStats(now)
+		}
+	}
+}
+
+// writeStats writes a kafka_consumer_stats metric per partition; they mark nothing.
+func (k *KafkaConsumer) writeStats(now time.Time) {
+	var buf []byte
+	for _, m := range k.stats.metrics(now) {
+		buf, _ = appendMetric(buf, m)
+	}
+	if err := k.writer.Write(buf, nil); err != nil {
+		k.acc.AddError(err)
+	}
+}
