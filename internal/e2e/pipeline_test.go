@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegraftest"
+)
+
+// pipeline is one run of the pair under stock Telegraf.
+type pipeline struct {
+	broker *kafkatest.Broker
+	target *cnosdbtest.Target
+	topic  string
+	db     string
+}
+
+func newPipeline(t *testing.T, partitions int) *pipeline {
+	broker := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "oceanic")
+	broker.CreateTopic(t, topic, partitions)
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	return &pipeline{broker: broker, target: target, topic: topic, db: target.NewDatabase(t, "")}
+}
+
+// telegrafConfig writes the plugins' own files and returns telegraf.conf with extra
+// (processors, say) appended.
+func (p *pipeline) telegrafConfig(t *testing.T, version, extra string) string {
+	return p.telegrafConfigWith(t, version, "", extra)
+}
+
+// telegrafConfigWith adds parserOptions to the input's table.
+func (p *pipeline) telegrafConfigWith(t *testing.T, version, parserOptions, extra string) string {
+	dir := t.TempDir()
+	kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
+	require.NoError(t, os.WriteFile(kafkaConf, []byte(fmt.Sprintf(`[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = [%q]
+  consumer_group = %q
+  offset = "oldest"
+  kafka_version = "4.1.0"
+  data_format = "json"
+%s`, p.broker.Addr(), p.topic, p.topic, parserOptions)), 0o600))
+	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
+	require.NoError(t, os.WriteFile(cnosdbConf, []byte(fmt.Sprintf(`[[outputs.cnosdb]]
+  urls = [%q]
+  database = %q
+  username = %q
+  password = %q
+  flush_interval = "200ms"
+`, p.target.URL, p.db, p.target.User, p.target.Password)), 0o600))
+
+	batchFormat := "  use_batch_format = true\n"
+	if version == telegraftest.Seed {
+		batchFormat = "" // added to outputs.execd after 1.27
+	}
+	return fmt.Sprintf(`[agent]
+  interval = "1s"
+  flush_interval = "200ms"
+  metric_batch_size = 1000
+  metric_buffer_limit = 100000
+  omit_hostname = true
+
+[[inputs.execd]]
+  command = [%q, "-config", %q]
+  signal = "none"
+  restart_delay = "1s"
+  data_format = "influx"
+
+[[outputs.execd]]
+  command = [%q, "-config", %q]
+  data_format = "influx"
+%s
+%s`, binary("telegraf-kafka-consumer"), kafkaConf, binary("telegraf-cnosdb"), cnosdbConf, batchFormat, extra)
+}
+
+// TestPipelineIntoCnosDB: Kafka -> telegraf-kafka-consumer -> stock Telegraf ->
+// telegraf-cnosdb -> CnosDB, from a 1- and a 6-partition topic, on both Telegraf
+// versions; messages come from kcat, a client that is not this project's code.
+func TestPipelineIntoCnosDB(t *testing.T) {
+	for _, version := range telegraftest.Versions {
+		for _, partitions := range []int{1, 6} {
+			t.Run(fmt.Sprintf("%s/%d-partitions", version, partitions), func(t *testing.T) {
+				p := newPipeline(t, partitions)
+				const n = 3000
+				messages, want := sensorMessages(n)
+				parserOptions := ""
+				if partitions > 1 {
+					// Partitions are parsed in parallel: see sensorMessagesAt.
+					messages, want = sensorMessagesAt(n, time.Now().UnixMicro())
+					parserOptions = "  json_time_key = \"ts\"\n  json_time_format = \"unix_us\"\n"
+				}
+				kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages)
+
+				tg := telegraftest.Start(t, version, p.telegrafConfigWith(t, version, parserOptions, ""))
+				waitForCount(t, p.target, p.db, "kafka_consumer", n, tg)
+				require.Equal(t, want, storedRows(t, p.target, p.db, "kafka_consumer"), "every message, with its exact values")
+				// The seed queries the table back with SELECT *: time, then the three fields.
+				rows := p.target.Rows(t, p.db, "kafka_consumer")
+				require.Len(t, rows[0], 4)
+				for _, column := range []string{"time", "pressure", "temperature", "visibility"} {
+					require.Contains(t, rows[0], column)
+				}
+			})
+		}
+	}
+}
+
+// TestProcessorBetweenThePlugins: metrics pass through Telegraf's processors on their
+// way from the input to the output.
+func TestProcessorBetweenThePlugins(t *testing.T) {
+	p := newPipeline(t, 1)
+	const n = 500
+	messages, _ := sensorMessages(n)
+	kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages)
+	tg := telegraftest.Start(t, telegraftest.Latest, p.telegrafConfig(t, telegraftest.Latest, `
+[[processors.rename]]
+  [[processors.rename.replace]]
+    field = "temperature"
+    dest = "temperature_c"
+`))
+	waitForCount(t, p.target, p.db, "kafka_consumer", n, tg)
+	rows := p.target.Rows(t, p.db, "kafka_consumer")
+	var temps []string
+	for _, r := range rows {
+		require.NotContains(t, r, "temperature")
+		temps = append(temps, r["temperature_c"])
+	}
+	sort.Strings(temps)
+	require.NotEmpty(t, temps[0])
+}
