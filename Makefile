@@ -1,4 +1,5 @@
 # Build, test and lint the Telegraf Kafka -> CnosDB plugins.
+#   make demo    the whole pipeline: Kafka, CnosDB, stock Telegraf, both plugins
 #   make build   binaries in bin/
 #   make test    every check and test (what CI runs)
 #   make lint    gofmt, go vet, golangci-lint
@@ -16,7 +17,9 @@ TEST_TIMEOUT ?= 25m
 
 BINARIES := bin/telegraf-cnosdb bin/telegraf-kafka-consumer
 
-.PHONY: all build deps test unit lint fmt-check vet golangci-lint bench clean
+DEMO_ARGS ?=
+
+.PHONY: all build deps demo test unit lint fmt-check vet golangci-lint bench clean
 
 all: build
 
@@ -29,6 +32,10 @@ FORCE:
 
 # The one command that checks everything; .ci/run calls it.
 test: lint unit
+
+# The whole pipeline on this machine until Ctrl-C (DEMO_ARGS="-duration 1m -rate 1000").
+demo: deps build
+	$(GO) run ./internal/tools/demo -bin bin $(DEMO_ARGS)
 
 # What the tests need beyond Go: Java and Maven for the Kafka broker, kcat as an
 # independent Kafka client. Installs only what is missing (Debian packages).

@@ -166,6 +166,12 @@ func (b *Broker) setLogger(logf func(format string, args ...any)) {
 	b.logMu.Unlock()
 }
 
+// Launch starts a broker outside a test, for the demo and the benchmarks: its files go
+// in dir, logf receives its progress, and the caller stops it with Stop.
+func Launch(logf func(string, ...any), dir string, opts Options) (*Broker, error) {
+	return start(logf, dir, false, opts)
+}
+
 // Start runs a broker for the calling test and stops it when the test and
 // its subtests end. It fails the test, naming the missing piece, when java or
 // mvn are missing or the broker does not come up within

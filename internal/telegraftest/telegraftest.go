@@ -46,7 +46,7 @@ var buildMu sync.Mutex
 // It fails the test, naming the missing piece, when Telegraf cannot be built.
 func Binary(t testing.TB, version string) string {
 	t.Helper()
-	path, err := build(version)
+	path, err := Build(version)
 	if err != nil {
 		t.Fatalf("telegraftest: %v", err)
 	}
@@ -64,7 +64,8 @@ func cacheDir() (string, error) {
 	return filepath.Join(base, "telegraf-kafka-cnosdb", "telegraf"), nil
 }
 
-func build(version string) (string, error) {
+// Build returns the path of stock Telegraf at version, building it on first use.
+func Build(version string) (string, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 
