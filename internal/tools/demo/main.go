@@ -162,7 +162,7 @@ loop:
 			total = <-produced
 			break loop
 		case err := <-tgDone:
-			return fmt.Errorf("telegraf exited (%v); see %s", err, logPath)
+			return fmt.Errorf("telegraf exited (%w); see %s", err, logPath)
 		case <-tick.C:
 			progress(producedSoFar.Load())
 		}
@@ -181,7 +181,10 @@ loop:
 	fmt.Println()
 	_ = tg.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-tgDone:
+	case err := <-tgDone:
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "telegraf: %v (log: %s)\n", err, logPath)
+		}
 	case <-time.After(30 * time.Second):
 		_ = tg.Process.Kill()
 	}
