@@ -82,7 +82,7 @@ func TestSampleConfigLoads(t *testing.T) {
 		"max_processing_time", "consumer_fetch_default", "data_format",
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
-		"stats_interval", "connection_strategy"} {
+		"stats_interval", "connection_strategy", "json_fast_path"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }

@@ -63,6 +63,7 @@ type KafkaConsumer struct {
 	OutputFlushInterval  config.Duration `toml:"output_flush_interval"`
 	DeadLetterTopic      string          `toml:"dead_letter_topic"`
 	StatsInterval        config.Duration `toml:"stats_interval"`
+	JSONFastPath         bool            `toml:"json_fast_path"`
 
 	pluginconf.ParserOptions
 	generalOptions
@@ -104,6 +105,7 @@ func New() *KafkaConsumer {
 		OutputBufferSize:    defaultOutputBufferSize,
 		OutputFlushInterval: defaultOutputFlushInterval,
 		StatsInterval:       defaultStatsInterval,
+		JSONFastPath:        true,
 		Out:                 os.Stdout,
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/plugins/parsers/json"
 )
 
 var noMetricsOnce sync.Once
@@ -19,6 +20,9 @@ const noMetricsCreatedMsg = "No metrics were created from a message. Verify your
 type decoder struct {
 	k      *KafkaConsumer
 	parser telegraf.Parser
+	// fast, if not nil, parses JSON messages first; what it cannot serve exactly
+	// goes to parser.
+	fast *jsonFast
 }
 
 func (k *KafkaConsumer) newDecoder() (*decoder, error) {
@@ -29,7 +33,21 @@ func (k *KafkaConsumer) newDecoder() (*decoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating parser: %w", err)
 	}
-	return &decoder{k: k, parser: p}, nil
+	d := &decoder{k: k, parser: p}
+	if jp, ok := p.(*json.Parser); ok && k.JSONFastPath {
+		d.fast = newJSONFast(jp)
+	}
+	return d, nil
+}
+
+// parse returns the metrics of buf as the parser gives them.
+func (d *decoder) parse(buf []byte) ([]telegraf.Metric, error) {
+	if d.fast != nil {
+		if metrics, ok := d.fast.parse(buf); ok {
+			return metrics, nil
+		}
+	}
+	return d.parser.Parse(buf)
 }
 
 // decode appends the line protocol of msg's metrics to dst. An error means the
@@ -39,7 +57,7 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
 		return dst, fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
 	}
-	metrics, err := d.parser.Parse(msg.Value)
+	metrics, err := d.parse(msg.Value)
 	if err != nil {
 		return dst, err
 	}
