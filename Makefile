@@ -1,6 +1,7 @@
 # Build, test and lint the Telegraf Kafka -> CnosDB plugins.
 #   make demo    the whole pipeline: Kafka, CnosDB, stock Telegraf, both plugins
 #   make build   binaries in bin/
+#   make deb     the Debian package in dist/
 #   make test    every check and test (what CI runs)
 #   make lint    gofmt, go vet, golangci-lint
 #   make bench   go test benchmarks
@@ -18,8 +19,9 @@ TEST_TIMEOUT ?= 25m
 BINARIES := bin/telegraf-cnosdb bin/telegraf-kafka-consumer
 
 DEMO_ARGS ?=
+PKG_VERSION ?= 0.1.0
 
-.PHONY: all build deps demo test unit lint fmt-check vet golangci-lint bench clean
+.PHONY: all build deb deps demo test unit lint fmt-check vet golangci-lint bench clean
 
 all: build
 
@@ -36,6 +38,10 @@ test: lint unit
 # The whole pipeline on this machine until Ctrl-C (DEMO_ARGS="-duration 1m -rate 1000").
 demo: deps build
 	$(GO) run ./internal/tools/demo -bin bin $(DEMO_ARGS)
+
+# dist/telegraf-kafka-cnosdb_<version>_amd64.deb
+deb: build
+	$(GO) run ./internal/tools/mkdeb -version $(PKG_VERSION) -out dist
 
 # What the tests need beyond Go: Java and Maven for the Kafka broker, kcat as an
 # independent Kafka client. Installs only what is missing (Debian packages).

@@ -1,0 +1,74 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const debName = "telegraf-kafka-cnosdb"
+
+// TestDebInstallsRunsAndPurges builds the Debian package, installs it with dpkg, runs
+// both binaries from /usr/bin, then removes and purges it. It changes the machine, so
+// it runs as root only and can be skipped on purpose with SKIP_DEB_TEST=1.
+func TestDebInstallsRunsAndPurges(t *testing.T) {
+	if os.Getenv("SKIP_DEB_TEST") == "1" {
+		t.Skip("SKIP_DEB_TEST=1: the package is not installed")
+	}
+	if _, err := exec.LookPath("dpkg"); err != nil {
+		t.Fatal("dpkg is missing: the package test needs a Debian system (or set SKIP_DEB_TEST=1)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the package test installs with dpkg and needs root (or set SKIP_DEB_TEST=1)")
+	}
+	if out, err := exec.Command("dpkg-query", "-W", "-f=${Status}", debName).Output(); err == nil &&
+		strings.Contains(string(out), "installed") && !strings.Contains(string(out), "not-installed") {
+		t.Fatalf("%s is already installed here (%s); this test would remove it: purge it first or set SKIP_DEB_TEST=1", debName, out)
+	}
+
+	out := t.TempDir()
+	mkdeb := exec.Command("go", "run", "./internal/tools/mkdeb", "-root", ".", "-bin", binDir, "-out", out, "-version", "0.0.1")
+	mkdeb.Dir = "../.."
+	built, err := mkdeb.CombinedOutput()
+	require.NoError(t, err, string(built))
+	debs, err := filepath.Glob(filepath.Join(out, debName+"_0.0.1_amd64.deb"))
+	require.NoError(t, err)
+	require.Len(t, debs, 1, "dist name telegraf-kafka-cnosdb_<version>_amd64.deb")
+
+	run := func(name string, args ...string) string {
+		t.Helper()
+		b, err := exec.Command(name, args...).CombinedOutput()
+		require.NoError(t, err, "%s %v: %s", name, args, b)
+		return string(b)
+	}
+	t.Cleanup(func() { _ = exec.Command("dpkg", "--purge", debName).Run() })
+
+	run("dpkg", "-i", debs[0])
+	require.Contains(t, run("/usr/bin/telegraf-cnosdb", "-version"), "telegraf-cnosdb ")
+	require.Contains(t, run("/usr/bin/telegraf-kafka-consumer", "-version"), "telegraf-kafka-consumer ")
+	require.Contains(t, run("/usr/bin/telegraf-cnosdb", "-sample-config"), "[[outputs.cnosdb]]")
+	conffiles := run("dpkg-query", "--control-show", debName, "conffiles")
+	for _, f := range []string{"/etc/telegraf/cnosdb.conf", "/etc/telegraf/kafka_consumer.conf",
+		"/etc/telegraf/telegraf.d/kafka-cnosdb.conf.example"} {
+		require.Contains(t, conffiles, f)
+		require.FileExists(t, f)
+	}
+	require.FileExists(t, "/usr/share/doc/"+debName+"/README.md")
+	require.FileExists(t, "/usr/share/doc/"+debName+"/copyright")
+	require.Contains(t, run("dpkg-query", "-W", "-f=${Recommends}", debName), "telegraf")
+
+	// A configuration edited by the operator survives removal; purge takes it away.
+	require.NoError(t, os.WriteFile("/etc/telegraf/cnosdb.conf", []byte("# edited\n"), 0o644))
+	run("dpkg", "-r", debName)
+	require.NoFileExists(t, "/usr/bin/telegraf-cnosdb")
+	require.NoFileExists(t, "/usr/bin/telegraf-kafka-consumer")
+	require.FileExists(t, "/etc/telegraf/cnosdb.conf")
+	run("dpkg", "--purge", debName)
+	require.NoFileExists(t, "/etc/telegraf/cnosdb.conf")
+	require.NoFileExists(t, "/etc/telegraf/kafka_consumer.conf")
+	require.NoFileExists(t, "/etc/telegraf/telegraf.d/kafka-cnosdb.conf.example")
+}

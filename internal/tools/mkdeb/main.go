@@ -1,0 +1,90 @@
+// Command mkdeb builds the project's Debian package with nFPM: both binaries in
+// /usr/bin, the plugins' configuration files as conffiles under /etc/telegraf/, an
+// example telegraf.d snippet that Telegraf does not load until it is renamed, and the
+// README and license under /usr/share/doc. `make deb` runs it after `make build`.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/goreleaser/nfpm/v2"
+	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
+	"github.com/goreleaser/nfpm/v2/files"
+)
+
+const name = "telegraf-kafka-cnosdb"
+
+func main() {
+	version := flag.String("version", "0.1.0", "package version (Debian form: starts with a digit)")
+	arch := flag.String("arch", "amd64", "package architecture")
+	root := flag.String("root", ".", "repository root")
+	bin := flag.String("bin", "bin", "directory with the built binaries")
+	out := flag.String("out", "dist", "directory for the package")
+	flag.Parse()
+	path, err := build(*root, *bin, *out, *version, *arch)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "mkdeb:", err)
+		os.Exit(1)
+	}
+	fmt.Println(path)
+}
+
+func build(root, bin, out, version, arch string) (string, error) {
+	src := func(p string) string { return filepath.Join(root, p) }
+	conf := func(source, dest string) *files.Content {
+		return &files.Content{Source: src(source), Destination: dest, Type: files.TypeConfigNoReplace,
+			FileInfo: &files.ContentFileInfo{Mode: 0o644}}
+	}
+	doc := "/usr/share/doc/" + name + "/"
+	info := &nfpm.Info{
+		Name:        name,
+		Arch:        arch,
+		Platform:    "linux",
+		Version:     version,
+		Section:     "net",
+		Priority:    "optional",
+		Maintainer:  "telegraf-kafka-cnosdb maintainers <maintainers@telegraf-kafka-cnosdb.invalid>",
+		Description: "Telegraf plugins that move Kafka streams into CnosDB\nA Kafka consumer input and a CnosDB output, run by stock Telegraf\nthrough inputs.execd and outputs.execd.",
+		License:     "MIT",
+		Overridables: nfpm.Overridables{
+			// The plugins run under Telegraf but install and run without it.
+			Recommends: []string{"telegraf"},
+			Contents: files.Contents{
+				{Source: filepath.Join(bin, "telegraf-kafka-consumer"), Destination: "/usr/bin/telegraf-kafka-consumer",
+					FileInfo: &files.ContentFileInfo{Mode: 0o755}},
+				{Source: filepath.Join(bin, "telegraf-cnosdb"), Destination: "/usr/bin/telegraf-cnosdb",
+					FileInfo: &files.ContentFileInfo{Mode: 0o755}},
+				conf("plugins/inputs/kafka_consumer/sample.conf", "/etc/telegraf/kafka_consumer.conf"),
+				conf("plugins/outputs/cnosdb/sample.conf", "/etc/telegraf/cnosdb.conf"),
+				// Telegraf loads only *.conf from telegraf.d: renaming this enables the pair.
+				conf("sample.conf", "/etc/telegraf/telegraf.d/kafka-cnosdb.conf.example"),
+				{Source: src("README.md"), Destination: doc + "README.md", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+				{Source: src("LICENSE"), Destination: doc + "copyright", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+			},
+		},
+	}
+	info = nfpm.WithDefaults(info)
+	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {
+		return "", fmt.Errorf("preparing the package: %w", err)
+	}
+	packager, err := nfpm.Get("deb")
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(out, packager.ConventionalFileName(info))
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if err := packager.Package(info, f); err != nil {
+		f.Close()
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, f.Close()
+}
