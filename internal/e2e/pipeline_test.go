@@ -29,7 +29,12 @@ func newPipeline(t *testing.T, partitions int) *pipeline {
 	topic := kafkatest.UniqueName(t, "oceanic")
 	broker.CreateTopic(t, topic, partitions)
 	target := cnosdbtest.Start(t, cnosdbdev.Options{})
-	return &pipeline{broker: broker, target: target, topic: topic, db: target.NewDatabase(t, "")}
+	// The seed's database; a real, shared CnosDB gets a database of the test's own.
+	db := "telegraf"
+	if target.Real {
+		db = target.NewDatabase(t, "")
+	}
+	return &pipeline{broker: broker, target: target, topic: topic, db: db}
 }
 
 // telegrafConfig writes the plugins' own files and returns telegraf.conf with extra
@@ -137,4 +142,29 @@ func TestProcessorBetweenThePlugins(t *testing.T) {
 	}
 	sort.Strings(temps)
 	require.NotEmpty(t, temps[0])
+}
+
+// TestGracefulTelegrafRestartLosesNothing stops Telegraf with SIGTERM while messages
+// are flowing and starts it again: every message ends up in CnosDB.
+func TestGracefulTelegrafRestartLosesNothing(t *testing.T) {
+	p := newPipeline(t, 1)
+	const n = 6000
+	messages, want := sensorMessages(n)
+	config := p.telegrafConfig(t, telegraftest.Latest, "")
+
+	kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages[:n/2])
+	first := telegraftest.Start(t, telegraftest.Latest, config)
+	waitForCount(t, p.target, p.db, "kafka_consumer", n/2, first)
+	// More arrive while Telegraf stops.
+	produced := make(chan struct{})
+	go func() {
+		defer close(produced)
+		kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages[n/2:])
+	}()
+	first.Stop(t)
+	<-produced
+
+	second := telegraftest.Start(t, telegraftest.Latest, config)
+	waitForCount(t, p.target, p.db, "kafka_consumer", n, second)
+	require.Equal(t, want, storedRows(t, p.target, p.db, "kafka_consumer"))
 }
