@@ -1,40 +1,23 @@
 package telegraftest
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 )
 
 // Process is a running Telegraf.
 type Process struct {
 	cmd    *exec.Cmd
-	logs   *lockedBuffer
+	logs   *syncbuf.Buffer
 	done   chan struct{}
 	err    error
 	config string
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // Start runs Telegraf at version with the given telegraf.conf text. It is stopped at
@@ -46,7 +29,7 @@ func Start(t testing.TB, version, config string) *Process {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{logs: &lockedBuffer{}, done: make(chan struct{}), config: path}
+	p := &Process{logs: &syncbuf.Buffer{}, done: make(chan struct{}), config: path}
 	p.cmd = exec.Command(binary, "--config", path)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	// Telegraf's own children (the execd plugins) die with it if the test binary dies.

@@ -1,10 +1,8 @@
 package kafka_consumer
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { kafkatest.Main(m) }
@@ -25,20 +24,7 @@ const waitTimeout = 60 * time.Second
 
 // syncBuffer is the plugin's stdout in tests.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	syncbuf.Buffer
 }
 
 // metrics parses what the plugin wrote, leaving out its own stats.

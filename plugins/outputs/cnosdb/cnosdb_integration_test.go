@@ -1,7 +1,6 @@
 package cnosdb
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -23,33 +22,16 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 )
 
 // These tests run against the project's CnosDB dev server, or against the real CnosDB
 // named by CNOSDB_URL, behind the same fault-injection front.
 
-// syncBuffer collects log lines from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startPlugin connects a plugin to db on target; change adjusts its options first.
-func startPlugin(t *testing.T, target *cnosdbtest.Target, db string, change func(*CnosDB)) (*CnosDB, *syncBuffer) {
+func startPlugin(t *testing.T, target *cnosdbtest.Target, db string, change func(*CnosDB)) (*CnosDB, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	c := New()
 	c.URLs = []string{target.URL}
 	c.Database = db
