@@ -53,6 +53,10 @@ func BenchmarkWritePath(b *testing.B) {
 		for name, line := range benchLines {
 			b.Run(fmt.Sprintf("%s/%s", name, encoding), func(b *testing.B) {
 				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/api/v1/ping" {
+						_, _ = io.WriteString(w, `{"version":"bench","status":"healthy"}`)
+						return
+					}
 					_, _ = io.Copy(io.Discard, r.Body)
 				}))
 				defer srv.Close()
