@@ -63,28 +63,8 @@ func (p *pipeline) telegrafConfigWith(t *testing.T, version, parserOptions, extr
   flush_interval = "200ms"
 `, p.target.URL, p.db, p.target.User, p.target.Password)), 0o600))
 
-	batchFormat := "  use_batch_format = true\n"
-	if version == telegraftest.Seed {
-		batchFormat = "" // added to outputs.execd after 1.27
-	}
-	return fmt.Sprintf(`[agent]
-  interval = "1s"
-  flush_interval = "200ms"
-  metric_batch_size = 1000
-  metric_buffer_limit = 100000
-  omit_hostname = true
-
-[[inputs.execd]]
-  command = [%q, "-config", %q]
-  signal = "none"
-  restart_delay = "1s"
-  data_format = "influx"
-
-[[outputs.execd]]
-  command = [%q, "-config", %q]
-  data_format = "influx"
-%s
-%s`, binary("telegraf-kafka-consumer"), kafkaConf, binary("telegraf-cnosdb"), cnosdbConf, batchFormat, extra)
+	return telegraftest.PairConfig(version, binary("telegraf-kafka-consumer"), kafkaConf,
+		binary("telegraf-cnosdb"), cnosdbConf) + extra
 }
 
 // TestPipelineIntoCnosDB: Kafka -> telegraf-kafka-consumer -> stock Telegraf ->

@@ -107,7 +107,7 @@ func run() error {
 	}
 	say("created topic %q", topic)
 
-	conf, err := writeConfigs(work, broker.Addr(), db, inputBin, outputBin)
+	conf, err := writeConfigs(work, *version, broker.Addr(), db, inputBin, outputBin)
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func offsets(admin sarama.ClusterAdmin, client sarama.Client) (committed, lag in
 	return committed, lag
 }
 
-func writeConfigs(dir, brokerAddr string, db *cnosdb, inputBin, outputBin string) (string, error) {
+func writeConfigs(dir, version, brokerAddr string, db *cnosdb, inputBin, outputBin string) (string, error) {
 	files := map[string]string{
 		"kafka_consumer.conf": fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
@@ -312,25 +312,9 @@ func writeConfigs(dir, brokerAddr string, db *cnosdb, inputBin, outputBin string
   create_database = true
   stats_interval = "10s"
 `, db.url, database, db.user, db.password),
-		"telegraf.conf": fmt.Sprintf(`[agent]
-  flush_interval = "500ms"
-  metric_batch_size = 5000
-  metric_buffer_limit = 1000000
-  omit_hostname = true
-
-[[inputs.execd]]
-  command = [%q, "-config", %q]
-  signal = "none"
-  restart_delay = "2s"
-  data_format = "influx"
-
-[[outputs.execd]]
-  command = [%q, "-config", %q]
-  restart_delay = "2s"
-  data_format = "influx"
-  use_batch_format = true
-`, inputBin, filepath.Join(dir, "kafka_consumer.conf"), outputBin, filepath.Join(dir, "cnosdb.conf")),
 	}
+	files["telegraf.conf"] = telegraftest.PairConfig(version, inputBin, filepath.Join(dir, "kafka_consumer.conf"),
+		outputBin, filepath.Join(dir, "cnosdb.conf"))
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
 			return "", err
