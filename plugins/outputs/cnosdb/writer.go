@@ -66,6 +66,7 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 	count := hi - lo
 	attempt := 0
 	ambiguousTries := 0
+	triedCreate := false
 	for {
 		n, err := w.pick(ctx)
 		if err != nil {
@@ -132,7 +133,10 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 			n.failed()
 			w.warn(n, count, attempt, answer.Error())
 		case misconfigured:
-			if answer.Code == "030017" && w.createDatabase != nil {
+			// Create a missing database once per request: if the write still finds
+			// none, waiting and logging beats hammering CnosDB with CREATE DATABASE.
+			if answer.Code == "030017" && w.createDatabase != nil && !triedCreate {
+				triedCreate = true
 				if cerr := w.createDatabase(ctx); cerr == nil {
 					continue
 				} else {
