@@ -67,6 +67,9 @@ func run() int {
 		log.Errorf("configuration: %v", err)
 		return 2
 	}
+	if w := pluginconf.ExposedSecretWarning(*configFile, !plugin.Password.Empty()); w != "" {
+		log.Warn(w)
+	}
 	if err := plugin.Connect(); err != nil {
 		log.Error(err)
 		return 1

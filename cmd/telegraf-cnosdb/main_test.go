@@ -137,3 +137,24 @@ func TestEOFFlushesAndExitsZero(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Equal(t, 2, target.Count(t, db, "eof"))
 }
+
+func TestWarnsAboutAReadablePasswordWithoutShowingIt(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	// Without authentication any password is taken; a real server that checks them
+	// gets its own (CNOSDB_PASSWORD).
+	password := "pw-that-must-not-leak"
+	if target.Password != "" {
+		password = target.Password
+	}
+	conf := writeConfig(t, fmt.Sprintf("[[outputs.cnosdb]]\n  urls = [%q]\n  database = %q\n  username = %q\n  password = %q\n",
+		target.URL, db, target.User, password))
+	require.NoError(t, os.Chmod(conf, 0o644))
+	cmd := exec.Command(binary, "-config", conf, "-debug")
+	cmd.Stdin = strings.NewReader("leak x=1 1\n")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Equal(t, 1, target.Count(t, db, "leak"))
+	require.Contains(t, string(out), "W! [outputs.cnosdb] "+conf+" holds a password and every user of this machine may read it")
+	require.NotContains(t, string(out), password)
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/influxdata/telegraf/agent"
 	_ "github.com/influxdata/telegraf/plugins/parsers/all" // every data_format
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/pluginconf"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/version"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/inputs/kafka_consumer"
@@ -83,6 +84,10 @@ func run(args []string) int {
 	if err := plugin.Init(); err != nil {
 		log.Errorf("configuration: %v", err)
 		return 2
+	}
+	secret := !plugin.SASLPassword.Empty() || !plugin.SASLAccessToken.Empty() || plugin.TLSKeyPwd != ""
+	if w := pluginconf.ExposedSecretWarning(*configFile, secret); w != "" {
+		log.Warn(w)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
