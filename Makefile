@@ -21,7 +21,7 @@ BINARIES := bin/telegraf-cnosdb bin/telegraf-kafka-consumer
 DEMO_ARGS ?=
 PKG_VERSION ?= 0.1.0
 
-.PHONY: all build deb deps demo test unit lint fmt-check vet golangci-lint bench clean
+.PHONY: all build bench-e2e deb deps demo test unit lint fmt-check vet golangci-lint bench clean
 
 all: build
 
@@ -38,6 +38,12 @@ test: lint unit
 # The whole pipeline on this machine until Ctrl-C (DEMO_ARGS="-duration 1m -rate 1000").
 demo: deps build
 	$(GO) run ./internal/tools/demo -bin bin $(DEMO_ARGS)
+
+# End-to-end benchmark, stock pipeline (A) against this project (B), alternating;
+# results in bench-results/. BENCH_ARGS="-n 100000 -rounds 1" for a short run.
+BENCH_ARGS ?=
+bench-e2e: deps build
+	$(GO) run ./internal/tools/bench -bin bin $(BENCH_ARGS)
 
 # dist/telegraf-kafka-cnosdb_<version>_amd64.deb
 deb: build

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
+)
+
+// table is where both pipelines write: stock kafka_consumer names its metrics after
+// the plugin, and telegraf-kafka-consumer keeps that name as a drop-in.
+const table = "kafka_consumer"
+
+// sink is the CnosDB the pipelines write to and the benchmark counts in.
+type sink struct {
+	url, user, password string
+	desc                string
+	close               func()
+	client              *http.Client
+}
+
+// openSink starts the dev server in count-only mode in this process, or uses the real
+// CnosDB named by CNOSDB_URL. Count-only keeps the sink cheap, so that the numbers
+// describe the pipelines rather than the emulator's storage.
+func openSink(ctx context.Context) (*sink, error) {
+	s := &sink{user: "root", close: func() {}, client: &http.Client{Timeout: 30 * time.Second}}
+	if u := os.Getenv("CNOSDB_URL"); u != "" {
+		s.url = strings.TrimRight(u, "/")
+		if v := os.Getenv("CNOSDB_USER"); v != "" {
+			s.user = v
+		}
+		s.password = os.Getenv("CNOSDB_PASSWORD")
+		s.desc = "CnosDB at " + s.url + " (CNOSDB_URL)"
+		return s, s.ping(ctx)
+	}
+	dev := cnosdbdev.New(cnosdbdev.Options{CountOnly: true})
+	front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
+	if err != nil {
+		return nil, fmt.Errorf("starting the CnosDB dev server: %w", err)
+	}
+	s.url = front.URL()
+	s.close = func() { _ = front.Close() }
+	s.desc = fmt.Sprintf("CnosDB dev server (emulates %s), count-only, in-process at %s", dev.Version(), s.url)
+	return s, nil
+}
+
+func (s *sink) ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/ping", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("pinging CnosDB at %s: %w", s.url, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pinging CnosDB at %s: HTTP %d", s.url, resp.StatusCode)
+	}
+	return nil
+}
+
+// sql runs one statement in database db and returns the HTTP status and body.
+func (s *sink) sql(ctx context.Context, db, stmt string) (int, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		s.url+"/api/v1/sql?db="+url.QueryEscape(db), strings.NewReader(stmt))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(s.user+":"+s.password)))
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: %w", stmt, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", fmt.Errorf("%s: reading the answer: %w", stmt, err)
+	}
+	return resp.StatusCode, string(body), nil
+}
+
+func (s *sink) exec(ctx context.Context, stmt string) error {
+	status, body, err := s.sql(ctx, "public", stmt)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d: %s", stmt, status, strings.TrimSpace(body))
+	}
+	return nil
+}
+
+func (s *sink) createDatabase(ctx context.Context, db string) error {
+	return s.exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db)
+}
+
+// dropDatabase frees what a run wrote; on a real CnosDB several million rows per
+// benchmark would otherwise stay behind.
+func (s *sink) dropDatabase(ctx context.Context, db string) error {
+	return s.exec(ctx, "DROP DATABASE IF EXISTS "+db)
+}
+
+// count returns the rows in db's table, 0 while the table does not exist yet.
+// exact_count(*) is what CnosDB's documentation uses; on a real CnosDB it
+// deduplicates points with the same series and time.
+func (s *sink) count(ctx context.Context, db string) (int64, error) {
+	status, body, err := s.sql(ctx, db, "SELECT exact_count(*) FROM "+table)
+	if err != nil {
+		return 0, err
+	}
+	if status != http.StatusOK {
+		if tableNotFound(status, body) {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("counting %s.%s: HTTP %d: %s", db, table, status, strings.TrimSpace(body))
+	}
+	records, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(records) != 2 || len(records[1]) != 1 {
+		return 0, fmt.Errorf("counting %s.%s: unexpected answer %q", db, table, body)
+	}
+	n, err := strconv.ParseInt(records[1][0], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("counting %s.%s: %w", db, table, err)
+	}
+	return n, nil
+}
+
+func tableNotFound(status int, body string) bool {
+	if status != http.StatusUnprocessableEntity {
+		return false
+	}
+	var e struct {
+		Message string `json:"error_message"`
+	}
+	return json.Unmarshal([]byte(body), &e) == nil && strings.Contains(e.Message, "Table not found")
+}
