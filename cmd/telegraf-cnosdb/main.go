@@ -12,19 +12,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/influxdata/telegraf"
-
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cli"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/pluginconf"
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/version"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/outputs/cnosdb"
 )
 
@@ -33,33 +30,26 @@ func main() {
 }
 
 func run() int {
-	configFile := flag.String("config", "", "configuration file with one [[outputs.cnosdb]] table")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	showSample := flag.Bool("sample-config", false, "print a sample configuration and exit")
-	debug := flag.Bool("debug", false, "log debug messages")
-	flag.Parse()
-
-	plugin := cnosdb.New()
-	switch {
-	case *showVersion:
-		fmt.Println("telegraf-cnosdb", version.Version)
-		return 0
-	case *showSample:
-		fmt.Print(plugin.SampleConfig())
-		return 0
-	}
-
-	level := telegraf.Info
-	if *debug {
-		level = telegraf.Debug
-	}
-	log := stderrlog.New("outputs.cnosdb", level)
-	plugin.Log = log
-	if *configFile == "" {
-		log.Error("no configuration file: use -config FILE (see -sample-config)")
+	var flags cli.Flags
+	fs := flag.NewFlagSet("telegraf-cnosdb", flag.ContinueOnError)
+	flags.Register(fs, "[[outputs.cnosdb]]")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
-	if err := pluginconf.Load(*configFile, "outputs", "cnosdb", plugin); err != nil {
+
+	plugin := cnosdb.New()
+	if flags.PrintInfo(os.Stdout, "telegraf-cnosdb", plugin) {
+		return 0
+	}
+	log := flags.Logger("outputs.cnosdb")
+	plugin.Log = log
+	if !flags.RequireConfig(log) {
+		return 2
+	}
+	if err := pluginconf.Load(flags.Config, "outputs", "cnosdb", plugin); err != nil {
 		log.Error(err)
 		return 2
 	}
@@ -67,7 +57,7 @@ func run() int {
 		log.Errorf("configuration: %v", err)
 		return 2
 	}
-	if w := pluginconf.ExposedSecretWarning(*configFile, !plugin.Password.Empty()); w != "" {
+	if w := pluginconf.ExposedSecretWarning(flags.Config, !plugin.Password.Empty()); w != "" {
 		log.Warn(w)
 	}
 	if err := plugin.Connect(); err != nil {

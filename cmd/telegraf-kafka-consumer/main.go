@@ -13,7 +13,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,9 +22,9 @@ import (
 	"github.com/influxdata/telegraf/agent"
 	_ "github.com/influxdata/telegraf/plugins/parsers/all" // every data_format
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cli"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/pluginconf"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/version"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/inputs/kafka_consumer"
 )
 
@@ -37,11 +36,9 @@ func main() {
 }
 
 func run(args []string) int {
+	var common cli.Flags
 	flags := flag.NewFlagSet("telegraf-kafka-consumer", flag.ContinueOnError)
-	configFile := flags.String("config", "", "configuration file with one [[inputs.kafka_consumer]] table")
-	showVersion := flags.Bool("version", false, "print the version and exit")
-	showSample := flags.Bool("sample-config", false, "print a sample configuration and exit")
-	debug := flags.Bool("debug", false, "log debug messages")
+	common.Register(flags, "[[inputs.kafka_consumer]]")
 	test := flags.Bool("test", false, "read up to -test-messages messages without committing, print their metrics and exit")
 	testMessages := flags.Int("test-messages", 10, "messages to read with -test")
 	if err := flags.Parse(args); err != nil {
@@ -49,30 +46,19 @@ func run(args []string) int {
 	}
 
 	plugin := kafka_consumer.New()
-	switch {
-	case *showVersion:
-		fmt.Println("telegraf-kafka-consumer", version.Version)
-		return 0
-	case *showSample:
-		fmt.Print(plugin.SampleConfig())
+	if common.PrintInfo(os.Stdout, "telegraf-kafka-consumer", plugin) {
 		return 0
 	}
-
-	level := telegraf.Info
-	if *debug {
-		level = telegraf.Debug
-	}
-	log := stderrlog.New("inputs.kafka_consumer", level)
+	log := common.Logger("inputs.kafka_consumer")
 	plugin.Log = log
-	if *configFile == "" {
-		log.Error("no configuration file: use -config FILE (see -sample-config)")
+	if !common.RequireConfig(log) {
 		return 2
 	}
-	if err := kafka_consumer.Configure(plugin, *configFile); err != nil {
+	if err := kafka_consumer.Configure(plugin, common.Config); err != nil {
 		log.Error(err)
 		return 2
 	}
-	if plugin.LogLevel != "" && !*debug {
+	if plugin.LogLevel != "" && !common.Debug {
 		l := telegraf.LogLevelFromString(plugin.LogLevel)
 		if l == telegraf.None {
 			log.Errorf("configuration: log_level: %q is not one of \"error\", \"warn\", \"info\", \"debug\", \"trace\"", plugin.LogLevel)
@@ -86,7 +72,7 @@ func run(args []string) int {
 		return 2
 	}
 	secret := !plugin.SASLPassword.Empty() || !plugin.SASLAccessToken.Empty() || plugin.TLSKeyPwd != ""
-	if w := pluginconf.ExposedSecretWarning(*configFile, secret); w != "" {
+	if w := pluginconf.ExposedSecretWarning(common.Config, secret); w != "" {
 		log.Warn(w)
 	}
 
