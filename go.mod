@@ -14,6 +14,7 @@ require (
 	github.com/klauspost/compress v1.18.4
 	github.com/pierrec/lz4/v4 v4.1.23
 	github.com/stretchr/testify v1.11.1
+	github.com/tidwall/wal v1.2.1
 	github.com/xdg/scram v1.0.5
 	golang.org/x/sys v0.40.0
 )
@@ -166,7 +167,6 @@ require (
 	github.com/tidwall/match v1.1.1 // indirect
 	github.com/tidwall/pretty v1.2.1 // indirect
 	github.com/tidwall/tinylru v1.2.1 // indirect
-	github.com/tidwall/wal v1.2.1 // indirect
 	github.com/tinylib/msgp v1.6.3 // indirect
 	github.com/tklauser/go-sysconf v0.3.16 // indirect
 	github.com/tklauser/numcpus v0.11.0 // indirect

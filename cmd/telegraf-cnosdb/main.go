@@ -66,11 +66,17 @@ func run() int {
 	}
 
 	// The first SIGTERM or SIGINT stops reading and writes what was read; a second one
-	// stops retrying too.
+	// stops retrying too. With a spool, what was read is on disk already: the first one
+	// stops writing, and the rest is written at the next start.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go func() {
 		<-ctx.Done()
+		if plugin.Spooling() {
+			log.Info("stopping: lines read so far go to the spool and are written at the next start")
+			plugin.Abort()
+			return
+		}
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, syscall.SIGTERM, syscall.SIGINT)
 		<-again

@@ -40,6 +40,8 @@ type CnosDB struct {
 	CreateDatabase       bool            `toml:"create_database"`
 	DatabaseOptions      DatabaseOptions `toml:"database_options"`
 	StatsInterval        config.Duration `toml:"stats_interval"`
+	SpoolDir             string          `toml:"spool_dir"`
+	SpoolMaxSize         config.Size     `toml:"spool_max_size"`
 	tls.ClientConfig
 
 	Log telegraf.Logger `toml:"-"`
@@ -50,13 +52,15 @@ type CnosDB struct {
 	enc    encoder
 	writer *writer
 	stats  stats
+	spool  *spool // nil without spool_dir
 
 	ctx        context.Context
 	cancel     context.CancelFunc
 	writerDone chan struct{} // closed when the queue is drained
 	statsDone  chan struct{} // closed when the summary loop ends
 
-	// Batches read from stdin: one being filled, one queued, one being written.
+	// Batches read from stdin: one being filled, one queued, one being written. With a
+	// spool, the spool is the queue and free is not used.
 	fill      *batch
 	queue     chan *batch
 	free      chan *batch
@@ -126,6 +130,9 @@ func (c *CnosDB) Init() error {
 	}
 	if c.StatsInterval < 0 {
 		return fmt.Errorf("stats_interval: must not be negative, got %s", time.Duration(c.StatsInterval))
+	}
+	if err := c.checkSpool(); err != nil {
+		return err
 	}
 	if err := c.DatabaseOptions.check(); err != nil {
 		return fmt.Errorf("database_options: %w", err)
@@ -203,11 +210,19 @@ func (c *CnosDB) Connect() error {
 		}
 	}
 
-	c.queue = make(chan *batch, 1)
-	c.free = make(chan *batch, 3)
 	c.fill = &batch{}
 	c.writerDone = make(chan struct{})
-	go c.writeQueued()
+	if c.SpoolDir != "" {
+		if err := c.openSpool(); err != nil {
+			c.cancel()
+			return err
+		}
+		go c.writeSpooled()
+	} else {
+		c.queue = make(chan *batch, 1)
+		c.free = make(chan *batch, 3)
+		go c.writeQueued()
+	}
 	c.statsDone = make(chan struct{})
 	go c.logStats()
 	return nil
@@ -242,18 +257,26 @@ func (c *CnosDB) checkNodes() {
 // those too.
 func (c *CnosDB) Close() error {
 	c.closeOnce.Do(func() {
-		if c.queue == nil {
+		switch {
+		case c.spool != nil:
+			c.spool.closeInput()
+		case c.queue != nil:
+			close(c.queue)
+		default:
 			return
 		}
-		close(c.queue)
 		<-c.writerDone
 		c.cancel()
 		<-c.statsDone
+		if c.spool != nil {
+			c.closeSpool()
+		}
 	})
 	return nil
 }
 
 // Abort stops the retries of writes under way; they report their lines as not written.
+// With a spool, they stay in it for the next start.
 func (c *CnosDB) Abort() {
 	if c.cancel != nil {
 		c.cancel()
@@ -298,9 +321,17 @@ func (c *CnosDB) Pending() (lines, size int) {
 }
 
 // Flush queues the batch being filled; it blocks while the writer is busy with the
-// queued one.
+// queued one, or with a spool, while the spool is full.
 func (c *CnosDB) Flush() {
+	if c.spool != nil {
+		if err := c.spool.append(c.ctx, c.fill); err != nil {
+			c.Log.Errorf("%d lines read from stdin could not be spooled and are lost: %v", c.fill.len(), err)
+		}
+		c.fill.reset()
+		return
+	}
 	c.seq++
+	c.stats.holdBatch()
 	c.fill.seq = c.seq
 	c.inflight.Add(1)
 	c.queue <- c.fill
@@ -313,8 +344,15 @@ func (c *CnosDB) Flush() {
 	}
 }
 
-// Drain waits until every flushed batch is written, or given up after Abort.
-func (c *CnosDB) Drain() { c.inflight.Wait() }
+// Drain waits until every flushed batch is written, or given up after Abort (with a
+// spool: left in it).
+func (c *CnosDB) Drain() {
+	if c.spool != nil {
+		c.spool.waitEmpty(c.writerDone)
+		return
+	}
+	c.inflight.Wait()
+}
 
 func (c *CnosDB) writeQueued() {
 	defer close(c.writerDone)
@@ -327,6 +365,7 @@ func (c *CnosDB) writeQueued() {
 		if c.OnResult != nil {
 			c.OnResult(res)
 		}
+		c.stats.releaseBatch()
 		c.inflight.Done()
 		select {
 		case c.free <- b:
@@ -349,7 +388,7 @@ func (c *CnosDB) logStats() {
 		case <-c.ctx.Done():
 			return
 		case now := <-t.C:
-			cur := c.stats.snapshot()
+			cur := c.snapshot()
 			if cur != prev {
 				c.Log.Info(cur.summary(prev, now.Sub(last)))
 			}
@@ -387,6 +426,7 @@ func New() *CnosDB {
 		ServerErrorRetries:   3,
 		CreateDatabase:       true,
 		StatsInterval:        config.Duration(time.Minute),
+		SpoolMaxSize:         config.Size(1 << 30),
 	}
 }
 

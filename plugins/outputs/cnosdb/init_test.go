@@ -16,6 +16,8 @@ func TestSampleConfigParsesWithDefaults(t *testing.T) {
 	require.NoError(t, pluginconf.Decode(uncomment(c.SampleConfig()), "outputs", "cnosdb", c))
 	require.Equal(t, "/etc/telegraf/ca.pem", c.TLSCA, "the TLS examples were read")
 	c.TLSCA, c.TLSCert, c.TLSKey = "", "", ""
+	require.Equal(t, "/var/lib/telegraf-cnosdb/spool", c.SpoolDir, "the spool example was read")
+	c.SpoolDir = "" // Init would create it
 	require.NoError(t, c.Init())
 
 	// The values shown are the defaults.
@@ -23,10 +25,10 @@ func TestSampleConfigParsesWithDefaults(t *testing.T) {
 	require.Equal(t, d.URLs, c.URLs)
 	require.Equal(t, []interface{}{d.Tenant, d.Database, d.Precision, d.Username, d.Timeout, d.ContentEncoding,
 		d.MetricBatchSize, d.MaxRequestSize, d.FlushInterval, d.MaxLineSize, d.RetryInitialInterval,
-		d.RetryMaxInterval, d.ServerErrorRetries, d.CreateDatabase, d.StatsInterval},
+		d.RetryMaxInterval, d.ServerErrorRetries, d.CreateDatabase, d.StatsInterval, d.SpoolMaxSize},
 		[]interface{}{c.Tenant, c.Database, c.Precision, c.Username, c.Timeout, c.ContentEncoding,
 			c.MetricBatchSize, c.MaxRequestSize, c.FlushInterval, c.MaxLineSize, c.RetryInitialInterval,
-			c.RetryMaxInterval, c.ServerErrorRetries, c.CreateDatabase, c.StatsInterval})
+			c.RetryMaxInterval, c.ServerErrorRetries, c.CreateDatabase, c.StatsInterval, c.SpoolMaxSize})
 	require.Equal(t, DatabaseOptions{TTL: "INF", Shard: 1, VnodeDuration: "1year", Replica: 1, Precision: "ns"}, c.DatabaseOptions)
 }
 

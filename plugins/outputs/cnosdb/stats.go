@@ -17,11 +17,28 @@ type stats struct {
 	malformed atomic.Int64 // input that was not line protocol, or had no storable field
 	splits    atomic.Int64 // requests split to isolate a rejected line or fit the size limit
 
+	// Sealed batches held in memory (queued or being written), and the most there were:
+	// memory stays bounded however long CnosDB is away.
+	inMemory     atomic.Int64
+	inMemoryPeak atomic.Int64
+
 	mu         sync.Mutex
 	lastError  string
 	latencySum time.Duration
 	latencyN   int64
 }
+
+func (s *stats) holdBatch() {
+	n := s.inMemory.Add(1)
+	for {
+		peak := s.inMemoryPeak.Load()
+		if n <= peak || s.inMemoryPeak.CompareAndSwap(peak, n) {
+			return
+		}
+	}
+}
+
+func (s *stats) releaseBatch() { s.inMemory.Add(-1) }
 
 func (s *stats) setLastError(msg string) {
 	s.mu.Lock()
@@ -41,6 +58,7 @@ type snapshot struct {
 	written, bytes, requests, retries, rejected, malformed, splits int64
 	lastError                                                      string
 	meanLatency                                                    time.Duration
+	spool                                                          spoolStatus
 }
 
 func (s *stats) snapshot() snapshot {
@@ -70,6 +88,9 @@ func (cur snapshot) summary(prev snapshot, elapsed time.Duration) string {
 	msg := fmt.Sprintf("wrote %d lines (%.0f/s, %s) in %d requests (mean %s), %d retries, %d rejected lines, %d malformed inputs; totals: %d lines, %d rejected",
 		lines, rate, humanBytes(cur.bytes-prev.bytes), cur.requests-prev.requests, cur.meanLatency.Round(time.Millisecond),
 		cur.retries-prev.retries, cur.rejected-prev.rejected, cur.malformed-prev.malformed, cur.written, cur.rejected)
+	if sp := cur.spool; sp.limit > 0 {
+		msg += fmt.Sprintf("; spool: %d batches (%d lines, %s of %s)", sp.batches, sp.lines, humanBytes(sp.bytes), humanBytes(sp.limit))
+	}
 	if cur.lastError != "" && cur.lastError != prev.lastError {
 		msg += "; last error: " + cur.lastError
 	}
