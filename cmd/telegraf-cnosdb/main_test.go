@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +22,7 @@ import (
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 )
 
 // binary is this command, built once for the tests that run it as Telegraf would.
@@ -157,4 +164,165 @@ func TestWarnsAboutAReadablePasswordWithoutShowingIt(t *testing.T) {
 	require.Equal(t, 1, target.Count(t, db, "leak"))
 	require.Contains(t, string(out), "W! [outputs.cnosdb] "+conf+" holds a password and every user of this machine may read it")
 	require.NotContains(t, string(out), password)
+}
+
+// acceptedWrites is a proxy in front of CnosDB that keeps, in order, the body of every
+// write CnosDB answered with success: what the server stored, duplicates included.
+type acceptedWrites struct {
+	mu     sync.Mutex
+	bodies []string
+}
+
+func (a *acceptedWrites) start(t *testing.T, upstream string) string {
+	t.Helper()
+	u, err := url.Parse(upstream)
+	require.NoError(t, err)
+	proxy := cnosdbdev.NewProxy(u)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/write" {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rec := &statusRecorder{ResponseWriter: w}
+		proxy.ServeHTTP(rec, r)
+		if rec.status/100 == 2 {
+			a.mu.Lock()
+			a.bodies = append(a.bodies, string(body))
+			a.mu.Unlock()
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// values returns the x field of every accepted line, in the order CnosDB took them.
+func (a *acceptedWrites) values(t *testing.T) []int {
+	t.Helper()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var xs []int
+	for _, body := range a.bodies {
+		for _, line := range strings.Split(strings.TrimSpace(body), "\n") {
+			var x int
+			var ts int64
+			_, err := fmt.Sscanf(line, "kill9,host=h x=%di %d", &x, &ts)
+			require.NoError(t, err, line)
+			xs = append(xs, x)
+		}
+	}
+	return xs
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+func kill9Lines(from, to int) string {
+	var sb strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&sb, "kill9,host=h x=%di %d\n", i, int64(i)+1)
+	}
+	return sb.String()
+}
+
+// waitFor waits until the buffer shows a match of re, bounded so that a broken binary
+// fails instead of hanging.
+func waitFor(t *testing.T, out *syncbuf.Buffer, re string) {
+	t.Helper()
+	pattern := regexp.MustCompile(re)
+	deadline := time.Now().Add(2 * time.Minute)
+	for !pattern.MatchString(out.String()) {
+		require.True(t, time.Now().Before(deadline), "no %q in:\n%s", re, out.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// CnosDB goes away, lines keep arriving, and the process is killed with SIGKILL: started
+// again after the outage with the same spool, it writes every line, in order.
+func TestSpoolSurvivesSIGKILLDuringAnOutage(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	var accepted acceptedWrites
+	proxy := accepted.start(t, target.URL)
+	conf := writeConfig(t, fmt.Sprintf(`[[outputs.cnosdb]]
+  urls = [%q]
+  database = %q
+  username = %q
+  password = %q
+  create_database = false
+  metric_batch_size = 100
+  flush_interval = "100ms"
+  retry_initial_interval = "50ms"
+  retry_max_interval = "200ms"
+  stats_interval = "50ms"
+  spool_dir = %q
+`, proxy, db, target.User, target.Password, filepath.Join(t.TempDir(), "spool")))
+
+	first := exec.Command(binary, "-config", conf)
+	stdin, err := first.StdinPipe()
+	require.NoError(t, err)
+	var stderr syncbuf.Buffer
+	first.Stderr = &stderr
+	require.NoError(t, first.Start())
+	t.Cleanup(func() { _ = first.Process.Kill() })
+
+	// 1000 lines while CnosDB is up, then 2000 while it refuses connections.
+	_, err = io.WriteString(stdin, kill9Lines(0, 1000))
+	require.NoError(t, err)
+	deadline := time.Now().Add(2 * time.Minute)
+	for target.Count(t, db, "kill9") < 1000 {
+		require.True(t, time.Now().Before(deadline), "the first 1000 lines are not written:\n%s", stderr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	target.Faults().Refuse(true)
+	_, err = io.WriteString(stdin, kill9Lines(1000, 3000))
+	require.NoError(t, err)
+	waitFor(t, &stderr, `spool: \d+ batches \((2000|2100) lines`)
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	require.Error(t, first.Wait())
+	require.Contains(t, stderr.String(), "connection refused")
+
+	// Back up; the new process reads nothing new and exits once the spool is written.
+	target.Faults().Refuse(false)
+	second := exec.Command(binary, "-config", conf)
+	second.Stdin = strings.NewReader("")
+	out, err := second.CombinedOutput()
+	require.NoError(t, err, string(out))
+	require.Regexp(t, `I! \[outputs.cnosdb\] spool \S+: replaying \d+ batches \((2000|2100) lines, [\d.]+ KiB\) left from an earlier run`, string(out))
+	require.Equal(t, 3000, target.Count(t, db, "kill9"), "every line is stored")
+
+	xs := accepted.values(t)
+	seen := map[int]bool{}
+	next := 0
+	for _, x := range xs {
+		if seen[x] {
+			continue
+		}
+		require.Equal(t, next, x, "lines reach CnosDB in the order they were read")
+		seen[x] = true
+		next++
+	}
+	require.Equal(t, 3000, next)
+	duplicates := len(xs) - 3000
+	t.Logf("CnosDB took %d lines for 3000 read: %d written twice", len(xs), duplicates)
+	require.LessOrEqual(t, duplicates, 100, "at most the batch unconfirmed at the kill is written twice")
 }
