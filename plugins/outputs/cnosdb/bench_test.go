@@ -47,54 +47,64 @@ func BenchmarkTranscode(b *testing.B) {
 }
 
 // BenchmarkWritePath measures the whole path from stdin entries to HTTP requests
-// against a server that accepts everything, per line; allocs/op are per line.
+// against a server that accepts everything, per line; allocs/op are per line. The
+// spool variants sync every batch to a directory under the system's temporary one.
 func BenchmarkWritePath(b *testing.B) {
-	for _, encoding := range []string{"identity", "gzip"} {
-		for name, line := range benchLines {
-			b.Run(fmt.Sprintf("%s/%s", name, encoding), func(b *testing.B) {
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path == "/api/v1/ping" {
-						_, _ = io.WriteString(w, `{"version":"bench","status":"healthy"}`)
-						return
-					}
-					_, _ = io.Copy(io.Discard, r.Body)
-				}))
-				defer srv.Close()
-				c := New()
-				c.URLs = []string{srv.URL}
-				c.CreateDatabase = false
-				c.StatsInterval = 0
-				c.ContentEncoding = encoding
-				c.Timeout = config.Duration(time.Minute)
-				c.Log = testutil.Logger{Quiet: true}
-				if err := c.Init(); err != nil {
-					b.Fatal(err)
-				}
-				if err := c.Connect(); err != nil {
-					b.Fatal(err)
-				}
-				b.ReportAllocs()
-				b.SetBytes(int64(len(line)))
-				b.ResetTimer()
-				for i := 0; i < b.N; i++ {
-					if err := c.Add(line, int64(i)); err != nil {
-						b.Fatal(err)
-					}
-					if n, _ := c.Pending(); n == c.MetricBatchSize {
-						c.Flush()
-					}
-				}
-				if n, _ := c.Pending(); n > 0 {
-					c.Flush()
-				}
-				c.Drain()
-				b.StopTimer()
-				reportPerLine(b, b.N)
-				if got := c.stats.written.Load(); got != int64(b.N) {
-					b.Fatalf("wrote %d lines of %d", got, b.N)
-				}
-				_ = c.Close()
-			})
+	for _, spool := range []string{"nospool", "spool"} {
+		for _, encoding := range []string{"identity", "gzip"} {
+			for name, line := range benchLines {
+				b.Run(fmt.Sprintf("%s/%s/%s", name, encoding, spool), func(b *testing.B) {
+					benchmarkWritePath(b, line, encoding, spool == "spool")
+				})
+			}
 		}
 	}
+}
+
+func benchmarkWritePath(b *testing.B, line []byte, encoding string, spool bool) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/ping" {
+			_, _ = io.WriteString(w, `{"version":"bench","status":"healthy"}`)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	defer srv.Close()
+	c := New()
+	c.URLs = []string{srv.URL}
+	c.CreateDatabase = false
+	c.StatsInterval = 0
+	c.ContentEncoding = encoding
+	c.Timeout = config.Duration(time.Minute)
+	c.Log = testutil.Logger{Quiet: true}
+	if spool {
+		c.SpoolDir = b.TempDir()
+	}
+	if err := c.Init(); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Connect(); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := c.Add(line, int64(i)); err != nil {
+			b.Fatal(err)
+		}
+		if n, _ := c.Pending(); n == c.MetricBatchSize {
+			c.Flush()
+		}
+	}
+	if n, _ := c.Pending(); n > 0 {
+		c.Flush()
+	}
+	c.Drain()
+	b.StopTimer()
+	reportPerLine(b, b.N)
+	if got := c.stats.written.Load(); got != int64(b.N) {
+		b.Fatalf("wrote %d lines of %d", got, b.N)
+	}
+	_ = c.Close()
 }
