@@ -47,13 +47,13 @@ type spool struct {
 	lastFullWarn time.Time
 }
 
+// spoolSegmentSize is the size of one log file. The log keeps the file being appended
+// to in memory, and up to two more for reading. Acknowledged entries are cut from the
+// front of the log once they add up to this much. A variable so that tests can make
+// many files.
+var spoolSegmentSize = 8 << 20
+
 const (
-	// spoolSegmentSize is the size of one log file. The log keeps the file being appended
-	// to in memory, and up to two more for reading.
-	spoolSegmentSize = 8 << 20
-	// compactEvery is how many acknowledged bytes may stay in the files before the
-	// front of the log is cut.
-	compactEvery = spoolSegmentSize
 	// spoolFullWarnEvery spaces the warnings while the spool stays full.
 	spoolFullWarnEvery = 30 * time.Second
 	ackFileName        = "acked"
@@ -289,13 +289,15 @@ func (s *spool) writeAck(index uint64) {
 	}
 }
 
-// waitLocked lets go of the lock until the next change or until ctx is done.
-func (s *spool) waitLocked(ctx context.Context) {
+// waitLocked lets go of the lock until the next change, until ctx is done or until
+// wake fires (never when nil).
+func (s *spool) waitLocked(ctx context.Context, wake <-chan time.Time) {
 	ch := s.changed
 	s.mu.Unlock()
 	select {
 	case <-ch:
 	case <-ctx.Done():
+	case <-wake:
 	}
 	s.mu.Lock()
 }
@@ -324,7 +326,10 @@ func (s *spool) append(ctx context.Context, b *batch) error {
 			continue
 		}
 		s.warnFullLocked(size)
-		s.waitLocked(ctx)
+		// Woken by the writer's progress, or to repeat the warning while there is none.
+		timer := time.NewTimer(spoolFullWarnEvery)
+		s.waitLocked(ctx, timer.C)
+		timer.Stop()
 	}
 	if !s.fullSince.IsZero() {
 		if over := s.pending + s.dead + size - s.max; ctx.Err() != nil && over > 0 {
@@ -410,7 +415,7 @@ func (s *spool) next(ctx context.Context) (uint64, []byte, error) {
 		if s.closed {
 			return 0, nil, errSpoolClosed
 		}
-		s.waitLocked(ctx)
+		s.waitLocked(ctx, nil)
 		if ctx.Err() != nil {
 			return 0, nil, ctx.Err()
 		}
@@ -436,7 +441,7 @@ func (s *spool) acknowledge(index uint64, size int, lines int) {
 		s.pending, s.lines = 0, 0
 	}
 	s.writeAck(index)
-	if s.dead >= compactEvery {
+	if s.dead >= int64(spoolSegmentSize) {
 		s.compactLocked()
 	}
 	s.broadcastLocked()

@@ -268,3 +268,52 @@ func TestSpoolRefusesASecondProcess(t *testing.T) {
 	require.EqualError(t, second.Connect(), fmt.Sprintf(
 		"spool_dir: %q is in use by another process (pid %d); give every telegraf-cnosdb its own spool_dir", dir, os.Getpid()))
 }
+
+// Damage that breaks the framing of an older file: the log cannot find the entries
+// after it, so the spool is written anew with every intact entry.
+func TestSpoolRebuildsAroundBrokenFraming(t *testing.T) {
+	defer func(size int) { spoolSegmentSize = size }(spoolSegmentSize)
+	spoolSegmentSize = 16 << 10 // two batches per file
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	dir := t.TempDir()
+
+	target.Faults().Refuse(true)
+	c, _ := startPlugin(t, target, db, spoolOn(dir, 100))
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		feed(t, c, pr)
+	}()
+	_, err := pw.Write([]byte(sensorLines(2000, "reframed")))
+	require.NoError(t, err)
+	eventually(t, "20 batches are in the spool", func() bool { return c.spool.status().batches == 20 })
+	c.Abort()
+	require.NoError(t, pw.Close())
+	<-done
+	require.NoError(t, c.Close())
+	target.Faults().Refuse(false)
+
+	segs := spoolSegments(t, dir)
+	require.Greater(t, len(segs), 5)
+	first := segs[0].path
+	data, err := os.ReadFile(first)
+	require.NoError(t, err)
+	size, w := binary.Uvarint(data)
+	second := int(size) + w
+	require.Equal(t, 2, binary.PutUvarint(data[second:], 16383), "the second entry's length, two bytes, now runs past the file's end")
+	require.NoError(t, os.WriteFile(first, data, 0o640))
+
+	c2, logs := startPlugin(t, target, db, spoolOn(dir, 100))
+	feed(t, c2, strings.NewReader(""))
+	require.Equal(t, 1900, target.Count(t, db, "reframed"), "every intact batch is written")
+	require.Contains(t, logs.String(), fmt.Sprintf(
+		"E! [outputs.cnosdb] spool: %s: entry 2 at offset %d is cut short or damaged (%d bytes from there to the end of the file); "+
+			"writing the spool anew with every intact entry", first, second, len(data)-second))
+	require.Regexp(t, `E! \[outputs.cnosdb\] spool: kept 19 intact entries; the damaged files are in \S+/damaged-\d+T[\d.]+`, logs.String())
+	require.Contains(t, logs.String(), "replaying 19 batches (1900 lines,")
+	aside, err := filepath.Glob(filepath.Join(dir, "damaged-*", "*"))
+	require.NoError(t, err)
+	require.Len(t, aside, len(segs), "the old files are kept for a look")
+}
