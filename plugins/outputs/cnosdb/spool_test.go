@@ -148,6 +148,28 @@ func TestSpoolFullStopsReading(t *testing.T) {
 	require.Contains(t, logs.String(), "spool: room again after ")
 }
 
+// spoolWhileDown feeds lines to a plugin spooling in dir, in batches of 100, while
+// CnosDB refuses connections, and stops it once all the batches are in the spool.
+func spoolWhileDown(t *testing.T, target *cnosdbtest.Target, db, dir, lines string, batches int64) {
+	t.Helper()
+	target.Faults().Refuse(true)
+	defer target.Faults().Refuse(false)
+	c, _ := startPlugin(t, target, db, spoolOn(dir, 100))
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		feed(t, c, pr)
+	}()
+	_, err := pw.Write([]byte(lines))
+	require.NoError(t, err)
+	eventually(t, "every batch is in the spool", func() bool { return c.spool.status().batches == batches })
+	c.Abort()
+	require.NoError(t, pw.Close())
+	<-done
+	require.NoError(t, c.Close())
+}
+
 // spoolSegments returns the segment files of a spool directory.
 func spoolSegments(t *testing.T, dir string) []segmentFile {
 	t.Helper()
@@ -164,22 +186,7 @@ func TestSpoolSurvivesADamagedEntryAndACutTail(t *testing.T) {
 	dir := t.TempDir()
 
 	// CnosDB is down: five batches of 100 lines wait in the spool when the plugin stops.
-	target.Faults().Refuse(true)
-	c, _ := startPlugin(t, target, db, spoolOn(dir, 100))
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		feed(t, c, pr)
-	}()
-	_, err := pw.Write([]byte(sensorLines(500, "damaged")))
-	require.NoError(t, err)
-	eventually(t, "five batches are in the spool", func() bool { return c.spool.status().batches == 5 })
-	c.Abort()
-	require.NoError(t, pw.Close())
-	<-done
-	require.NoError(t, c.Close())
-	target.Faults().Refuse(false)
+	spoolWhileDown(t, target, db, dir, sensorLines(500, "damaged"), 5)
 
 	segs := spoolSegments(t, dir)
 	require.Len(t, segs, 1)
@@ -278,22 +285,7 @@ func TestSpoolRebuildsAroundBrokenFraming(t *testing.T) {
 	db := target.NewDatabase(t, "")
 	dir := t.TempDir()
 
-	target.Faults().Refuse(true)
-	c, _ := startPlugin(t, target, db, spoolOn(dir, 100))
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		feed(t, c, pr)
-	}()
-	_, err := pw.Write([]byte(sensorLines(2000, "reframed")))
-	require.NoError(t, err)
-	eventually(t, "20 batches are in the spool", func() bool { return c.spool.status().batches == 20 })
-	c.Abort()
-	require.NoError(t, pw.Close())
-	<-done
-	require.NoError(t, c.Close())
-	target.Faults().Refuse(false)
+	spoolWhileDown(t, target, db, dir, sensorLines(2000, "reframed"), 20)
 
 	segs := spoolSegments(t, dir)
 	require.Greater(t, len(segs), 5)
