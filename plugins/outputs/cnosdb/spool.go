@@ -354,6 +354,10 @@ func (s *spool) append(ctx context.Context, b *batch) error {
 		_ = s.wal.Close()
 		if oerr := s.openWAL(); oerr != nil {
 			s.log.Errorf("spool: %v", oerr)
+		} else if last, _ := s.wal.LastIndex(); last > s.last {
+			// Only the sync failed: the entry is whole in the file, where the next
+			// start finds it anyway.
+			break
 		}
 		s.mu.Unlock()
 		select {
