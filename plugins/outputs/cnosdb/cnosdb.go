@@ -136,20 +136,28 @@ func (c *CnosDB) Init() error {
 	return nil
 }
 
+// checkURL checks one entry of urls. Its messages show the URL without its password,
+// since they go to the log.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("urls: %q: %w", raw, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			// url.Error repeats the URL, password included.
+			err = uerr.Err
+		}
+		return fmt.Errorf("urls: an entry is not a URL: %w", err)
 	}
+	shown := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("urls: %q: the scheme must be http or https", raw)
+		return fmt.Errorf("urls: %q: the scheme must be http or https", shown)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("urls: %q: no host", raw)
+		return fmt.Errorf("urls: %q: no host", shown)
 	}
 	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
 		return fmt.Errorf("urls: %q: give the server's address only, like \"http://127.0.0.1:8902\"; "+
-			"the plugin adds /api/v1/write and its parameters (tenant, database, precision)", raw)
+			"the plugin adds /api/v1/write and its parameters (tenant, database, precision)", shown)
 	}
 	return nil
 }
