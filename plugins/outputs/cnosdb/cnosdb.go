@@ -238,7 +238,7 @@ func (c *CnosDB) checkNodes() {
 		version, err := ping(ctx, c.writer.client, n)
 		cancel()
 		if err != nil {
-			c.Log.Warnf("CnosDB at %s does not answer yet (%v); writes wait for it", n.base, err)
+			c.Log.Warnf("CnosDB at %s does not answer yet (%v%s); writes wait for it", n.base, err, tlsHint(err))
 			continue
 		}
 		c.Log.Infof("CnosDB at %s is up (version %s); writing to tenant %q, database %q, precision %s",
