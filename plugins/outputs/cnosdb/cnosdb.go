@@ -293,12 +293,11 @@ func (c *CnosDB) Write(metrics []telegraf.Metric) error {
 
 // Add transcodes one entry of Telegraf's line protocol into the batch being filled.
 func (c *CnosDB) Add(entry []byte, line int64) error {
-	if err := c.enc.addLineProtocol(c.fill, entry, line); err != nil {
-		c.stats.malformed.Add(1)
-		return err
-	}
-	return nil
+	return c.enc.addLineProtocol(c.fill, entry, line)
 }
+
+// Malformed counts an entry of stdin dropped as malformed.
+func (c *CnosDB) Malformed() { c.stats.malformed.Add(1) }
 
 // Pending reports the lines and bytes in the batch being filled.
 func (c *CnosDB) Pending() (lines, size int) {
