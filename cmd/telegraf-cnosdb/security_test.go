@@ -76,7 +76,8 @@ func (p *process) stop(t *testing.T) string {
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		select {
-		case <-p.done:
+		case err := <-p.done:
+			t.Logf("telegraf-cnosdb exited after the signals: %v", err)
 			return p.stderr.String()
 		case <-time.After(200 * time.Millisecond):
 			require.True(t, time.Now().Before(deadline), "the process did not exit:\n%s", p.stderr.String())
