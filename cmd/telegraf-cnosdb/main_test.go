@@ -68,6 +68,10 @@ func TestRefusesBadConfigurationNamingTheKey(t *testing.T) {
 		{"[[outputs.cnosdb]]\n  urls = [\"http://127.0.0.1:8902\"]\n  databse = \"telegraf\"\n", "unknown option(s) databse"},
 		{"[[outputs.cnosdb]]\n  urls = \"http://127.0.0.1:8902\"\n", "outputs.cnosdb.urls"},
 		{"[[outputs.cnosdb]]\n  precision = \"s\"\n", `E! [outputs.cnosdb] configuration: precision: "s" is not one of`},
+		{"[[outputs.cnosdb]]\n  metric_batch_size = \"abc\"\n",
+			`"outputs.cnosdb.metric_batch_size"): incompatible types: TOML value has type string; destination has type integer`},
+		{"[[outputs.cnosdb]]\n  max_request_size = \"lots\"\n", "max_request_size"},
+		{"[[outputs.cnosdb]]\n  [outputs.cnosdb.database_options]\n    ttl = 30\n", "outputs.cnosdb.database_options.ttl"},
 	}
 	for _, tt := range tests {
 		cmd := exec.Command(binary, "-config", writeConfig(t, tt.config))
@@ -76,7 +80,7 @@ func TestRefusesBadConfigurationNamingTheKey(t *testing.T) {
 		err := cmd.Run()
 		var exit *exec.ExitError
 		require.ErrorAs(t, err, &exit)
-		require.Equal(t, 2, exit.ExitCode())
+		require.Equal(t, 2, exit.ExitCode(), tt.config)
 		require.Contains(t, stderr.String(), tt.want)
 		require.True(t, strings.HasPrefix(stderr.String(), "E! "), stderr.String())
 	}

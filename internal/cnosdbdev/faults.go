@@ -2,6 +2,7 @@ package cnosdbdev
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -265,6 +266,7 @@ func sleepContext(ctx context.Context, d time.Duration) bool {
 type Front struct {
 	faults  *Faults
 	addr    string
+	tls     *tls.Config // nil serves plain HTTP
 	server  *http.Server
 	serving sync.WaitGroup
 
@@ -278,6 +280,12 @@ type Front struct {
 // Listen serves backend on addr ("127.0.0.1:0" picks a free port) behind
 // a new set of Faults.
 func Listen(addr string, backend http.Handler) (*Front, error) {
+	return ListenTLS(addr, backend, nil)
+}
+
+// ListenTLS is Listen serving HTTPS with config (nil serves plain HTTP). The
+// faults act below TLS: a dropped connection is closed before the handshake.
+func ListenTLS(addr string, backend http.Handler, config *tls.Config) (*Front, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
@@ -285,6 +293,7 @@ func Listen(addr string, backend http.Handler) (*Front, error) {
 	fr := &Front{
 		faults: &Faults{},
 		addr:   ln.Addr().String(),
+		tls:    config,
 		conns:  make(map[net.Conn]struct{}),
 	}
 	fr.faults.refuser = fr.setRefusing
@@ -298,8 +307,13 @@ func Listen(addr string, backend http.Handler) (*Front, error) {
 	return fr, nil
 }
 
-// URL returns "http://host:port".
-func (fr *Front) URL() string { return "http://" + fr.addr }
+// URL returns "http://host:port", or "https://host:port" when serving TLS.
+func (fr *Front) URL() string {
+	if fr.tls != nil {
+		return "https://" + fr.addr
+	}
+	return "http://" + fr.addr
+}
 
 // Addr returns the listening address, host:port.
 func (fr *Front) Addr() string { return fr.addr }
@@ -331,7 +345,11 @@ func (fr *Front) serve(ln net.Listener) {
 	go func() {
 		defer fr.serving.Done()
 		// Serve returns when the listener is closed by Refuse or Close.
-		_ = fr.server.Serve(dropListener{Listener: ln, faults: fr.faults})
+		var served net.Listener = dropListener{Listener: ln, faults: fr.faults}
+		if fr.tls != nil {
+			served = tls.NewListener(served, fr.tls)
+		}
+		_ = fr.server.Serve(served)
 	}()
 }
 

@@ -13,6 +13,7 @@ package cnosdbtest
 import (
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/hex"
@@ -23,6 +24,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +32,7 @@ import (
 	"time"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/testcert"
 )
 
 // Target is a CnosDB endpoint for one test.
@@ -43,6 +46,9 @@ type Target struct {
 	Dev *cnosdbdev.Server
 	// User and Password are credentials the backend accepts.
 	User, Password string
+	// CAFile is the PEM file of the CA that signed the certificate of an
+	// HTTPS Target (StartTLS); "" for plain HTTP.
+	CAFile string
 
 	front     *cnosdbdev.Front
 	realURL   *url.URL
@@ -53,6 +59,20 @@ type Target struct {
 // Start starts a Target and closes it at the end of the test. opts
 // configure the emulator; a real CnosDB is used as it is.
 func Start(t testing.TB, opts cnosdbdev.Options) *Target {
+	t.Helper()
+	return start(t, opts, false)
+}
+
+// StartTLS is Start with a URL that serves HTTPS, with a certificate for
+// 127.0.0.1 and localhost signed by a CA made for this Target (CAFile).
+// With CNOSDB_URL set, the HTTPS front proxies to the real CnosDB, so a
+// test of TLS still writes to it.
+func StartTLS(t testing.TB, opts cnosdbdev.Options) *Target {
+	t.Helper()
+	return start(t, opts, true)
+}
+
+func start(t testing.TB, opts cnosdbdev.Options, useTLS bool) *Target {
 	t.Helper()
 	tg := &Target{client: &http.Client{Timeout: 30 * time.Second}}
 	var backend http.Handler
@@ -77,7 +97,21 @@ func Start(t testing.TB, opts cnosdbdev.Options) *Target {
 	}
 	tg.authValue = "Basic " + base64.StdEncoding.EncodeToString([]byte(tg.User+":"+tg.Password))
 
-	front, err := cnosdbdev.Listen("127.0.0.1:0", backend)
+	var serverTLS *tls.Config
+	if useTLS {
+		pair, err := testcert.New("cnosdbtest")
+		if err != nil {
+			t.Fatalf("cnosdbtest: %v", err)
+		}
+		if serverTLS, err = pair.ServerConfig(); err != nil {
+			t.Fatalf("cnosdbtest: %v", err)
+		}
+		tg.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+		if err := os.WriteFile(tg.CAFile, pair.CAPEM, 0o644); err != nil {
+			t.Fatalf("cnosdbtest: %v", err)
+		}
+	}
+	front, err := cnosdbdev.ListenTLS("127.0.0.1:0", backend, serverTLS)
 	if err != nil {
 		t.Fatalf("cnosdbtest: %v", err)
 	}

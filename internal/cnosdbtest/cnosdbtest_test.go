@@ -1,11 +1,14 @@
 package cnosdbtest
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -158,4 +161,46 @@ func TestDatabaseIsDroppedAtCleanup(t *testing.T) {
 	tg.Dev.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code)
 	require.Equal(t, "database_name\ncluster_schema\npublic\nusage_schema\n", rec.Body.String())
+}
+
+// TestStartTLS: the HTTPS front is trusted with CAFile only, and proxies to a real
+// CnosDB when CNOSDB_URL is set.
+func TestStartTLS(t *testing.T) {
+	for _, backend := range []string{"emulator", "real"} {
+		t.Run(backend, func(t *testing.T) {
+			var real *cnosdbdev.Server
+			if backend == "real" {
+				real = cnosdbdev.New(cnosdbdev.Options{})
+				hs := httptest.NewServer(real)
+				t.Cleanup(hs.Close)
+				t.Setenv("CNOSDB_URL", hs.URL)
+			} else {
+				t.Setenv("CNOSDB_URL", "")
+			}
+			tg := StartTLS(t, cnosdbdev.Options{})
+			require.True(t, strings.HasPrefix(tg.URL, "https://127.0.0.1:"), tg.URL)
+			require.FileExists(t, tg.CAFile)
+			db := tg.NewDatabase(t, "")
+
+			_, _, err := postLines(t, tg, db, "m f=1 1")
+			require.ErrorContains(t, err, "x509: certificate signed by unknown authority", "not trusted without the CA")
+
+			pem, err := os.ReadFile(tg.CAFile)
+			require.NoError(t, err)
+			pool := x509.NewCertPool()
+			require.True(t, pool.AppendCertsFromPEM(pem))
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
+			req, err := http.NewRequest(http.MethodPost, tg.URL+"/api/v1/write?db="+db, strings.NewReader("m f=1 1"))
+			require.NoError(t, err)
+			req.SetBasicAuth(tg.User, tg.Password)
+			resp, err := client.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.Equal(t, 1, tg.Count(t, db, "m"))
+			if real != nil {
+				require.Equal(t, int64(1), real.Stats().LinesAccepted, "written through to the real server")
+			}
+		})
+	}
 }

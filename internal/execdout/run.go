@@ -8,6 +8,7 @@
 package execdout
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -35,6 +36,12 @@ type Sink interface {
 	Drain()
 }
 
+// Counter is a Sink that counts the entries dropped as malformed: those Add refused
+// for good, and those longer than MaxEntrySize, which never reach Add.
+type Counter interface {
+	Malformed()
+}
+
 // Config bounds the batches.
 type Config struct {
 	BatchEntries  int           // flush when this many entries are pending
@@ -59,7 +66,11 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 		suppressed   int64
 		readerResult = make(chan error, 1)
 	)
+	counter, _ := sink.(Counter)
 	logBad := func(err error) {
+		if counter != nil {
+			counter.Malformed()
+		}
 		// One line per bad entry would let garbage on stdin flood Telegraf's log.
 		badEntries++
 		if now := time.Now(); now.Sub(lastBadLog) >= time.Second || badEntries <= 10 {
@@ -103,9 +114,23 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 				readerResult <- err
 				return
 			default:
-				if err := sink.Add(entry, r.Line()); err != nil {
+				added := 0
+				if err := sink.Add(entry, r.Line()); err == nil {
+					added = 1
+				} else if bytes.IndexByte(entry, '\n') < 0 {
 					logBad(err)
-				} else if oldest.IsZero() {
+				} else {
+					// A quote left open by garbage made one entry of this line and the
+					// ones after it: try each line on its own, so that good ones are kept.
+					for i, line := range bytes.Split(entry, []byte{'\n'}) {
+						if err := sink.Add(bytes.TrimSuffix(line, []byte{'\r'}), r.Line()+int64(i)); err != nil {
+							logBad(err)
+						} else {
+							added++
+						}
+					}
+				}
+				if added > 0 && oldest.IsZero() {
 					oldest = time.Now()
 				}
 				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes {

@@ -2,6 +2,7 @@ package kafka_consumer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -116,7 +117,9 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 
 		var perr error
 		buf, perr = dec.decode(buf, msg)
-		if perr != nil {
+		if errors.Is(perr, errNoMetrics) {
+			k.noMetrics(p, msg, perr)
+		} else if perr != nil {
 			if err := k.poison(ctx, p, msg, perr); err != nil {
 				// Not handled: leave it (and what follows) to the next owner.
 				k.Log.Error(err)
@@ -142,7 +145,7 @@ func (k *KafkaConsumer) poison(ctx context.Context, p *partition, msg *sarama.Co
 	p.counts.parseErrors.Add(1)
 	if ok, suppressed := k.poisonLog.allow(time.Now()); ok {
 		if suppressed > 0 {
-			k.Log.Errorf("%d more messages failed to parse and were not logged", suppressed)
+			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
 		}
 		dest := "skipped"
 		if k.deadLetter != nil {
@@ -159,6 +162,18 @@ func (k *KafkaConsumer) poison(ctx context.Context, p *partition, msg *sarama.Co
 	}
 	p.counts.deadLettered.Add(1)
 	return nil
+}
+
+// noMetrics counts and logs (rate limited, with the poison messages) a message that
+// gave nothing to write. It is marked like any other: there is nothing to keep.
+func (k *KafkaConsumer) noMetrics(p *partition, msg *sarama.ConsumerMessage, cause error) {
+	p.counts.noMetrics.Add(1)
+	if ok, suppressed := k.poisonLog.allow(time.Now()); ok {
+		if suppressed > 0 {
+			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
+		}
+		k.Log.Warnf("topic %q partition %d offset %d: %v", msg.Topic, msg.Partition, msg.Offset, cause)
+	}
 }
 
 // tryAcquire takes a max_undelivered_messages slot if one is free.

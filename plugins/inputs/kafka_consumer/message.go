@@ -1,8 +1,10 @@
 package kafka_consumer
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
-	"sync"
+	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 
@@ -10,10 +12,16 @@ import (
 	"github.com/influxdata/telegraf/plugins/parsers/json"
 )
 
-var noMetricsOnce sync.Once
+// errNoMetrics marks a message that parsed but gave no metric to write: an empty
+// value, or one with nothing the parser keeps (JSON without numbers, say). Telegraf's
+// plugin says so once, at debug level; here each is counted and logged, rate limited,
+// with its place, since it usually means a producer or parser setting is wrong.
+var errNoMetrics = errors.New("the message gave no metrics: verify the parser settings")
 
-// noMetricsCreatedMsg is Telegraf's message for a message that yields no metric.
-const noMetricsCreatedMsg = "No metrics were created from a message. Verify your parser settings. This message is only printed once."
+// textFormats are the data formats whose input is text: a message in one of them that
+// is not valid UTF-8 is refused, as Telegraf's json parser would silently replace the
+// bad bytes and CnosDB refuses them in line protocol.
+var textFormats = map[string]bool{"json": true, "json_v2": true, "influx": true, "influx_upstream": true, "csv": true, "logfmt": true}
 
 // decoder turns messages into line protocol the way Telegraf's plugin turns them into
 // metrics. Each partition goroutine has its own, since parsers keep state.
@@ -57,13 +65,18 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
 		return dst, fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
 	}
+	if textFormats[k.Format()] && !utf8.Valid(msg.Value) {
+		return dst, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(msg.Value))
+	}
 	metrics, err := d.parse(msg.Value)
 	if err != nil {
 		return dst, err
 	}
 	if len(metrics) == 0 {
-		noMetricsOnce.Do(func() { k.Log.Debug(noMetricsCreatedMsg) })
-		return dst, nil
+		if len(bytes.TrimSpace(msg.Value)) == 0 {
+			return dst, fmt.Errorf("%w (empty value)", errNoMetrics)
+		}
+		return dst, errNoMetrics
 	}
 
 	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {
@@ -97,12 +110,30 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 		}
 	}
 
-	for _, m := range k.modifier.apply(metrics, k.Log) {
+	kept := k.modifier.apply(metrics, k.Log)
+	written := 0
+	for _, m := range kept {
 		var ok bool
-		if dst, ok = appendMetric(dst, m); !ok {
-			k.Log.Debugf("topic %q partition %d offset %d: metric %q has no field line protocol can carry; skipped",
-				msg.Topic, msg.Partition, msg.Offset, m.Name())
+		if dst, ok = appendMetric(dst, m); ok {
+			written++
 		}
 	}
+	if written == 0 && len(kept) > 0 {
+		// Metrics the filters dropped are not a fault; metrics without a field
+		// line protocol can carry (all NaN, say) are.
+		return dst, fmt.Errorf("%w (no field line protocol can carry)", errNoMetrics)
+	}
 	return dst, nil
+}
+
+// invalidUTF8At returns the offset of the first byte of b that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(b)
 }

@@ -118,3 +118,13 @@ func (r *rateLimiter) allow(now time.Time) (ok bool, suppressed int64) {
 	suppressed, r.suppressed = r.suppressed, 0
 	return true, suppressed
 }
+
+// takeSuppressed returns how many lines were held back since the last one written,
+// and starts counting again, so that a flood that ends is still reported.
+func (r *rateLimiter) takeSuppressed() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	suppressed := r.suppressed
+	r.suppressed = 0
+	return suppressed
+}

@@ -245,6 +245,9 @@ func (k *KafkaConsumer) reportStats(ctx context.Context) {
 			return
 		case now := <-ticker.C:
 			k.writeStats(now)
+			if n := k.poisonLog.takeSuppressed(); n > 0 {
+				k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", n)
+			}
 		}
 	}
 }

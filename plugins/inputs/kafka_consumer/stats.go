@@ -17,6 +17,7 @@ type partitionCounts struct {
 	messages     atomic.Int64
 	bytes        atomic.Int64
 	parseErrors  atomic.Int64
+	noMetrics    atomic.Int64
 	deadLettered atomic.Int64
 	marked       atomic.Int64 // last marked offset, -1 before the first
 }
@@ -97,6 +98,7 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			"messages":      c.messages.Load(),
 			"bytes":         c.bytes.Load(),
 			"parse_errors":  c.parseErrors.Load(),
+			"no_metrics":    c.noMetrics.Load(),
 			"dead_lettered": c.deadLettered.Load(),
 			"rebalances":    rebalances,
 		}

@@ -18,9 +18,12 @@ import (
 
 // node is one CnosDB HTTP endpoint.
 type node struct {
-	base     string // scheme://host:port, without a trailing slash
+	base     string // scheme://host:port, without user info or a trailing slash: safe to log
 	writeURL string
 	sqlURL   string
+	// authorization, when the URL carried user info, replaces the client's, so that
+	// credentials live in a header and never in a URL that could reach a log.
+	authorization string
 
 	mu        sync.Mutex
 	downUntil time.Time // not used for writes before then, unless every node is down
@@ -36,7 +39,16 @@ type client struct {
 	gzipPool      sync.Pool
 }
 
-func newNode(base, tenant, database, precision string, initial, maxInterval time.Duration) *node {
+// newNode returns the node at raw, a URL that checkURL accepted.
+func newNode(raw, tenant, database, precision string, initial, maxInterval time.Duration) *node {
+	var authorization string
+	base := raw
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		password, _ := u.User.Password()
+		authorization = basicAuth(u.User.Username(), []byte(password))
+		u.User = nil
+		base = u.String()
+	}
 	base = strings.TrimRight(base, "/")
 	q := url.Values{}
 	q.Set("db", database)
@@ -50,11 +62,21 @@ func newNode(base, tenant, database, precision string, initial, maxInterval time
 	b.MaxElapsedTime = 0 // a node is retried for as long as it takes
 	b.Reset()
 	return &node{
-		backoff:  b,
-		base:     base,
-		writeURL: base + "/api/v1/write?" + q.Encode(),
-		sqlURL:   base + "/api/v1/sql?" + sq.Encode(),
+		backoff:       b,
+		base:          base,
+		writeURL:      base + "/api/v1/write?" + q.Encode(),
+		sqlURL:        base + "/api/v1/sql?" + sq.Encode(),
+		authorization: authorization,
 	}
+}
+
+// authorize sets the Authorization header of a request to n.
+func (c *client) authorize(req *http.Request, n *node) {
+	if n.authorization != "" {
+		req.Header.Set("Authorization", n.authorization)
+		return
+	}
+	req.Header.Set("Authorization", c.authorization)
 }
 
 func basicAuth(user string, password []byte) string {
@@ -104,7 +126,7 @@ func (c *client) write(ctx context.Context, n *node, payload []byte) (*serverErr
 		return nil, err
 	}
 	req.ContentLength = int64(len(body))
-	req.Header.Set("Authorization", c.authorization)
+	c.authorize(req, n)
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
 	if c.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
@@ -122,7 +144,7 @@ func (c *client) sql(ctx context.Context, n *node, database, statement string) (
 	if err != nil {
 		return nil, nil, err
 	}
-	req.Header.Set("Authorization", c.authorization)
+	c.authorize(req, n)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, nil, err

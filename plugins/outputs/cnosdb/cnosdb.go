@@ -143,20 +143,28 @@ func (c *CnosDB) Init() error {
 	return nil
 }
 
+// checkURL checks one entry of urls. Its messages show the URL without its password,
+// since they go to the log.
 func checkURL(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("urls: %q: %w", raw, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			// url.Error repeats the URL, password included.
+			err = uerr.Err
+		}
+		return fmt.Errorf("urls: an entry is not a URL: %w", err)
 	}
+	shown := u.Redacted()
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("urls: %q: the scheme must be http or https", raw)
+		return fmt.Errorf("urls: %q: the scheme must be http or https", shown)
 	}
 	if u.Host == "" {
-		return fmt.Errorf("urls: %q: no host", raw)
+		return fmt.Errorf("urls: %q: no host", shown)
 	}
 	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" {
 		return fmt.Errorf("urls: %q: give the server's address only, like \"http://127.0.0.1:8902\"; "+
-			"the plugin adds /api/v1/write and its parameters (tenant, database, precision)", raw)
+			"the plugin adds /api/v1/write and its parameters (tenant, database, precision)", shown)
 	}
 	return nil
 }
@@ -245,7 +253,7 @@ func (c *CnosDB) checkNodes() {
 		version, err := ping(ctx, c.writer.client, n)
 		cancel()
 		if err != nil {
-			c.Log.Warnf("CnosDB at %s does not answer yet (%v); writes wait for it", n.base, err)
+			c.Log.Warnf("CnosDB at %s does not answer yet (%v%s); writes wait for it", n.base, err, tlsHint(err))
 			continue
 		}
 		c.Log.Infof("CnosDB at %s is up (version %s); writing to tenant %q, database %q, precision %s",
@@ -308,12 +316,11 @@ func (c *CnosDB) Write(metrics []telegraf.Metric) error {
 
 // Add transcodes one entry of Telegraf's line protocol into the batch being filled.
 func (c *CnosDB) Add(entry []byte, line int64) error {
-	if err := c.enc.addLineProtocol(c.fill, entry, line); err != nil {
-		c.stats.malformed.Add(1)
-		return err
-	}
-	return nil
+	return c.enc.addLineProtocol(c.fill, entry, line)
 }
+
+// Malformed counts an entry of stdin dropped as malformed.
+func (c *CnosDB) Malformed() { c.stats.malformed.Add(1) }
 
 // Pending reports the lines and bytes in the batch being filled.
 func (c *CnosDB) Pending() (lines, size int) {

@@ -2,6 +2,8 @@ package cnosdb
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"sync"
@@ -152,7 +154,7 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 			n.failed()
 			msg := ""
 			if err != nil {
-				msg = err.Error()
+				msg = err.Error() + tlsHint(err)
 			} else {
 				msg = answer.Error()
 			}
@@ -194,6 +196,21 @@ func (w *writer) warn(n *node, lines, attempt int, cause string) {
 	}
 	w.lastWarning = time.Now()
 	w.log.Warnf("writing %d lines to %s failed (attempt %d): %s; retrying, nothing is dropped", lines, n.base, attempt, cause)
+}
+
+// tlsHint says what to check when a request failed because the server's certificate
+// was not trusted: a configuration matter the lines wait for.
+func tlsHint(err error) string {
+	var unknown x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &host):
+		return " (the certificate is not for this host: check urls, or set tls_server_name)"
+	case errors.As(err, &unknown), errors.As(err, &verify):
+		return " (the server's certificate is not trusted: set tls_ca to the CA that signed it, or insecure_skip_verify = true)"
+	}
+	return ""
 }
 
 // errStopped is returned by pick once the plugin is stopped.
