@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,14 +17,21 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	// A fixed place, rebuilt each run: kafkatest.Main exits without returning, so a
-	// temporary directory could not be removed.
+	// A fixed place per checkout, rebuilt each run: kafkatest.Main exits without
+	// returning, so a temporary directory could not be removed, and two checkouts
+	// tested at once must not overwrite each other's binaries.
 	cache, err := os.UserCacheDir()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	dir := filepath.Join(cache, "telegraf-kafka-cnosdb", "e2e-bin")
+	checkout, err := filepath.Abs("../..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	dir := filepath.Join(cache, "telegraf-kafka-cnosdb", "e2e-bin",
+		fmt.Sprintf("%x", sha256.Sum256([]byte(checkout)))[:16])
 	binDir = dir
 	for _, name := range []string{"telegraf-cnosdb", "telegraf-kafka-consumer"} {
 		build := exec.Command("go", "build", "-o", filepath.Join(dir, name), "../../cmd/"+name)
