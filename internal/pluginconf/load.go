@@ -84,7 +84,7 @@ func ParseTable(data, kind, name string) (*Table, error) {
 	var doc map[string]map[string][]toml.Primitive
 	md, err := toml.Decode(data, &doc)
 	if err != nil {
-		return nil, err
+		return nil, hideSecret(data, err)
 	}
 	for section, plugins := range doc {
 		if section != kind {
