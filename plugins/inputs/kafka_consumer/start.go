@@ -67,12 +67,12 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 // group.
 func (k *KafkaConsumer) connect() (sarama.ConsumerGroup, error) {
 	if err := k.refreshTopics(); err != nil {
-		return nil, fmt.Errorf("resolving topic_regexps: %w", err)
+		return nil, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
 	if k.DeadLetterTopic != "" && !k.testMode {
 		dl, err := newDeadLetter(k.Brokers, k.config, k.DeadLetterTopic)
 		if err != nil {
-			return nil, err
+			return nil, k.explainConnect(err)
 		}
 		k.deadLetter = dl
 	}
@@ -82,7 +82,7 @@ func (k *KafkaConsumer) connect() (sarama.ConsumerGroup, error) {
 			k.deadLetter.close()
 			k.deadLetter = nil
 		}
-		return nil, fmt.Errorf("create consumer: %w", err)
+		return nil, fmt.Errorf("create consumer: %w", k.explainConnect(err))
 	}
 	return group, nil
 }
@@ -124,7 +124,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			break
 		}
 		if err != nil && !errors.Is(err, context.Canceled) {
-			k.acc.AddError(fmt.Errorf("consume: %w", err))
+			k.acc.AddError(fmt.Errorf("consume: %w", k.explainConnect(err)))
 			select {
 			case <-ctx.Done():
 			case <-time.After(reconnectDelay):
@@ -230,7 +230,7 @@ func (k *KafkaConsumer) watchTopics(ctx context.Context) {
 			return
 		case <-ticker.C:
 			if err := k.refreshTopics(); err != nil {
-				k.acc.AddError(fmt.Errorf("refreshing topics: %w", err))
+				k.acc.AddError(fmt.Errorf("refreshing topics: %w", k.explainConnect(err)))
 			}
 		}
 	}

@@ -26,11 +26,11 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	defer k.writer.Close()
 
 	if err := k.refreshTopics(); err != nil {
-		return 0, fmt.Errorf("resolving topic_regexps: %w", err)
+		return 0, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
 	client, err := sarama.NewClient(k.Brokers, k.config)
 	if err != nil {
-		return 0, fmt.Errorf("connecting: %w", err)
+		return 0, fmt.Errorf("connecting: %w", k.explainConnect(err))
 	}
 	defer client.Close()
 	starts, ends, err := k.sampleRanges(client)
