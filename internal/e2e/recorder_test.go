@@ -22,7 +22,7 @@ type recorder struct {
 	next http.Handler
 
 	mu       sync.Mutex
-	accepted int64       // lines of accepted writes
+	accepted int64       // lines with an id in accepted writes
 	times    map[int]int // id -> how many accepted writes held it
 	writes   []acceptedWrite
 }
@@ -64,8 +64,10 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &statusWriter{ResponseWriter: w}
 	rc.next.ServeHTTP(sw, r)
+	// No status at all: the proxy gave up because the client went away (a killed
+	// output), and whether CnosDB stored the write is unknown.
 	if sw.status != http.StatusOK {
 		return
 	}
@@ -88,18 +90,28 @@ func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.writes = append(rc.writes, acceptedWrite{began: began, ids: ids})
 }
 
+// statusWriter notes the status sent; zero if none was.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
 func (s *statusWriter) WriteHeader(code int) {
-	s.status = code
+	if s.status == 0 {
+		s.status = code
+	}
 	s.ResponseWriter.WriteHeader(code)
 }
 
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
 // lineIDs returns the integer value of the field id of each line of a line-protocol
-// body (lines without one have none), and the number of lines.
+// body, and the number of lines that have one (the input's own stats metric has none).
 func lineIDs(body []byte) (ids []int, lines int) {
 	for len(body) > 0 {
 		line := body
@@ -112,9 +124,9 @@ func lineIDs(body []byte) (ids []int, lines int) {
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
-		lines++
 		if id, ok := fieldID(line); ok {
 			ids = append(ids, id)
+			lines++
 		}
 	}
 	return ids, lines
