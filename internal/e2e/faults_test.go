@@ -52,6 +52,7 @@ func TestFault(t *testing.T) {
 	run("graceful-telegraf-restart", faultGracefulRestart)
 	run("type-conflict-rejected-lines", faultTypeConflict)
 	run("kill-9-telegraf", faultKillTelegraf)
+	run("kill-9-telegraf-disk-buffer", faultKillTelegrafDiskBuffer)
 	t.Log(resultTable(results))
 }
 
@@ -320,7 +321,22 @@ func faultTypeConflict(t *testing.T) faultResult {
 // Messages arrive while the pipeline runs, in steps, so that Telegraf is killed in a
 // steady stream after the input has committed past what CnosDB holds.
 func faultKillTelegraf(t *testing.T) faultResult {
+	return killTelegraf(t, "kill-9-telegraf", "")
+}
+
+// The same with Telegraf's disk buffer (buffer_strategy = "disk", experimental in
+// Telegraf): the metrics it had put in its buffer survive the kill and are sent by
+// the restarted Telegraf, which narrows the window to what was still between the
+// input's pipe and the buffer.
+func faultKillTelegrafDiskBuffer(t *testing.T) faultResult {
+	return killTelegraf(t, "kill-9-telegraf-disk-buffer",
+		fmt.Sprintf("  buffer_strategy = \"disk\"\n  buffer_directory = %q\n", t.TempDir()))
+}
+
+// killTelegraf kills Telegraf whose [agent] table has the extra settings agent.
+func killTelegraf(t *testing.T, name, agent string) faultResult {
 	r := newFaultRig(t, rigOptions{})
+	r.agent = agent
 	tg := r.telegraf()
 	input := childProcess(t, tg.Pid(), "telegraf-kafka-consumer")
 	output := childProcess(t, tg.Pid(), "telegraf-cnosdb")
@@ -376,7 +392,7 @@ func faultKillTelegraf(t *testing.T) faultResult {
 	r.produce(sent, faultMessages)
 	r.waitAccepted(func(id int) bool { return !window[id] }, again)
 	again.Stop(t)
-	res := r.result("kill-9-telegraf", func(id int) bool { return window[id] })
+	res := r.result(name, func(id int) bool { return window[id] })
 	res.note = fmt.Sprintf("window: %d ids committed (handed to Telegraf) but not stored at the kill", len(window))
 	t.Logf("kill -9 of Telegraf: %d ids lost, all within the window of %d ids handed to Telegraf and not yet in CnosDB", res.lost, len(window))
 	return res
@@ -386,12 +402,25 @@ func faultKillTelegraf(t *testing.T) faultResult {
 // partition 0, -1 if none.
 func committedOffset(t *testing.T, admin sarama.ClusterAdmin, topic string) int64 {
 	t.Helper()
-	resp, err := admin.ListConsumerGroupOffsets(topic, map[string][]int32{topic: {0}})
-	if err != nil {
-		t.Fatalf("committed offsets of group %s: %v", topic, err)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		// A broker that has just started may still be loading the group's offsets.
+		resp, err := admin.ListConsumerGroupOffsets(topic, map[string][]int32{topic: {0}})
+		if err == nil && resp.Err != sarama.ErrNoError {
+			err = resp.Err
+		}
+		if err == nil {
+			if b := resp.GetBlock(topic, 0); b != nil && b.Err == sarama.ErrNoError {
+				return b.Offset
+			} else if b != nil {
+				err = b.Err
+			} else {
+				return -1
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offsets of group %s: still failing after %v: %v", topic, waitLimit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
-	if b := resp.GetBlock(topic, 0); b != nil {
-		return b.Offset
-	}
-	return -1
 }
