@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,18 +30,20 @@ const waitLimit = 4 * time.Minute
 // faultRig is one fault test's pipeline: its own topic and database, a recorder in
 // front of CnosDB (the faults are set on its front), stock Telegraf and the pair.
 type faultRig struct {
-	t       *testing.T
-	broker  *kafkatest.Broker
-	topic   string
-	target  *cnosdbtest.Target
-	db      string
-	front   *cnosdbdev.Front // what the first Telegraf's output writes to
-	recs    []*recorder      // every recorder writes went through
-	start   int64            // microseconds since the epoch of id 0
-	bad     func(id int) bool
-	agent   string            // settings added to telegraf.conf's [agent] table
-	configs map[string]string // telegraf.conf by output URL
-	began   time.Time
+	t      *testing.T
+	broker *kafkatest.Broker
+	topic  string
+	target *cnosdbtest.Target
+	db     string
+	front  *cnosdbdev.Front // what the first Telegraf's output writes to
+	recs   []*recorder      // every recorder writes went through
+	start  int64            // microseconds since the epoch of id 0
+	bad    func(id int) bool
+	agent  string // settings added to telegraf.conf's [agent] table
+	// bufferLimit, if set, replaces the metric_buffer_limit of telegraf.conf.
+	bufferLimit int
+	configs     map[string]string // telegraf.conf by output URL
+	began       time.Time
 }
 
 type rigOptions struct {
@@ -137,6 +140,9 @@ func (r *faultRig) config(url string) string {
 	conf := telegraftest.PairConfig(telegraftest.Latest, binary("telegraf-kafka-consumer"), kafkaConf,
 		binary("telegraf-cnosdb"), cnosdbConf)
 	conf = strings.Replace(conf, "[agent]\n", "[agent]\n"+r.agent, 1)
+	if r.bufferLimit > 0 {
+		conf = regexp.MustCompile(`metric_buffer_limit = \d+`).ReplaceAllString(conf, fmt.Sprintf("metric_buffer_limit = %d", r.bufferLimit))
+	}
 	if r.configs == nil {
 		r.configs = make(map[string]string)
 	}

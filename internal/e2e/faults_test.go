@@ -53,6 +53,7 @@ func TestFault(t *testing.T) {
 	run("type-conflict-rejected-lines", faultTypeConflict)
 	run("kill-9-telegraf", faultKillTelegraf)
 	run("kill-9-telegraf-disk-buffer", faultKillTelegrafDiskBuffer)
+	run("backlog-over-metric_buffer_limit", faultBufferOverflow)
 	t.Log(resultTable(results))
 }
 
@@ -423,4 +424,40 @@ func committedOffset(t *testing.T, admin sarama.ClusterAdmin, topic string) int6
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// overflowLine is Telegraf's warning when its buffer for an output is full.
+var overflowLine = regexp.MustCompile(`Metric buffer overflow; (\d+) metrics have been dropped`)
+
+// A backlog larger than Telegraf's metric_buffer_limit (here 10,000, Telegraf's
+// default), and no other fault: the input reads ahead of CnosDB and Telegraf, whose
+// buffer is full, drops the oldest metrics, whose offsets are committed. The test
+// checks that the ids lost are exactly as many as Telegraf says it dropped.
+func faultBufferOverflow(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.bufferLimit = 10_000
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	// Every message is read once the group has committed up to the end.
+	admin := r.broker.NewClusterAdmin(t)
+	deadline := time.Now().Add(waitLimit)
+	for committedOffset(t, admin, r.topic) < faultMessages {
+		r.checkRunning([]*telegraftest.Process{tg}, "waiting for the input to read every message")
+		if time.Now().After(deadline) {
+			t.Fatalf("the input had not committed every offset after %v", waitLimit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tg.Stop(t)
+	dropped := 0
+	for _, m := range overflowLine.FindAllStringSubmatch(tg.Logs(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		dropped += n
+	}
+	res := r.result("backlog-over-metric_buffer_limit", func(int) bool { return true })
+	if res.lost != dropped {
+		t.Errorf("%d ids lost, but Telegraf's log counts %d metrics dropped by buffer overflow", res.lost, dropped)
+	}
+	res.note = fmt.Sprintf("metric_buffer_limit 10000: Telegraf logged %d metrics dropped", dropped)
+	return res
 }
