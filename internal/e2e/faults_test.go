@@ -31,6 +31,9 @@ const outage = 30 * time.Second
 // allows a loss, which is then bounded exactly. The summary table at the end lists
 // lost ids and duplicates per fault.
 func TestFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the fault-injection suite takes minutes")
+	}
 	var (
 		mu      sync.Mutex
 		results []faultResult
