@@ -129,9 +129,10 @@ func faultKillOutput(t *testing.T) faultResult {
 	old := childProcess(t, tg.Pid(), "telegraf-cnosdb")
 	r.waitMidStream(tg)
 	killNine(t, old, "the output telegraf-cnosdb")
+	// Requests that began before this came from the killed output, later ones from
+	// the new one.
 	killed := time.Now()
 	fresh := childProcess(t, tg.Pid(), "telegraf-cnosdb")
-	restarted := time.Now()
 	_, stored := r.rec().Accepted()
 	t.Logf("output pid %d killed with %d ids in CnosDB; Telegraf started pid %d", old, stored, fresh)
 
@@ -140,7 +141,7 @@ func faultKillOutput(t *testing.T) faultResult {
 	tg.Stop(t)
 	// What the killed output got stored, requests in flight at the kill included.
 	storedByOld := r.rec().AcceptedBefore(killed)
-	handedOver, ok := r.rec().MinAcceptedSince(restarted)
+	handedOver, ok := r.rec().MinAcceptedSince(killed)
 	if !ok {
 		t.Fatalf("the restarted output wrote nothing")
 	}
