@@ -162,13 +162,6 @@ func (rc *recorder) Accepted() (lines int64, distinct int) {
 	return rc.accepted, len(rc.times)
 }
 
-// Has reports whether CnosDB accepted a line with id.
-func (rc *recorder) Has(id int) bool {
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	return rc.times[id] > 0
-}
-
 // AcceptedBefore returns the ids of the writes whose requests arrived before t.
 func (rc *recorder) AcceptedBefore(t time.Time) map[int]bool {
 	rc.mu.Lock()
