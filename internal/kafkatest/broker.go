@@ -112,9 +112,17 @@ func (b *Broker) run(java, libs, runDir string) error {
 		return err
 	}
 	b.log("kafkatest: formatted KRaft storage (cluster %s) in %v", b.clusterID, time.Since(began).Round(time.Millisecond))
-
-	began = time.Now()
+	b.java, b.libs, b.runDir = java, libs, runDir
 	b.logPath = filepath.Join(b.dir, "broker.log")
+	return b.launch()
+}
+
+// launch starts the JVM on the storage and server.properties in b.dir and waits until
+// it serves metadata.
+func (b *Broker) launch() error {
+	began := time.Now()
+	config := filepath.Join(b.dir, "server.properties")
+	log4j := filepath.Join(b.dir, "log4j2.properties")
 	args := []string{
 		"-Xms128m", "-Xmx" + b.opts.Heap,
 		// As bin/kafka-run-class.sh does, minus the GC log files.
@@ -122,13 +130,14 @@ func (b *Broker) run(java, libs, runDir string) error {
 		"-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData",
 		"-Djava.awt.headless=true",
 		"-Dlog4j2.configurationFile=" + log4j,
-		"-cp", filepath.Join(libs, "*"),
+		"-cp", filepath.Join(b.libs, "*"),
 		brokerClass, config,
 	}
-	b.proc, err = startProcess(java, args, b.dir, b.logPath, runDir, config, b.ownedDir)
+	proc, err := startProcess(b.java, args, b.dir, b.logPath, b.runDir, config, b.ownedDir)
 	if err != nil {
 		return fmt.Errorf("starting the Kafka broker: %w", err)
 	}
+	b.proc = proc
 	b.log("kafkatest: started Kafka %s (pid %d), waiting for %s", KafkaVersion, b.proc.pid(), b.addr)
 	if err := b.waitReady(); err != nil {
 		b.proc.kill()

@@ -113,6 +113,9 @@ type Broker struct {
 	logPath   string
 	ownedDir  string // deleted by reapStale after a crash; see start
 	proc      *process
+	java      string // what launch needs to start the broker again
+	libs      string
+	runDir    string
 
 	logMu sync.Mutex
 	logf  func(format string, args ...any)
@@ -206,6 +209,22 @@ func (b *Broker) Stop() {
 		}
 		b.log("kafkatest: stopped broker (pid %d) in %v", b.proc.pid(), time.Since(began).Round(time.Millisecond))
 	})
+}
+
+// Restart stops the broker cleanly and starts it again on the same ports and data
+// directory, as an operator restarting Kafka does: clients see it go away and come
+// back with every topic, message and committed offset. It must not be called on the
+// broker returned by Shared, nor at the same time as Stop.
+func (b *Broker) Restart(t testing.TB) {
+	t.Helper()
+	began := time.Now()
+	if err := b.proc.stop(stopGrace); err != nil {
+		t.Fatalf("kafkatest: restarting: stopping the broker (pid %d): %v", b.proc.pid(), err)
+	}
+	if err := b.launch(); err != nil {
+		t.Fatalf("kafkatest: restarting: starting the broker again on %s: %v", b.addr, err)
+	}
+	b.log("kafkatest: restarted the broker in %v", time.Since(began).Round(time.Millisecond))
 }
 
 // The broker shared by the tests of one test binary.

@@ -302,3 +302,33 @@ func TestUniqueName(t *testing.T) {
 		require.LessOrEqual(t, len(name), 249)
 	})
 }
+
+// A restarted broker listens where it did and keeps its messages and the groups'
+// committed offsets.
+func TestRestartKeepsAddressMessagesAndOffsets(t *testing.T) {
+	b := kafkatest.Start(t, kafkatest.Options{})
+	topic, group := "restart", "restart-group"
+	b.CreateTopic(t, topic, 1)
+	b.Produce(t, topic, []byte("before"))
+
+	client := b.NewClient(t)
+	om, err := sarama.NewOffsetManagerFromClient(group, client)
+	require.NoError(t, err)
+	pom, err := om.ManagePartition(topic, 0)
+	require.NoError(t, err)
+	pom.MarkOffset(1, "")
+	om.Commit()
+	require.NoError(t, pom.Close())
+	require.NoError(t, om.Close())
+
+	addr := b.Addr()
+	b.Restart(t)
+	require.Equal(t, addr, b.Addr())
+	b.Produce(t, topic, []byte("after"))
+	var values []string
+	for _, m := range b.ReadAll(t, topic) {
+		values = append(values, string(m.Value))
+	}
+	require.Equal(t, []string{"before", "after"}, values)
+	require.Equal(t, map[int32]int64{0: 1}, b.CommittedOffsets(t, group, topic))
+}

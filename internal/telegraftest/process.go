@@ -81,3 +81,21 @@ func (p *Process) Stop(t testing.TB) {
 		t.Errorf("telegraftest: Telegraf did not stop within a minute of SIGTERM")
 	}
 }
+
+// Pid is Telegraf's process id.
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Kill ends Telegraf with SIGKILL, as the kernel's OOM killer or kill -9 would: it
+// flushes nothing. Its execd children are not signalled; they find their pipes closed.
+func (p *Process) Kill(t testing.TB) {
+	t.Helper()
+	select {
+	case <-p.done:
+		t.Fatalf("telegraftest: Telegraf had already exited (%v) when it was to be killed", p.err)
+	default:
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatalf("telegraftest: killing Telegraf (pid %d): %v", p.Pid(), err)
+	}
+	<-p.done
+}

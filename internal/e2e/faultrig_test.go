@@ -1,0 +1,358 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegraftest"
+)
+
+// faultMessages is how many messages each fault test sends, each with a unique id.
+const faultMessages = 100_000
+
+// faultTable is where the JSON parser puts the messages' metrics.
+const faultTable = "kafka_consumer"
+
+// waitLimit bounds every wait of the fault tests: generous, since the machine may be
+// slow; reaching it fails the test with what was expected and what was seen.
+const waitLimit = 4 * time.Minute
+
+// faultRig is one fault test's pipeline: its own topic and database, a recorder in
+// front of CnosDB (the faults are set on its front), stock Telegraf and the pair.
+type faultRig struct {
+	t      *testing.T
+	broker *kafkatest.Broker
+	topic  string
+	target *cnosdbtest.Target
+	db     string
+	front  *cnosdbdev.Front // what the first Telegraf's output writes to
+	recs   []*recorder      // every recorder writes went through
+	start  int64            // microseconds since the epoch of id 0
+	bad    func(id int) bool
+	agent  string // settings added to telegraf.conf's [agent] table
+	// bufferLimit, if set, replaces the metric_buffer_limit of telegraf.conf.
+	bufferLimit int
+	configs     map[string]string // telegraf.conf by output URL
+	began       time.Time
+}
+
+type rigOptions struct {
+	broker     *kafkatest.Broker // nil: the package's shared broker
+	partitions int               // zero: 1
+	// bad, if set, picks the ids whose field v is a string where the others carry a
+	// number, so that CnosDB rejects their lines.
+	bad func(id int) bool
+}
+
+func newFaultRig(t *testing.T, opts rigOptions) *faultRig {
+	t.Helper()
+	if opts.broker == nil {
+		opts.broker = kafkatest.Shared(t)
+	}
+	if opts.partitions < 1 {
+		opts.partitions = 1
+	}
+	if opts.bad == nil {
+		opts.bad = func(int) bool { return false }
+	}
+	r := &faultRig{
+		t:      t,
+		broker: opts.broker,
+		topic:  kafkatest.UniqueName(t, "faults"),
+		bad:    opts.bad,
+		// An hour ago: recent enough for any retention, and one row per id because
+		// every message has a time of its own.
+		start: time.Now().Add(-time.Hour).UnixMicro(),
+		began: time.Now(),
+	}
+	r.broker.CreateTopic(t, r.topic, opts.partitions)
+	r.target = cnosdbtest.Start(t, cnosdbdev.Options{})
+	r.db = r.target.NewDatabase(t, "")
+	var rec *recorder
+	r.front, rec = recordingFront(t, r.target)
+	r.recs = append(r.recs, rec)
+	return r
+}
+
+// rec is the recorder of the first Telegraf's writes.
+func (r *faultRig) rec() *recorder { return r.recs[0] }
+
+// message is the JSON of message id: the id, a time of its own and a value.
+func (r *faultRig) message(id int) []byte {
+	if r.bad(id) {
+		return fmt.Appendf(nil, `{"id":%d,"ts":%d,"v":"text-%d"}`, id, r.start+int64(id), id)
+	}
+	return fmt.Appendf(nil, `{"id":%d,"ts":%d,"v":%d.5}`, id, r.start+int64(id), id)
+}
+
+// produce writes the messages with ids from..to-1 to the topic.
+func (r *faultRig) produce(from, to int) {
+	r.t.Helper()
+	msgs := make([]kafkatest.Message, 0, to-from)
+	for id := from; id < to; id++ {
+		msgs = append(msgs, kafkatest.Message{Value: r.message(id)})
+	}
+	r.broker.ProduceMessages(r.t, r.topic, msgs...)
+}
+
+// config writes the plugins' files and returns telegraf.conf for stock Telegraf
+// whose output writes to url; the same for every call with the same url, as a
+// restarted Telegraf reads the same file (Telegraf names its disk buffer after it).
+func (r *faultRig) config(url string) string {
+	t := r.t
+	t.Helper()
+	if conf, ok := r.configs[url]; ok {
+		return conf
+	}
+	dir := t.TempDir()
+	kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
+	writeFile(t, kafkaConf, fmt.Sprintf(`[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = [%q]
+  consumer_group = %q
+  offset = "oldest"
+  kafka_version = "4.1.0"
+  data_format = "json"
+  json_time_key = "ts"
+  json_time_format = "unix_us"
+  json_string_fields = ["v"]
+`, r.broker.Addr(), r.topic, r.topic))
+	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
+	// retry_max_interval is short so that the writes resume soon after an outage.
+	writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]
+  urls = [%q]
+  database = %q
+  username = %q
+  password = %q
+  flush_interval = "200ms"
+  retry_max_interval = "2s"
+`, url, r.db, r.target.User, r.target.Password))
+	conf := telegraftest.PairConfig(telegraftest.Latest, binary("telegraf-kafka-consumer"), kafkaConf,
+		binary("telegraf-cnosdb"), cnosdbConf)
+	conf = strings.Replace(conf, "[agent]\n", "[agent]\n"+r.agent, 1)
+	if r.bufferLimit > 0 {
+		conf = regexp.MustCompile(`metric_buffer_limit = \d+`).ReplaceAllString(conf, fmt.Sprintf("metric_buffer_limit = %d", r.bufferLimit))
+	}
+	if r.configs == nil {
+		r.configs = make(map[string]string)
+	}
+	r.configs[url] = conf
+	return conf
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// telegraf starts stock Telegraf writing through the rig's first front.
+func (r *faultRig) telegraf() *telegraftest.Process {
+	r.t.Helper()
+	return telegraftest.Start(r.t, telegraftest.Latest, r.config(r.front.URL()))
+}
+
+// waitMidStream waits until CnosDB has accepted at least a fifth of the messages,
+// and fails if it has already accepted them all: a fault injected then would test
+// nothing.
+func (r *faultRig) waitMidStream(tgs ...*telegraftest.Process) {
+	r.t.Helper()
+	want := faultMessages / 5
+	deadline := time.Now().Add(waitLimit)
+	for {
+		_, distinct := r.rec().Accepted()
+		if distinct >= faultMessages-r.badCount() {
+			r.t.Fatalf("CnosDB had taken all %d messages before the fault was injected; nothing was tested", distinct)
+		}
+		if distinct >= want {
+			r.t.Logf("fault injected with %d of %d ids in CnosDB", distinct, faultMessages)
+			return
+		}
+		r.checkRunning(tgs, fmt.Sprintf("waiting for %d ids in CnosDB, %d so far", want, distinct))
+		if time.Now().After(deadline) {
+			r.t.Fatalf("CnosDB took %d ids within %v; expected at least %d", distinct, waitLimit, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (r *faultRig) checkRunning(tgs []*telegraftest.Process, doing string) {
+	r.t.Helper()
+	for _, tg := range tgs {
+		if tg.Exited() {
+			r.t.Fatalf("Telegraf exited while %s", doing)
+		}
+	}
+}
+
+func (r *faultRig) badCount() int {
+	n := 0
+	for id := range faultMessages {
+		if r.bad(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// acceptedIDs returns the ids CnosDB accepted through any recorder.
+func (r *faultRig) acceptedIDs() map[int]bool {
+	ids := make(map[int]bool)
+	for _, rec := range r.recs {
+		rec.mu.Lock()
+		for id := range rec.times {
+			ids[id] = true
+		}
+		rec.mu.Unlock()
+	}
+	return ids
+}
+
+// waitAccepted waits until CnosDB has accepted every id for which want is true.
+func (r *faultRig) waitAccepted(want func(id int) bool, tgs ...*telegraftest.Process) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		got := r.acceptedIDs()
+		missing, first := 0, -1
+		for id := range faultMessages {
+			if want(id) && !got[id] {
+				if first < 0 {
+					first = id
+				}
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		r.checkRunning(tgs, fmt.Sprintf("waiting for %d ids still missing in CnosDB (the first: %d)", missing, first))
+		if time.Now().After(deadline) {
+			r.t.Fatalf("after %v, %d ids expected in CnosDB were still missing (the first: %d)", waitLimit, missing, first)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitAll waits until CnosDB has accepted every id that is not bad.
+func (r *faultRig) waitAll(tgs ...*telegraftest.Process) {
+	r.t.Helper()
+	r.waitAccepted(func(id int) bool { return !r.bad(id) }, tgs...)
+}
+
+// storedIDs returns how many rows of the table hold each id, by SQL.
+func (r *faultRig) storedIDs() map[int]int {
+	r.t.Helper()
+	answer := r.target.SQL(r.t, r.db, "SELECT id FROM "+faultTable)
+	rows := strings.Split(strings.TrimSpace(answer), "\n")
+	if len(rows) == 0 || strings.TrimSpace(rows[0]) != "id" {
+		r.t.Fatalf("SELECT id answered %.200q; expected CSV with the column id", answer)
+	}
+	ids := make(map[int]int, len(rows))
+	for _, row := range rows[1:] {
+		v, err := strconv.ParseFloat(strings.TrimSpace(row), 64)
+		if err != nil || v != float64(int(v)) {
+			r.t.Fatalf("a row's id is %q, not a whole number", row)
+		}
+		ids[int(v)]++
+	}
+	return ids
+}
+
+// faultResult is one line of the summary.
+type faultResult struct {
+	name       string
+	lost       int
+	duplicates int64
+	duration   time.Duration
+	note       string
+}
+
+// result checks CnosDB against the messages sent: every good id stored once as one
+// row, no bad id stored, no row that no message asked for. Ids for which mayLose is
+// true may be missing (the fault's known window); every other missing id fails the
+// test. Duplicates are the lines CnosDB accepted beyond one per stored row.
+func (r *faultRig) result(name string, mayLose func(id int) bool) faultResult {
+	t := r.t
+	t.Helper()
+	stored := r.storedIDs()
+	rows := 0
+	for id, n := range stored {
+		rows += n
+		if id < 0 || id >= faultMessages {
+			t.Errorf("CnosDB holds a row with id %d, which no message had", id)
+		}
+		if n > 1 {
+			t.Errorf("CnosDB holds %d rows with id %d; each message has a time of its own, so one row is expected", n, id)
+		}
+		if r.bad(id) {
+			t.Errorf("CnosDB stored id %d, whose line has a field of the wrong type", id)
+		}
+	}
+	var lost, unexplained []int
+	for id := range faultMessages {
+		if stored[id] == 0 && !r.bad(id) {
+			lost = append(lost, id)
+			if mayLose == nil || !mayLose(id) {
+				unexplained = append(unexplained, id)
+			}
+		}
+	}
+	if len(unexplained) > 0 {
+		t.Errorf("%d ids are not in CnosDB (%s)", len(unexplained), summarize(unexplained))
+	}
+	var lines int64
+	for _, rec := range r.recs {
+		n, _ := rec.Accepted()
+		lines += n
+	}
+	res := faultResult{name: name, lost: len(lost), duplicates: lines - int64(rows), duration: time.Since(r.began)}
+	if r.target.Real {
+		t.Logf("%s: duplicates are counted from the writes CnosDB answered with 200; a write CnosDB stored but answered with a timeout (422 050016) is not counted", name)
+	}
+	t.Logf("%s: %d of %d ids stored, %d lost, %d lines accepted by CnosDB (%d duplicates)",
+		name, len(stored), faultMessages-r.badCount(), len(lost), lines, res.duplicates)
+	return res
+}
+
+// summarize lists the first ids of a sorted list, and its range.
+func summarize(ids []int) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	sort.Ints(ids)
+	shown := ids
+	if len(shown) > 10 {
+		shown = shown[:10]
+	}
+	parts := make([]string, len(shown))
+	for i, id := range shown {
+		parts[i] = strconv.Itoa(id)
+	}
+	s := strings.Join(parts, ", ")
+	if len(ids) > len(shown) {
+		s += ", …"
+	}
+	return fmt.Sprintf("%s; from %d to %d", s, ids[0], ids[len(ids)-1])
+}
+
+// resultTable formats the summary printed at the end of the suite.
+func resultTable(results []faultResult) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n%-34s %8s %11s %9s  %s\n", "fault", "lost", "duplicates", "duration", "note")
+	for _, r := range results {
+		fmt.Fprintf(&sb, "%-34s %8d %11d %9s  %s\n", r.name, r.lost, r.duplicates, r.duration.Round(time.Second), r.note)
+	}
+	return sb.String()
+}

@@ -1,0 +1,467 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegraftest"
+)
+
+// memoryExhausted is CnosDB's answer to a write under memory pressure (API.md: 422,
+// error code 050033), which its own load tool retries.
+const memoryExhausted = `{"error_code":"050033","error_message":"Memory Exhausted Retry Later"}`
+
+// outage is how long CnosDB stays unavailable in the outage faults.
+const outage = 30 * time.Second
+
+// TestFault runs each fault against a pipeline of its own (Kafka, stock Telegraf, the
+// pair, CnosDB behind a fault layer) carrying 100,000 messages with unique ids, and
+// checks at the end that every id is in CnosDB, except where the fault's known window
+// allows a loss, which is then bounded exactly. The summary table at the end lists
+// lost ids and duplicates per fault.
+func TestFault(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the fault-injection suite takes minutes")
+	}
+	var (
+		mu      sync.Mutex
+		results []faultResult
+	)
+	run := func(name string, test func(t *testing.T) faultResult) {
+		t.Run(name, func(t *testing.T) {
+			res := test(t)
+			mu.Lock()
+			results = append(results, res)
+			mu.Unlock()
+		})
+	}
+	run("memory-exhausted-30s", faultMemoryExhausted)
+	run("connections-refused-30s", faultConnectionsRefused)
+	run("kill-9-output", faultKillOutput)
+	run("kill-9-input", faultKillInput)
+	run("kafka-broker-restart", faultBrokerRestart)
+	run("second-telegraf-joins-and-leaves", faultSecondTelegraf)
+	run("graceful-telegraf-restart", faultGracefulRestart)
+	run("type-conflict-rejected-lines", faultTypeConflict)
+	run("kill-9-telegraf", faultKillTelegraf)
+	run("kill-9-telegraf-disk-buffer", faultKillTelegrafDiskBuffer)
+	run("backlog-over-metric_buffer_limit", faultBufferOverflow)
+	t.Log(resultTable(results))
+}
+
+// outageFault runs the pipeline, sets a fault for 30 s mid-stream, clears it and
+// waits for every id.
+func outageFault(t *testing.T, name string, set func(*faultRig), clear func(*faultRig)) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	r.waitMidStream(tg)
+	set(r)
+	// Requests let through from now on; one already past the fault layer may finish.
+	before := r.front.Faults().Stats().Passed
+	time.Sleep(outage)
+	during := r.front.Faults().Stats().Passed
+	clear(r)
+	cleared := time.Now()
+	if during != before {
+		t.Errorf("%d requests reached CnosDB while it was to be unavailable", during-before)
+	}
+	r.waitAll(tg)
+	res := r.result(name, nil)
+	res.note = fmt.Sprintf("all in %v after the fault ended", time.Since(cleared).Round(100*time.Millisecond))
+	return res
+}
+
+// 1. CnosDB answers 422 "Memory Exhausted Retry Later" to every write for 30 s.
+func faultMemoryExhausted(t *testing.T) faultResult {
+	var answered int64
+	res := outageFault(t, "memory-exhausted-30s", func(r *faultRig) {
+		r.front.Faults().Respond("/api/v1/write", http.StatusUnprocessableEntity, memoryExhausted, -1)
+	}, func(r *faultRig) {
+		answered = r.front.Faults().Stats().Responded
+		r.front.Faults().Clear()
+	})
+	if answered == 0 {
+		t.Errorf("no write reached CnosDB during the 30 s of Memory Exhausted: the output did not retry")
+	}
+	res.note = fmt.Sprintf("%d writes answered 422 050033 and retried; %s", answered, res.note)
+	return res
+}
+
+// 2. CnosDB refuses connections for 30 s.
+func faultConnectionsRefused(t *testing.T) faultResult {
+	var front error
+	res := outageFault(t, "connections-refused-30s", func(r *faultRig) {
+		r.front.Faults().Refuse(true)
+	}, func(r *faultRig) {
+		r.front.Faults().Refuse(false)
+		front = r.front.Err()
+	})
+	if front != nil {
+		t.Errorf("the fault front could not listen again: %v", front)
+	}
+	return res
+}
+
+// 3. kill -9 of the output process; Telegraf starts it again after restart_delay.
+//
+// Telegraf counts a metric as delivered once it is written into the output's stdin,
+// so the lines in the pipe and in the output's memory at the kill can be lost. The
+// test bounds the loss: Telegraf sends the lines it had not handed over again to the
+// new output, in order (one partition), so the smallest id the new output writes is
+// the first id not handed over; every lost id must lie below it and not have been
+// stored before the kill.
+func faultKillOutput(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	old := childProcess(t, tg.Pid(), "telegraf-cnosdb")
+	r.waitMidStream(tg)
+	killNine(t, old, "the output telegraf-cnosdb")
+	// Requests that began before this came from the killed output, later ones from
+	// the new one.
+	killed := time.Now()
+	fresh := childProcess(t, tg.Pid(), "telegraf-cnosdb")
+	_, stored := r.rec().Accepted()
+	t.Logf("output pid %d killed with %d ids in CnosDB; Telegraf started pid %d", old, stored, fresh)
+
+	// One partition, in order: once the last id is in, everything else is in or lost.
+	r.waitAccepted(func(id int) bool { return id == faultMessages-1 }, tg)
+	tg.Stop(t)
+	// What the killed output got stored, requests in flight at the kill included.
+	storedByOld := r.rec().AcceptedBefore(killed)
+	handedOver, ok := r.rec().MinAcceptedSince(killed)
+	if !ok {
+		t.Fatalf("the restarted output wrote nothing")
+	}
+	var window []int
+	for id := range handedOver {
+		if !storedByOld[id] {
+			window = append(window, id)
+		}
+	}
+	res := r.result("kill-9-output", func(id int) bool { return id < handedOver && !storedByOld[id] })
+	res.note = fmt.Sprintf("window: %d ids handed to the output and not stored by it", len(window))
+	t.Logf("kill -9 of the output: %d ids lost; the window (Telegraf had handed them to the killed output, which did not get them stored) is %d ids: %s",
+		res.lost, len(window), summarize(window))
+	return res
+}
+
+// 4. kill -9 of the input process; Telegraf starts it again. Offsets are committed
+// only for messages whose metrics reached Telegraf, so nothing is lost; what was
+// marked but not committed is read again.
+func faultKillInput(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	old := childProcess(t, tg.Pid(), "telegraf-kafka-consumer")
+	r.waitMidStream(tg)
+	killNine(t, old, "the input telegraf-kafka-consumer")
+	fresh := childProcess(t, tg.Pid(), "telegraf-kafka-consumer")
+	t.Logf("input pid %d killed; Telegraf started pid %d", old, fresh)
+	r.waitAll(tg)
+	return r.result("kill-9-input", nil)
+}
+
+// 5. The Kafka broker restarts (a broker of the test's own: same ports, same data)
+// while the input reads; the second half of the messages arrives after the restart,
+// so the input must reconnect to read them.
+func faultBrokerRestart(t *testing.T) faultResult {
+	broker := kafkatest.Start(t, kafkatest.Options{})
+	r := newFaultRig(t, rigOptions{broker: broker})
+	half := faultMessages / 2
+	r.produce(0, half)
+	tg := r.telegraf()
+	r.waitMidStream(tg)
+	began := time.Now()
+	broker.Restart(t)
+	down := time.Since(began)
+	r.produce(half, faultMessages)
+	r.waitAll(tg)
+	res := r.result("kafka-broker-restart", nil)
+	res.note = fmt.Sprintf("broker stopped and started again in %v", down.Round(100*time.Millisecond))
+	return res
+}
+
+// 6. A second Telegraf with the same configuration joins the consumer group while
+// messages flow, takes partitions, and leaves (graceful stop).
+func faultSecondTelegraf(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{partitions: 4})
+	half := faultMessages / 2
+	r.produce(0, half)
+	first := r.telegraf()
+	r.waitMidStream(first)
+
+	front2, rec2 := recordingFront(t, r.target)
+	r.recs = append(r.recs, rec2)
+	second := telegraftest.Start(t, telegraftest.Latest, r.config(front2.URL()))
+	waitGroupMembers(t, r.broker, r.topic, 2)
+	// The rest arrives while both share the partitions.
+	r.produce(half, faultMessages)
+	deadline := time.Now().Add(waitLimit)
+	for {
+		if n, _ := rec2.Accepted(); n > 0 {
+			break
+		}
+		r.checkRunning([]*telegraftest.Process{first, second}, "waiting for the second Telegraf to write")
+		if time.Now().After(deadline) {
+			t.Fatalf("the second Telegraf wrote nothing within %v of joining the group", waitLimit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	second.Stop(t)
+	waitGroupMembers(t, r.broker, r.topic, 1)
+	r.waitAll(first)
+	res := r.result("second-telegraf-joins-and-leaves", nil)
+	lines, _ := rec2.Accepted()
+	res.note = fmt.Sprintf("4 partitions; the second Telegraf wrote %d lines", lines)
+	return res
+}
+
+// waitGroupMembers waits until the consumer group has n members and is stable.
+func waitGroupMembers(t *testing.T, broker *kafkatest.Broker, group string, n int) {
+	t.Helper()
+	admin := broker.NewClusterAdmin(t)
+	deadline := time.Now().Add(waitLimit)
+	var seen string
+	for {
+		groups, err := admin.DescribeConsumerGroups([]string{group})
+		if err == nil && len(groups) == 1 {
+			g := groups[0]
+			seen = fmt.Sprintf("%d members, state %s", len(g.Members), g.State)
+			if len(g.Members) == n && g.State == "Stable" {
+				return
+			}
+		} else if err != nil {
+			seen = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("consumer group %s: expected %d members, stable; after %v: %s", group, n, waitLimit, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// 7. Telegraf stops gracefully (SIGTERM) mid-stream and starts again.
+func faultGracefulRestart(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.produce(0, faultMessages)
+	first := r.telegraf()
+	r.waitMidStream(first)
+	first.Stop(t)
+	second := r.telegraf()
+	r.waitAll(second)
+	return r.result("graceful-telegraf-restart", nil)
+}
+
+// rejectedLine is the output's log line for a line CnosDB refused: stdin line number,
+// status, error code and the line.
+var rejectedLine = regexp.MustCompile(`CnosDB rejected input line (\d+), dropped after isolating it \(every other line is written\): HTTP (\d+), CnosDB error (\d+): .*: (` + faultTable + ` \S+ \d+)`)
+
+// 8. Some messages carry v as a string where the others carry a number: CnosDB
+// rejects those lines (type conflict). The output must name exactly those, by stdin
+// line and id, with CnosDB's status and error code, and store every other line.
+func faultTypeConflict(t *testing.T) faultResult {
+	// 50 of 100,000, none among the first lines (the first stored line fixes v's type).
+	bad := func(id int) bool { return id%2000 == 1999 }
+	r := newFaultRig(t, rigOptions{bad: bad})
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	r.waitAll(tg)
+	tg.Stop(t)
+
+	logged := make(map[int]int)
+	for _, m := range rejectedLine.FindAllStringSubmatch(tg.Logs(), -1) {
+		id, ok := fieldID([]byte(m[4]))
+		if !ok {
+			t.Errorf("rejected line without an id: %s", m[0])
+			continue
+		}
+		logged[id]++
+		// One partition, one output process: stdin line n carries id n-1.
+		if m[1] != strconv.Itoa(id+1) {
+			t.Errorf("id %d logged as stdin line %s, expected %d", id, m[1], id+1)
+		}
+		// Type conflicts: 050014 (2.4), 020004 (2.3).
+		if m[2] != "422" || (m[3] != "050014" && m[3] != "020004") {
+			t.Errorf("id %d rejected with HTTP %s, CnosDB error %s; expected 422 with a type error (050014 or 020004)", id, m[2], m[3])
+		}
+	}
+	var wrong []string
+	for id := range faultMessages {
+		switch {
+		case bad(id) && logged[id] != 1:
+			wrong = append(wrong, fmt.Sprintf("id %d logged %d times, expected once", id, logged[id]))
+		case !bad(id) && logged[id] != 0:
+			wrong = append(wrong, fmt.Sprintf("good id %d logged as rejected", id))
+		}
+	}
+	if len(wrong) > 0 {
+		sort.Strings(wrong)
+		t.Errorf("the output's log of rejected lines is wrong:\n%s", strings.Join(wrong, "\n"))
+	}
+	res := r.result("type-conflict-rejected-lines", nil)
+	res.note = fmt.Sprintf("%d lines rejected, each logged with its id and CnosDB's error code", len(logged))
+	return res
+}
+
+// kill -9 of Telegraf itself: what it holds in memory is lost. Its children find their
+// pipes closed: the output gets end of file and writes what it read; the input gets
+// EPIPE at its next write and dies, having committed only what reached Telegraf. So
+// every lost id lies in the window of messages whose offsets were committed (handed to
+// Telegraf) but that CnosDB did not store; the test measures that window once the old
+// processes are gone and checks that the lost ids lie within it.
+//
+// Messages arrive while the pipeline runs, in steps, so that Telegraf is killed in a
+// steady stream after the input has committed past what CnosDB holds.
+func faultKillTelegraf(t *testing.T) faultResult {
+	return killTelegraf(t, "kill-9-telegraf", "")
+}
+
+// The same with Telegraf's disk buffer (buffer_strategy = "disk", experimental in
+// Telegraf): the metrics it had put in its buffer survive the kill and are sent by
+// the restarted Telegraf, which narrows the window to what was still between the
+// input's pipe and the buffer.
+func faultKillTelegrafDiskBuffer(t *testing.T) faultResult {
+	return killTelegraf(t, "kill-9-telegraf-disk-buffer",
+		fmt.Sprintf("  buffer_strategy = \"disk\"\n  buffer_directory = %q\n", t.TempDir()))
+}
+
+// killTelegraf kills Telegraf whose [agent] table has the extra settings agent.
+func killTelegraf(t *testing.T, name, agent string) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.agent = agent
+	tg := r.telegraf()
+	input := childProcess(t, tg.Pid(), "telegraf-kafka-consumer")
+	output := childProcess(t, tg.Pid(), "telegraf-cnosdb")
+	admin := r.broker.NewClusterAdmin(t)
+	const step = 2000
+	sent := 0
+	for {
+		if sent == faultMessages {
+			t.Fatalf("every message was sent and the input never committed past what CnosDB held: the kill would test nothing")
+		}
+		r.produce(sent, sent+step)
+		sent += step
+		committed := committedOffset(t, admin, r.topic)
+		_, stored := r.rec().Accepted()
+		if sent >= faultMessages/5 && committed > int64(stored) {
+			t.Logf("killing Telegraf: %d messages sent, offsets committed up to %d, %d ids in CnosDB", sent, committed, stored)
+			break
+		}
+		r.checkRunning([]*telegraftest.Process{tg}, "sending messages")
+		time.Sleep(50 * time.Millisecond)
+	}
+	tg.Kill(t)
+	waitGone(t, output, "the output (end of file on stdin)", waitLimit)
+	// An input that has nothing more to write does not learn that Telegraf died; a
+	// service manager stops what is left of the service, as SIGTERM does here.
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(input) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if alive(input) {
+		t.Logf("the input (pid %d) was idle after Telegraf died; stopping it with SIGTERM", input)
+		if err := syscall.Kill(input, syscall.SIGTERM); err != nil {
+			t.Fatalf("SIGTERM to the input: %v", err)
+		}
+		waitGone(t, input, "the input after SIGTERM", waitLimit)
+	}
+
+	committed := committedOffset(t, admin, r.topic)
+	stored := r.storedIDs()
+	window := make(map[int]bool)
+	for id := range int(committed) {
+		if stored[id] == 0 {
+			window[id] = true
+		}
+	}
+	ids := make([]int, 0, len(window))
+	for id := range window {
+		ids = append(ids, id)
+	}
+	t.Logf("after the kill: offsets committed up to %d, %d ids stored; window of %d ids (%s)", committed, len(stored), len(window), summarize(ids))
+
+	again := r.telegraf()
+	r.produce(sent, faultMessages)
+	r.waitAccepted(func(id int) bool { return !window[id] }, again)
+	again.Stop(t)
+	res := r.result(name, func(id int) bool { return window[id] })
+	res.note = fmt.Sprintf("window: %d ids committed (handed to Telegraf) but not stored at the kill", len(window))
+	t.Logf("kill -9 of Telegraf: %d ids lost, all within the window of %d ids handed to Telegraf and not yet in CnosDB", res.lost, len(window))
+	return res
+}
+
+// committedOffset returns the offset the group named like the topic committed for
+// partition 0, -1 if none.
+func committedOffset(t *testing.T, admin sarama.ClusterAdmin, topic string) int64 {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		// A broker that has just started may still be loading the group's offsets.
+		resp, err := admin.ListConsumerGroupOffsets(topic, map[string][]int32{topic: {0}})
+		if err == nil && resp.Err != sarama.ErrNoError {
+			err = resp.Err
+		}
+		if err == nil {
+			if b := resp.GetBlock(topic, 0); b != nil && b.Err == sarama.ErrNoError {
+				return b.Offset
+			} else if b != nil {
+				err = b.Err
+			} else {
+				return -1
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offsets of group %s: still failing after %v: %v", topic, waitLimit, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// overflowLine is Telegraf's warning when its buffer for an output is full.
+var overflowLine = regexp.MustCompile(`Metric buffer overflow; (\d+) metrics have been dropped`)
+
+// A backlog larger than Telegraf's metric_buffer_limit (here 10,000, Telegraf's
+// default), and no other fault: the input reads ahead of CnosDB and Telegraf, whose
+// buffer is full, drops the oldest metrics, whose offsets are committed. The test
+// checks that the ids lost are exactly as many as Telegraf says it dropped.
+func faultBufferOverflow(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{})
+	r.bufferLimit = 10_000
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	// Every message is read once the group has committed up to the end.
+	admin := r.broker.NewClusterAdmin(t)
+	deadline := time.Now().Add(waitLimit)
+	for committedOffset(t, admin, r.topic) < faultMessages {
+		r.checkRunning([]*telegraftest.Process{tg}, "waiting for the input to read every message")
+		if time.Now().After(deadline) {
+			t.Fatalf("the input had not committed every offset after %v", waitLimit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	tg.Stop(t)
+	dropped := 0
+	for _, m := range overflowLine.FindAllStringSubmatch(tg.Logs(), -1) {
+		n, _ := strconv.Atoi(m[1])
+		dropped += n
+	}
+	res := r.result("backlog-over-metric_buffer_limit", func(int) bool { return true })
+	if res.lost != dropped {
+		t.Errorf("%d ids lost, but Telegraf's log counts %d metrics dropped by buffer overflow", res.lost, dropped)
+	}
+	res.note = fmt.Sprintf("metric_buffer_limit 10000: Telegraf logged %d metrics dropped", dropped)
+	return res
+}
