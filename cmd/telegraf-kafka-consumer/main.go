@@ -76,6 +76,8 @@ func run(args []string) int {
 		log.Warn(w)
 	}
 
+	defer common.StartProfiling("telegraf-kafka-consumer", log)()
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
