@@ -23,6 +23,10 @@ type decoder struct {
 	// fast, if not nil, parses JSON messages first; what it cannot serve exactly
 	// goes to parser.
 	fast *jsonFast
+	// direct says that nothing changes the fast path's metrics between parsing and
+	// encoding (no headers to add, no general options), so they can be written as
+	// line protocol without being made.
+	direct bool
 }
 
 func (k *KafkaConsumer) newDecoder() (*decoder, error) {
@@ -37,6 +41,8 @@ func (k *KafkaConsumer) newDecoder() (*decoder, error) {
 	if jp, ok := p.(*json.Parser); ok && k.JSONFastPath {
 		d.fast = newJSONFast(jp)
 	}
+	d.direct = d.fast != nil && len(k.headerTags) == 0 && k.MsgHeaderAsMetricName == "" &&
+		(k.modifier == nil || !k.modifier.active)
 	return d, nil
 }
 
@@ -56,6 +62,21 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	k := d.k
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
 		return dst, fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
+	}
+	if d.direct {
+		o := lineOptions{topicTag: k.TopicTag, topic: msg.Topic}
+		switch k.TimestampSource {
+		case "inner":
+			o.time, o.setTime = msg.Timestamp, true
+		case "outer":
+			o.time, o.setTime = msg.BlockTimestamp, true
+		}
+		if out, n, ok := d.fast.appendLines(dst, msg.Value, o); ok {
+			if n == 0 {
+				noMetricsOnce.Do(func() { k.Log.Debug(noMetricsCreatedMsg) })
+			}
+			return out, nil
+		}
 	}
 	metrics, err := d.parse(msg.Value)
 	if err != nil {
