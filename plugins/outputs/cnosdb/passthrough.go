@@ -1,5 +1,7 @@
 package cnosdb
 
+import "time"
+
 // Telegraf's influx serializer writes most lines in a form CnosDB takes as it is:
 // plain ASCII names, no escapes, numbers without a leading '.', a timestamp in
 // nanoseconds. appendPlain copies such a line with only its timestamp converted to the
@@ -66,9 +68,15 @@ func (e *encoder) appendPlain(dst, entry []byte) (out []byte, ok bool) {
 		}
 		i++
 	}
-	ts, ok := parseTimestamp(entry[i+1:])
+	raw := entry[i+1:]
+	ts, ok := parseTimestamp(raw)
 	if !ok {
 		return dst, false
+	}
+	if e.precision == time.Nanosecond && raw[0] != '-' && (raw[0] != '0' || len(raw) == 1) {
+		// Already what appendIntPlain would write.
+		dst = append(dst, entry...)
+		return append(dst, '\n'), true
 	}
 	dst = append(dst, entry[:i+1]...)
 	dst = appendIntPlain(dst, ts/int64(e.precision))
