@@ -20,6 +20,10 @@ func BenchmarkConsume(b *testing.B) {
 	for _, msg := range []struct{ name, value, extra string }{
 		{"sensor", seedMessage, ""},
 		{"record", recordMessage, `  tag_keys = ["host", "region", "sensor_id"]` + "\n"},
+		// The end-to-end benchmark's wide workload: twelve numbers with two decimals.
+		{"wide", `{"pressure":12.30,"temperature":10.07,"visibility":20.14,"humidity":30.21,"wind_speed":40.28,` +
+			`"wind_direction":50.35,"salinity":60.42,"wave_height":70.49,"wave_period":80.56,"current_speed":90.63,` +
+			`"depth":0.70,"battery":10.77}`, ""},
 	} {
 		b.Run(msg.name, func(b *testing.B) {
 			k, err := configured(b, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n"+

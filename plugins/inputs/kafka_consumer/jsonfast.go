@@ -110,8 +110,8 @@ const (
 type entry struct {
 	key [2]int32 // keys[key[0]:key[1]]
 	str [2]int32 // strs[str[0]:str[1]] for kindString
-	// raw is where a number is in the message, when its text is what
-	// AppendFloat(num, 'f', -1, 64) writes; else it is empty.
+	// raw is where in the message a number's text, or the part of it before
+	// trailing zeros, is what AppendFloat(num, 'f', -1, 64) writes; else empty.
 	raw     [2]int32
 	num     float64
 	kind    entryKind
@@ -448,12 +448,12 @@ func (d *jsonFast) value(buf []byte, i, plen, depth int) (int, bool) {
 	case c == '-' || c >= '0' && c <= '9':
 		e.kind = kindNumber
 		start := i
-		var canonical bool
-		if e.num, i, canonical, ok = parseNumber(buf, i); !ok {
+		var canonicalEnd int
+		if e.num, i, canonicalEnd, ok = parseNumber(buf, i); !ok {
 			return i, false
 		}
-		if canonical {
-			e.raw = [2]int32{int32(start), int32(i)}
+		if canonicalEnd > 0 {
+			e.raw = [2]int32{int32(start), int32(canonicalEnd)}
 		}
 	default:
 		return i, false
@@ -731,7 +731,7 @@ func skipSpace(buf []byte, i int) int {
 // parseNumber parses the JSON number at buf[i] as encoding/json does into an
 // interface{}: strict JSON grammar, then strconv.ParseFloat. Out of range numbers,
 // which encoding/json rejects, give ok false.
-func parseNumber(buf []byte, i int) (v float64, end int, canonical, ok bool) {
+func parseNumber(buf []byte, i int) (v float64, end, canonicalEnd int, ok bool) {
 	start := i
 	if i < len(buf) && buf[i] == '-' {
 		i++
@@ -739,25 +739,23 @@ func parseNumber(buf []byte, i int) (v float64, end int, canonical, ok bool) {
 	intStart := i
 	switch {
 	case i >= len(buf):
-		return 0, i, false, false
+		return 0, i, -1, false
 	case buf[i] == '0':
 		i++
 	case buf[i] >= '1' && buf[i] <= '9':
 		i = skipDigits(buf, i+1)
 	default:
-		return 0, i, false, false
+		return 0, i, -1, false
 	}
 	digits := i - intStart
-	fracZero := false
 	dot := -1
 	if i < len(buf) && buf[i] == '.' {
 		j := skipDigits(buf, i+1)
 		if j == i+1 {
-			return 0, i, false, false
+			return 0, i, -1, false
 		}
 		dot = i
 		digits += j - i - 1
-		fracZero = buf[j-1] == '0'
 		i = j
 	}
 	if i < len(buf) && (buf[i] == 'e' || buf[i] == 'E') {
@@ -767,7 +765,7 @@ func parseNumber(buf []byte, i int) (v float64, end int, canonical, ok bool) {
 		}
 		j := skipDigits(buf, i)
 		if j == i {
-			return 0, i, false, false
+			return 0, i, -1, false
 		}
 		i = j
 		digits = math.MaxInt // not canonical, and not for the exact shortcut
@@ -776,8 +774,10 @@ func parseNumber(buf []byte, i int) (v float64, end int, canonical, ok bool) {
 		// Up to 15 digits and no exponent: the digits are an integer below 2^53 and
 		// the scale a power of ten up to 10^15, both exact in a float64, so one
 		// division rounds correctly, which is what ParseFloat does. Written again
-		// with AppendFloat(v, 'f', -1, 64), such a number is the text it came from,
-		// unless its fraction ends in a zero: then the text is canonical.
+		// with AppendFloat(v, 'f', -1, 64), such a number is the text it came from
+		// without the zeros that end its fraction (and the dot if nothing is left):
+		// no two decimals of up to 15 digits are the same float64, so the shortest
+		// text that reads back as v is that one.
 		var mant uint64
 		for k := intStart; k < i; k++ {
 			if k != dot {
@@ -791,13 +791,22 @@ func parseNumber(buf []byte, i int) (v float64, end int, canonical, ok bool) {
 		if buf[start] == '-' {
 			v = -v
 		}
-		return v, i, !fracZero, true
+		canonicalEnd := i
+		if dot >= 0 {
+			for buf[canonicalEnd-1] == '0' {
+				canonicalEnd--
+			}
+			if canonicalEnd == dot+1 {
+				canonicalEnd = dot
+			}
+		}
+		return v, i, canonicalEnd, true
 	}
 	v, err := strconv.ParseFloat(string(buf[start:i]), 64)
 	if err != nil {
-		return 0, i, false, false
+		return 0, i, -1, false
 	}
-	return v, i, false, true
+	return v, i, -1, true
 }
 
 // pow10[k] is 10^k, exact in a float64 for every k here.
