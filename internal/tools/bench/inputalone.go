@@ -52,7 +52,7 @@ func runInputAlone(ctx context.Context, e *env, round int) (result, error) {
 
 	w := waiter{e: e, res: &res, start: start, exited: proc.exited,
 		count:   func(context.Context) (int64, error) { return lines.n.Load(), nil },
-		exitErr: func() error { return fmt.Errorf("telegraf-kafka-consumer exited early (%v)", proc.waitErr) }}
+		exitErr: func() error { return exitedEarly("telegraf-kafka-consumer", proc.waitErr) }}
 	if err := w.wait(ctx); err != nil {
 		return res, err
 	}

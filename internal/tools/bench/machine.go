@@ -7,10 +7,10 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
-
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 	"strconv"
 	"strings"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 )
 
 // machine describes where the benchmark ran, for the report: CPUs, model, memory

@@ -105,9 +105,9 @@ func benchmark() error {
 	}
 	switch {
 	case o.replay != "":
-		return replay(o.replay)
+		return replay(o.replay, os.Stdout, os.Stdin)
 	case o.discard != "":
-		return discard(o.discard)
+		return discard(o.discard, os.Stdin)
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()

@@ -15,27 +15,27 @@ import (
 // copies the pre-made line protocol in path to stdout as fast as Telegraf reads it,
 // then waits for Telegraf to close stdin, since an execd input that exits is
 // restarted and would send everything again.
-func replay(path string) error {
+func replay(path string, stdout io.Writer, stdin io.Reader) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	out := bufio.NewWriterSize(os.Stdout, 1<<20)
+	out := bufio.NewWriterSize(stdout, 1<<20)
 	if _, err := io.Copy(out, f); err != nil {
 		return fmt.Errorf("replaying %s: %w", path, err)
 	}
 	if err := out.Flush(); err != nil {
 		return fmt.Errorf("replaying %s: %w", path, err)
 	}
-	_, err = io.Copy(io.Discard, os.Stdin)
+	_, err = io.Copy(io.Discard, stdin)
 	return err
 }
 
 // discard is the output of the routing ceiling, run by Telegraf's execd output: it
 // counts the lines on stdin and throws them away, writing the count to the progress
 // file after every read (one pwrite per batch Telegraf sends) for the benchmark to poll.
-func discard(progress string) error {
+func discard(progress string, stdin io.Reader) error {
 	f, err := os.OpenFile(progress, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err
@@ -49,7 +49,7 @@ func discard(progress string) error {
 	}
 	buf := make([]byte, 1<<20)
 	for {
-		n, err := os.Stdin.Read(buf)
+		n, err := stdin.Read(buf)
 		if n > 0 {
 			lines += int64(bytes.Count(buf[:n], []byte{'\n'}))
 			if werr := report(); werr != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os/exec"
 	"syscall"
 	"time"
@@ -55,4 +56,12 @@ func (f *followed) peaks(res *result) {
 	for _, ps := range f.sampler.snapshot().procs {
 		res.peakKB[ps.name] = max(res.peakKB[ps.name], ps.hwmKB)
 	}
+}
+
+// exitedEarly says that a process ended before the run was over.
+func exitedEarly(name string, err error) error {
+	if err == nil {
+		return fmt.Errorf("%s exited early with status 0", name)
+	}
+	return fmt.Errorf("%s exited early: %w", name, err)
 }

@@ -33,7 +33,7 @@ func runTelegraf(ctx context.Context, e *env, res result, dir, conf string, coun
 	defer proc.stop()
 
 	w := waiter{e: e, res: &res, start: start, count: count, exited: proc.exited,
-		exitErr: func() error { return fmt.Errorf("Telegraf exited early (%v)", proc.waitErr) }}
+		exitErr: func() error { return exitedEarly("Telegraf", proc.waitErr) }}
 	if err := w.wait(ctx); err != nil {
 		return res, err
 	}

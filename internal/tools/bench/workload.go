@@ -140,9 +140,12 @@ func writeLineProtocol(w workload, n int, path string) error {
 	for i := range n {
 		msg = w.message(msg[:0], i)
 		metrics, err := parser.Parse(msg)
-		if err != nil || len(metrics) != 1 {
+		if err == nil && len(metrics) != 1 {
+			err = fmt.Errorf("%d metrics, not 1", len(metrics))
+		}
+		if err != nil {
 			f.Close()
-			return fmt.Errorf("message %d %s: %d metrics, %v", i, msg, len(metrics), err)
+			return fmt.Errorf("parsing message %d %s: %w", i, msg, err)
 		}
 		line, err := ser.Serialize(metrics[0])
 		if err != nil {
