@@ -39,11 +39,14 @@ test: lint unit
 demo: deps build
 	$(GO) run ./internal/tools/demo -bin bin $(DEMO_ARGS)
 
-# End-to-end benchmark, stock pipeline (A) against this project (B), alternating;
-# results in bench-results/. BENCH_ARGS="-n 100000 -rounds 1" for a short run.
+# End-to-end benchmark, stock pipeline (A) against this project (B), alternating,
+# with the input alone and the ceilings; results in bench-results/<timestamp>/.
+# BENCH_N=200000 for fewer messages (default 1000000), BENCH_ARGS="-rounds 1
+# -workload sensor" for a short run.
+BENCH_N ?=
 BENCH_ARGS ?=
 bench-e2e: deps build
-	$(GO) run ./internal/tools/bench -bin bin $(BENCH_ARGS)
+	$(GO) run ./internal/tools/bench -bin bin $(if $(BENCH_N),-n $(BENCH_N)) $(BENCH_ARGS)
 
 # dist/telegraf-kafka-cnosdb_<version>_amd64.deb
 deb: build

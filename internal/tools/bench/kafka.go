@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -13,56 +12,7 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 )
 
-const topic = "bench"
-
-// workload is what the topic holds: how many partitions and what each message says.
-type workload struct {
-	name       string
-	partitions int32
-	fields     int
-	message    func(buf []byte, i int) []byte
-}
-
-var workloads = map[string]workload{
-	// The seed's sensor JSON on one partition.
-	"sensor": {name: "sensor", partitions: 1, fields: 3, message: sensorMessage},
-	// Twelve numeric fields on six partitions: more parsing per message and a
-	// consumer that has to serve several partitions at once.
-	"wide": {name: "wide", partitions: 6, fields: 12, message: wideMessage},
-}
-
-// sensorMessage appends message i, values varying with i so that no two
-// consecutive messages are the same.
-func sensorMessage(buf []byte, i int) []byte {
-	buf = append(buf, `{"pressure":`...)
-	buf = strconv.AppendFloat(buf, 980+float64(i%5000)/100, 'f', 2, 64)
-	buf = append(buf, `,"temperature":`...)
-	buf = strconv.AppendFloat(buf, 10+float64(i%2000)/100, 'f', 2, 64)
-	buf = append(buf, `,"visibility":`...)
-	buf = strconv.AppendInt(buf, int64(i%15), 10)
-	return append(buf, '}')
-}
-
-var wideNames = [...]string{
-	"pressure", "temperature", "visibility", "humidity", "wind_speed", "wind_direction",
-	"salinity", "wave_height", "wave_period", "current_speed", "depth", "battery",
-}
-
-func wideMessage(buf []byte, i int) []byte {
-	buf = append(buf, '{')
-	for k, name := range wideNames {
-		if k > 0 {
-			buf = append(buf, ',')
-		}
-		buf = append(buf, '"')
-		buf = append(buf, name...)
-		buf = append(buf, `":`...)
-		buf = strconv.AppendFloat(buf, float64((i+k*997)%10000)/100, 'f', 2, 64)
-	}
-	return append(buf, '}')
-}
-
-func createTopic(addr string, partitions int32) error {
+func createTopic(addr, topic string, partitions int32) error {
 	admin, err := sarama.NewClusterAdmin([]string{addr}, kafkatest.NewConfig())
 	if err != nil {
 		return fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
@@ -75,8 +25,8 @@ func createTopic(addr string, partitions int32) error {
 	// The broker names partition leaders a moment before they take writes.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, err := highWatermarks(addr)
-		if err == nil {
+		hwm, err := highWatermarks(addr, topic)
+		if err == nil && len(hwm) == int(partitions) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -86,9 +36,11 @@ func createTopic(addr string, partitions int32) error {
 	}
 }
 
-// preload writes n messages of w to the topic as fast as the broker takes them, and
+// preload writes n messages of w to its topic as fast as the broker takes them, and
 // checks that the partitions hold exactly n, so that "all N counted" means something.
-func preload(ctx context.Context, addr string, w workload, n int, codec sarama.CompressionCodec) (time.Duration, error) {
+// It returns how long that took and the messages' average size.
+func preload(ctx context.Context, addr string, w workload, n int, codec sarama.CompressionCodec) (time.Duration, float64, error) {
+	topic := w.topic()
 	cfg := kafkatest.NewConfig()
 	cfg.Producer.RequiredAcks = sarama.WaitForLocal
 	cfg.Producer.Compression = codec
@@ -102,7 +54,7 @@ func preload(ctx context.Context, addr string, w workload, n int, codec sarama.C
 	cfg.ChannelBufferSize = 16384
 	p, err := sarama.NewAsyncProducer([]string{addr}, cfg)
 	if err != nil {
-		return 0, fmt.Errorf("starting the producer: %w", err)
+		return 0, 0, fmt.Errorf("starting the producer: %w", err)
 	}
 	var (
 		wg       sync.WaitGroup
@@ -120,10 +72,14 @@ func preload(ctx context.Context, addr string, w workload, n int, codec sarama.C
 		}
 	}()
 	start := time.Now()
-	var buf []byte
+	var (
+		buf   []byte
+		bytes int
+	)
 	sent := 0
 	for ; sent < n && ctx.Err() == nil; sent++ {
 		buf = w.message(buf[:0], sent)
+		bytes += len(buf)
 		// The encoder keeps the slice until the batch is sent, so each message
 		// gets its own copy.
 		p.Input() <- &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(append([]byte(nil), buf...))}
@@ -136,27 +92,28 @@ func preload(ctx context.Context, addr string, w workload, n int, codec sarama.C
 	took := time.Since(start)
 	fmt.Printf("\rproduced %d / %d in %v (%.0f msg/s)\n", sent-failed, n, took.Round(time.Millisecond),
 		float64(sent-failed)/took.Seconds())
+	avg := float64(bytes) / float64(max(sent, 1))
 	if err := ctx.Err(); err != nil {
-		return took, err
+		return took, avg, err
 	}
 	if failed > 0 {
-		return took, fmt.Errorf("producing: %d of %d messages failed, first: %w", failed, n, firstErr)
+		return took, avg, fmt.Errorf("producing: %d of %d messages failed, first: %w", failed, n, firstErr)
 	}
-	hwm, err := highWatermarks(addr)
+	hwm, err := highWatermarks(addr, topic)
 	if err != nil {
-		return took, err
+		return took, avg, err
 	}
 	var total int64
 	for _, h := range hwm {
 		total += h
 	}
 	if total != int64(n) {
-		return took, fmt.Errorf("topic %s holds %d messages, not %d (left over from an earlier run?)", topic, total, n)
+		return took, avg, fmt.Errorf("topic %s holds %d messages, not %d (left over from an earlier run?)", topic, total, n)
 	}
-	return took, nil
+	return took, avg, nil
 }
 
-func highWatermarks(addr string) (map[int32]int64, error) {
+func highWatermarks(addr, topic string) (map[int32]int64, error) {
 	client, err := sarama.NewClient([]string{addr}, kafkatest.NewConfig())
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
@@ -180,19 +137,20 @@ func highWatermarks(addr string) (map[int32]int64, error) {
 // consumeCeiling reads the whole topic with plain sarama partition consumers and
 // throws the messages away: the rate no Kafka consumer on this machine can beat
 // through sarama, without parsing, Telegraf or a sink.
-func consumeCeiling(ctx context.Context, addr string) (int64, time.Duration, error) {
-	hwm, err := highWatermarks(addr)
+func consumeCeiling(ctx context.Context, addr, topic string) (int64, time.Duration, error) {
+	hwm, err := highWatermarks(addr, topic)
 	if err != nil {
 		return 0, 0, err
 	}
 	cfg := kafkatest.NewConfig()
 	cfg.Consumer.Return.Errors = true
+	// Timed from connecting, as the input alone is timed from its start.
+	start := time.Now()
 	consumer, err := sarama.NewConsumer([]string{addr}, cfg)
 	if err != nil {
 		return 0, 0, fmt.Errorf("starting the consumer: %w", err)
 	}
 	defer consumer.Close()
-	start := time.Now()
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex

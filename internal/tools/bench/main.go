@@ -1,9 +1,12 @@
-// Command bench is the project's end-to-end benchmark: it preloads a Kafka topic,
-// then moves it into CnosDB with stock Telegraf, alternating the seed's pipeline (A:
-// kafka_consumer and outputs.http) with this project's (B: both plugins through
-// execd), and reports throughput, CPU per message and peak memory of each.
+// Command bench is the project's end-to-end benchmark. On one machine it preloads a
+// Kafka topic per workload, then, round after round, moves it into CnosDB with stock
+// Telegraf running the seed's pipeline (A: kafka_consumer and outputs.http) and this
+// project's (B: both plugins through execd), and measures the input alone and the
+// ceilings around them: a raw sarama consumer and kcat reading the topic, Telegraf's
+// own execd routing rate, and the sink's accept rate. It reports throughput, CPU per
+// message and peak memory of each, the ratios, and the targets met.
 // `make bench-e2e` builds the plugins and runs it; results go to
-// bench-results/<timestamp>/results.md.
+// bench-results/<timestamp>/ (results.md, timeline.csv, plot-<workload>.png).
 package main
 
 import (
@@ -14,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,26 +39,36 @@ type options struct {
 	n           int
 	rounds      int
 	timeout     time.Duration
+	poll        time.Duration
 	binDir      string
 	outRoot     string
 	version     string
-	workload    workload
+	workloads   []workload
 	compression sarama.CompressionCodec
-	ceiling     bool
+	ceilings    bool
+
+	// Modes in which Telegraf runs this program for the routing ceiling.
+	replay, discard string
 }
 
 func parseFlags() (options, error) {
 	var o options
-	flag.IntVar(&o.n, "n", 1_000_000, "messages in the topic (env BENCH_N overrides)")
-	flag.IntVar(&o.rounds, "rounds", 3, "runs of each pipeline, alternating A B A B …")
+	flag.IntVar(&o.n, "n", 1_000_000, "messages in each workload's topic (env BENCH_N overrides)")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs A, B, the input alone and the ceilings, medians are quoted")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long and report it as failed")
+	flag.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often to count what has arrived (the timeline's resolution)")
 	flag.StringVar(&o.binDir, "bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
 	flag.StringVar(&o.outRoot, "out", "bench-results", "directory for bench-results/<timestamp>/")
 	flag.StringVar(&o.version, "telegraf", telegraftest.Latest, "stock Telegraf version")
-	name := flag.String("workload", "sensor", "sensor (3 fields, 1 partition) or wide (12 fields, 6 partitions)")
+	names := flag.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
 	codec := flag.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
-	flag.BoolVar(&o.ceiling, "ceiling", true, "also measure a raw sarama consumer reading the topic to nowhere")
+	flag.BoolVar(&o.ceilings, "ceilings", true, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
+	flag.StringVar(&o.replay, "replay", "", "internal: write this line protocol file to stdout (execd input of the routing ceiling)")
+	flag.StringVar(&o.discard, "discard", "", "internal: count stdin's lines into this file (execd output of the routing ceiling)")
 	flag.Parse()
+	if o.replay != "" || o.discard != "" {
+		return o, nil
+	}
 	if v := os.Getenv("BENCH_N"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -64,141 +76,216 @@ func parseFlags() (options, error) {
 		}
 		o.n = n
 	}
-	if o.n < 1 || o.rounds < 1 || o.timeout <= 0 {
-		return o, errors.New("-n, -rounds and -timeout must be positive")
+	if o.n < 1 || o.rounds < 1 || o.timeout <= 0 || o.poll <= 0 {
+		return o, errors.New("-n, -rounds, -timeout and -poll must be positive")
 	}
-	w, ok := workloads[*name]
-	if !ok {
-		return o, fmt.Errorf("-workload %q: want sensor or wide", *name)
+	list := workloadOrder
+	if *names != "all" {
+		list = strings.Split(*names, ",")
 	}
-	o.workload = w
+	for _, name := range list {
+		w, ok := workloads[strings.TrimSpace(name)]
+		if !ok {
+			return o, fmt.Errorf("-workload %q: want sensor, wide or all", name)
+		}
+		o.workloads = append(o.workloads, w)
+	}
 	if err := o.compression.UnmarshalText([]byte(*codec)); err != nil {
 		return o, fmt.Errorf("-compression: %w", err)
 	}
 	return o, nil
 }
 
+func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+
 func benchmark() error {
 	o, err := parseFlags()
 	if err != nil {
 		return err
 	}
+	switch {
+	case o.replay != "":
+		return replay(o.replay, os.Stdout, os.Stdin)
+	case o.discard != "":
+		return discard(o.discard, os.Stdin)
+	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	say := func(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
-	e := &env{n: o.n, timeout: o.timeout, version: o.version}
+	e, cleanup, err := setUp(ctx, o)
+	defer cleanup()
+	if err != nil {
+		return err
+	}
+	rep := &report{opts: o, started: time.Now(), machine: machine(), versions: versions(e), sink: e.sink.desc}
+	for _, w := range o.workloads {
+		info, err := prepareWorkload(ctx, e, w, o)
+		if err != nil {
+			return err
+		}
+		rep.workloads = append(rep.workloads, info)
+		for round := 1; round <= o.rounds; round++ {
+			for _, m := range measurements(o) {
+				say("%s, round %d/%d: %s", w.name, round, o.rounds, m.title)
+				res, err := m.run(ctx, e, round)
+				if err != nil {
+					return fmt.Errorf("%s %s round %d: %w", w.name, m.kind, round, err)
+				}
+				if !res.ok() {
+					say("%s %s round %d FAILED: %s; %d of %d counted (log: %s)",
+						w.name, m.kind, round, res.failure, res.counted, res.n, res.logPath)
+				}
+				rep.runs = append(rep.runs, res)
+			}
+		}
+	}
+	rep.took = time.Since(rep.started)
+	return writeResults(e.outDir, rep)
+}
+
+// measurement is one kind of run in a round.
+type measurement struct {
+	kind, title string
+	run         func(context.Context, *env, int) (result, error)
+}
+
+// measurements are the runs of one round, A and B first and alternating round
+// after round, the input alone and the ceilings after them.
+func measurements(o options) []measurement {
+	ms := []measurement{
+		{runA, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runA, r) }},
+		{runB, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runB, r) }},
+	}
+	if o.ceilings {
+		ms = append(ms,
+			measurement{runInput, "", runInputAlone},
+			measurement{runRouting, "", runRoutingCeiling},
+			measurement{runSarama, "", runSaramaCeiling},
+			measurement{runKcat, "", runKcatCeiling},
+			measurement{runSink, "", runSinkCeiling},
+		)
+	}
+	for i := range ms {
+		for _, k := range kinds {
+			if k.name == ms[i].kind {
+				ms[i].title = k.title
+			}
+		}
+	}
+	return ms
+}
+
+// setUp finds the binaries, builds Telegraf and starts Kafka and the sink; cleanup
+// undoes what was done, also after an error.
+func setUp(ctx context.Context, o options) (*env, func(), error) {
+	var undo []func()
+	cleanup := func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	e := &env{n: o.n, timeout: o.timeout, version: o.version, pollEvery: o.poll}
 	for _, b := range []struct {
 		dst  *string
 		name string
 	}{{&e.inputBin, "telegraf-kafka-consumer"}, {&e.outputBin, "telegraf-cnosdb"}} {
 		path, err := filepath.Abs(filepath.Join(o.binDir, b.name))
 		if err != nil {
-			return err
+			return nil, cleanup, err
 		}
 		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("%s is missing: run make build first: %w", path, err)
+			return nil, cleanup, fmt.Errorf("%s is missing: run make build first: %w", path, err)
 		}
 		*b.dst = path
 	}
-	started := time.Now()
-	e.outDir = filepath.Join(o.outRoot, started.Format("20060102-150405"))
+	self, err := os.Executable()
+	if err != nil {
+		return nil, cleanup, fmt.Errorf("finding this program for the routing ceiling: %w", err)
+	}
+	e.self = self
+	e.outDir = filepath.Join(o.outRoot, time.Now().Format("20060102-150405"))
 	if err := os.MkdirAll(e.outDir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", e.outDir, err)
+		return nil, cleanup, fmt.Errorf("creating %s: %w", e.outDir, err)
 	}
 
 	say("building stock Telegraf %s (cached after the first run)", o.version)
 	if e.telegraf, err = telegraftest.Build(o.version); err != nil {
-		return err
+		return nil, cleanup, err
 	}
-
 	work, err := os.MkdirTemp("", "telegraf-kafka-cnosdb-bench")
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
-	defer os.RemoveAll(work)
+	e.work = work
+	undo = append(undo, func() { os.RemoveAll(work) })
 
 	say("starting Apache Kafka %s (KRaft, 127.0.0.1)", kafkatest.KafkaVersion)
 	broker, err := kafkatest.Launch(func(string, ...any) {}, filepath.Join(work, "kafka"), kafkatest.Options{})
 	if err != nil {
-		return fmt.Errorf("starting Kafka: %w", err)
+		return nil, cleanup, fmt.Errorf("starting Kafka: %w", err)
 	}
-	defer broker.Stop()
+	undo = append(undo, broker.Stop)
 	e.brokerAddr = broker.Addr()
 
 	if e.sink, err = openSink(ctx); err != nil {
-		return err
+		return nil, cleanup, err
 	}
-	defer e.sink.close()
+	undo = append(undo, e.sink.close)
 	say("sink: %s", e.sink.desc)
 	// A real CnosDB answers exact_count(*) over a million rows more slowly; asking it
-	// ten times a second would load the machine being measured.
-	e.pollEvery = 100 * time.Millisecond
-	if os.Getenv("CNOSDB_URL") != "" {
-		e.pollEvery = 500 * time.Millisecond
+	// four times a second would load the machine being measured.
+	if e.sink.real {
+		e.pollEvery = max(e.pollEvery, 500*time.Millisecond)
 	}
+	return e, cleanup, nil
+}
 
-	rep := &report{opts: o, started: started, sink: e.sink.desc}
-	if err := createTopic(e.brokerAddr, o.workload.partitions); err != nil {
-		return err
+// prepareWorkload fills w's topic and writes its line protocol for the ceilings.
+func prepareWorkload(ctx context.Context, e *env, w workload, o options) (workloadInfo, error) {
+	info := workloadInfo{w: w}
+	e.workload = w
+	if err := createTopic(e.brokerAddr, w.topic(), w.partitions); err != nil {
+		return info, err
 	}
-	say("preloading topic %q: %d %s messages (%d fields) on %d partition(s), compression %s",
-		topic, o.n, o.workload.name, o.workload.fields, o.workload.partitions, o.compression)
-	took, err := preload(ctx, e.brokerAddr, o.workload, o.n, o.compression)
+	say("preloading topic %q: %d %s messages on %d partition(s), compression %s",
+		w.topic(), o.n, w.name, w.partitions, o.compression)
+	took, avg, err := preload(ctx, e.brokerAddr, w, o.n, o.compression)
 	if err != nil {
-		return err
+		return info, err
 	}
-	rep.produceRate = float64(o.n) / took.Seconds()
-
-	if o.ceiling {
-		n, took, err := consumeCeiling(ctx, e.brokerAddr)
-		if err != nil {
-			return fmt.Errorf("ceiling: %w", err)
-		}
-		rep.ceilingRate = float64(n) / took.Seconds()
-		say("ceiling: raw sarama consumer read %d messages in %v (%.0f msg/s)", n, took.Round(time.Millisecond), rep.ceilingRate)
-	}
-
-	for round := 1; round <= o.rounds; round++ {
-		for _, p := range pipelines {
-			say("round %d/%d, pipeline %s: %s", round, o.rounds, p.name, p.title)
-			res, err := run(ctx, e, p, round)
-			if err != nil {
-				return fmt.Errorf("pipeline %s round %d: %w", p.name, round, err)
-			}
-			if !res.ok() {
-				say("pipeline %s round %d FAILED: %s; %d of %d counted (log: %s)",
-					p.name, round, res.failure, res.counted, res.n, res.logPath)
-			}
-			rep.runs = append(rep.runs, res)
+	info.avgBytes, info.produceRate = avg, float64(o.n)/took.Seconds()
+	e.lpPath = filepath.Join(e.work, w.name+".lp")
+	if o.ceilings {
+		say("writing the %s workload's line protocol for the ceilings", w.name)
+		if err := writeLineProtocol(w, o.n, e.lpPath); err != nil {
+			return info, err
 		}
 	}
+	return info, nil
+}
 
+// writeResults prints the report and writes results.md, timeline.csv and a plot per
+// workload.
+func writeResults(dir string, rep *report) error {
 	md := rep.markdown()
 	fmt.Println()
 	fmt.Print(md)
-	path := filepath.Join(e.outDir, "results.md")
-	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err := os.WriteFile(filepath.Join(dir, "results.md"), []byte(md), 0o644); err != nil {
+		return fmt.Errorf("writing results.md: %w", err)
 	}
-	say("wrote %s (Telegraf logs and configurations under %s)", path, filepath.Join(e.outDir, "runs"))
-	return nil
-}
-
-// machine describes where the benchmark ran, for the report.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if name, ok := strings.CutPrefix(line, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
-				break
-			}
+	if err := writeTimelines(filepath.Join(dir, "timeline.csv"), rep.runs); err != nil {
+		return err
+	}
+	for _, wi := range rep.workloads {
+		if err := writePlot(filepath.Join(dir, "plot-"+wi.w.name+".png"), wi.w, rep.opts.n, rep.runs); err != nil {
+			return err
 		}
 	}
-	kernel := "unknown kernel"
-	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		kernel = "Linux " + strings.TrimSpace(string(b))
+	fmt.Println()
+	fmt.Println("Targets:")
+	for _, t := range rep.targets() {
+		fmt.Println("  " + t.String())
 	}
-	return fmt.Sprintf("%d CPUs (%s), %s, %s", runtime.NumCPU(), model, kernel, runtime.Version())
+	say("wrote %s (results.md, timeline.csv, plots; logs and configurations under runs/)", dir)
+	return nil
 }

@@ -81,6 +81,9 @@ func (s *treeSampler) sample() {
 		// A zombie still shows its CPU time but no VmHWM; neither value can
 		// legitimately go down, so keep the largest seen.
 		old := s.last[pid]
+		if old.name != "" {
+			ps.name = old.name // an exiting process loses its command line
+		}
 		ps.cpu = max(ps.cpu, old.cpu)
 		ps.hwmKB = max(ps.hwmKB, old.hwmKB)
 		s.last[pid] = ps
@@ -183,12 +186,22 @@ func readProc(pid int) (procSample, error) {
 }
 
 // procName is the base name of the program, from the command line rather than
-// /proc/<pid>/comm, which cuts names at 15 bytes ("telegraf-kafka-").
+// /proc/<pid>/comm, which cuts names at 15 bytes ("telegraf-kafka-"). This program's
+// own modes are told apart by their first argument ("bench -replay"). A process
+// without a command line (exiting) falls back to comm.
 func procName(pid int) string {
 	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	if err != nil || len(b) == 0 {
-		return "pid " + strconv.Itoa(pid)
+		comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
+		if err != nil {
+			return "pid " + strconv.Itoa(pid)
+		}
+		return strings.TrimSpace(string(comm))
 	}
-	arg0, _, _ := bytes.Cut(b, []byte{0})
-	return filepath.Base(string(arg0))
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	name := filepath.Base(args[0])
+	if len(args) > 1 && name == filepath.Base(os.Args[0]) {
+		name += " " + args[1]
+	}
+	return name
 }

@@ -25,6 +25,7 @@ const table = "kafka_consumer"
 type sink struct {
 	url, user, password string
 	desc                string
+	real                bool // a real CnosDB (CNOSDB_URL), counted by SQL
 	close               func()
 	client              *http.Client
 }
@@ -40,7 +41,8 @@ func openSink(ctx context.Context) (*sink, error) {
 			s.user = v
 		}
 		s.password = os.Getenv("CNOSDB_PASSWORD")
-		s.desc = "CnosDB at " + s.url + " (CNOSDB_URL)"
+		s.real = true
+		s.desc = "CnosDB at " + s.url + " (CNOSDB_URL), rows counted with SELECT exact_count(*)"
 		return s, s.ping(ctx)
 	}
 	dev := cnosdbdev.New(cnosdbdev.Options{CountOnly: true})
@@ -109,6 +111,29 @@ func (s *sink) createDatabase(ctx context.Context, db string) error {
 // benchmark would otherwise stay behind.
 func (s *sink) dropDatabase(ctx context.Context, db string) error {
 	return s.exec(ctx, "DROP DATABASE IF EXISTS "+db)
+}
+
+// freshDatabase drops db, left from an interrupted run, and creates it when create
+// is set. The returned func drops it again: on a real CnosDB millions of rows per
+// benchmark would otherwise stay behind.
+func (s *sink) freshDatabase(ctx context.Context, db string, create bool) (func(), error) {
+	if err := s.dropDatabase(ctx, db); err != nil {
+		return nil, err
+	}
+	drop := func() {
+		// A fresh context: the run's may be cancelled, the database should go anyway.
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.dropDatabase(cctx, db); err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		}
+	}
+	if create {
+		if err := s.createDatabase(ctx, db); err != nil {
+			return nil, err
+		}
+	}
+	return drop, nil
 }
 
 // count returns the rows in db's table, 0 while the table does not exist yet.

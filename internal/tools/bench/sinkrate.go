@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	sinkBatchLines  = 5000 // Telegraf's metric_batch_size in every run
+	sinkConnections = 2
+)
+
+// runSinkCeiling posts the workload's pre-made line protocol to the sink in batches of
+// sinkBatchLines over sinkConnections connections as fast as it answers: the most
+// any pipeline can deliver to it.
+func runSinkCeiling(ctx context.Context, e *env, round int) (result, error) {
+	res := newResult(e, runSink, round)
+	db := fmt.Sprintf("bench_%s_sink_%d", e.workload.name, round)
+	drop, err := e.sink.freshDatabase(ctx, db, true)
+	if err != nil {
+		return res, err
+	}
+	defer drop()
+	f, err := os.Open(e.lpPath)
+	if err != nil {
+		return res, err
+	}
+	defer f.Close()
+
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	batches := make(chan []byte, 2*sinkConnections)
+	var (
+		accepted atomic.Int64
+		wg       sync.WaitGroup
+		errMu    sync.Mutex
+		firstErr error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel()
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: sinkConnections}}
+	endpoint := e.sink.url + "/api/v1/write?db=" + url.QueryEscape(db)
+	start := time.Now()
+	for range sinkConnections {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range batches {
+				if err := e.sink.write(ctx, client, endpoint, batch); err != nil {
+					fail(err)
+					return
+				}
+				accepted.Add(int64(bytes.Count(batch, []byte{'\n'})))
+			}
+		}()
+	}
+	readErr := splitBatches(ctx, f, batches)
+	close(batches)
+	wg.Wait()
+	res.elapsed = time.Since(start)
+	res.counted = accepted.Load()
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		res.failure = fmt.Sprintf("timed out after %v", e.timeout)
+	case firstErr != nil:
+		res.failure = firstErr.Error()
+	case readErr != nil:
+		return res, fmt.Errorf("reading %s: %w", e.lpPath, readErr)
+	case res.counted < int64(e.n):
+		res.failure = fmt.Sprintf("accepted %d of %d lines", res.counted, e.n)
+	}
+	return res, nil
+}
+
+// splitBatches sends r's lines in batches of sinkBatchLines; the file is in the page
+// cache by now, so this keeps well ahead of the sink.
+func splitBatches(ctx context.Context, r io.Reader, out chan<- []byte) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var batch []byte
+	lines := 0
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return errors.New("a line longer than 1 MiB")
+		}
+		if len(line) > 0 {
+			batch = append(batch, line...)
+			lines++
+		}
+		if lines == sinkBatchLines || (errors.Is(err, io.EOF) && lines > 0) {
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			batch, lines = nil, 0
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// write posts one batch of line protocol and wants 200 back.
+func (s *sink) write(ctx context.Context, client *http.Client, endpoint string, batch []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(batch))
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(s.user, s.password)
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("writing to the sink: %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("writing to the sink: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
