@@ -50,6 +50,7 @@ func main() {
 		case "pass":
 			if e.Test != "" {
 				passed++
+				printReports(output[key])
 			} else {
 				fmt.Printf("ok   %s (%.1fs)\n", e.Package, e.Elapsed)
 			}
@@ -88,6 +89,28 @@ func main() {
 	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	if failed > 0 || pkgFailed {
 		os.Exit(1)
+	}
+}
+
+// reportMark starts a test log entry that the summary shows although the test passed:
+// t.Log("report: TITLE\n...") for figures a run should leave in the CI log.
+const reportMark = "report: "
+
+// printReports prints the report entries of a passing test's output: the marked line
+// and its continuation lines, which go test indents by eight spaces.
+func printReports(lines []string) {
+	in := false
+	for _, l := range lines {
+		switch {
+		case strings.Contains(l, reportMark):
+			in = true
+		case in && strings.HasPrefix(l, "        "):
+		default:
+			in = false
+		}
+		if in {
+			fmt.Print(l)
+		}
 	}
 }
 
