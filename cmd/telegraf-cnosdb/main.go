@@ -60,6 +60,7 @@ func run() int {
 	if w := pluginconf.ExposedSecretWarning(flags.Config, !plugin.Password.Empty()); w != "" {
 		log.Warn(w)
 	}
+	defer flags.StartProfiling("telegraf-cnosdb", log)()
 	if err := plugin.Connect(); err != nil {
 		log.Error(err)
 		return 1

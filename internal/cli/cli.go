@@ -1,11 +1,12 @@
 // Package cli holds what the plugins' commands share: the flags every one takes
-// (-config, -version, -sample-config, -debug) and the logger they start with.
+// (-config, -version, -sample-config, -debug, -pprof-dir) and the logger they start with.
 package cli
 
 import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/influxdata/telegraf"
 
@@ -19,6 +20,8 @@ type Flags struct {
 	Version bool
 	Sample  bool
 	Debug   bool
+	// ProfileDir, if set, is where StartProfiling writes CPU and allocation profiles.
+	ProfileDir string
 }
 
 // Register adds the common flags to fs; table names the configuration's plugin table,
@@ -28,6 +31,8 @@ func (f *Flags) Register(fs *flag.FlagSet, table string) {
 	fs.BoolVar(&f.Version, "version", false, "print the version and exit")
 	fs.BoolVar(&f.Sample, "sample-config", false, "print a sample configuration and exit")
 	fs.BoolVar(&f.Debug, "debug", false, "log debug messages")
+	fs.StringVar(&f.ProfileDir, "pprof-dir", os.Getenv(ProfileEnv),
+		"write CPU and allocation profiles into this directory at exit (default $"+ProfileEnv+")")
 }
 
 // PrintInfo answers -version and -sample-config on out and reports whether it did,

@@ -15,7 +15,7 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 )
 
-func configured(t *testing.T, conf string) (*KafkaConsumer, error) {
+func configured(t testing.TB, conf string) (*KafkaConsumer, error) {
 	t.Helper()
 	k := New()
 	k.Log = testutil.Logger{}

@@ -79,19 +79,36 @@ func appendMetric(dst []byte, m telegraf.Metric) (out []byte, ok bool) {
 }
 
 // The characters Telegraf's serializer escapes in each part of a line.
-const (
-	escapes            = "\t\n\f\r ,="
-	nameEscapes        = "\t\n\f\r ,"
-	stringFieldEscapes = "\\\""
+var (
+	escapes            = newEscapeSet("\t\n\f\r ,=")
+	nameEscapes        = newEscapeSet("\t\n\f\r ,")
+	stringFieldEscapes = newEscapeSet("\\\"")
 )
 
-func appendEscaped(dst []byte, s, special string) []byte {
-	if !strings.ContainsAny(s, special) {
+// escapeSet says which bytes need a backslash; a table, since the check runs for
+// every byte of every name, key and value.
+type escapeSet [256]bool
+
+func newEscapeSet(special string) *escapeSet {
+	var set escapeSet
+	for i := range len(special) {
+		set[special[i]] = true
+	}
+	return &set
+}
+
+func appendEscaped[S ~string | ~[]byte](dst []byte, s S, special *escapeSet) []byte {
+	i := 0
+	for i < len(s) && !special[s[i]] {
+		i++
+	}
+	if i == len(s) {
 		return append(dst, s...)
 	}
-	for i := 0; i < len(s); i++ {
+	dst = append(dst, s[:i]...)
+	for ; i < len(s); i++ {
 		c := s[i]
-		if strings.IndexByte(special, c) < 0 {
+		if !special[c] {
 			dst = append(dst, c)
 			continue
 		}

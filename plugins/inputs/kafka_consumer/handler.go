@@ -83,16 +83,32 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		return k.writer.Flush()
 	}
 
+	done := ctx.Done()
 	for {
-		var msg *sarama.ConsumerMessage
+		// While messages are waiting, take the next one with a plain receive after a
+		// check of done that takes no lock; a select over both channels, which locks
+		// both, is only needed to wait. Per message, that select cost more than
+		// anything here but parsing.
+		var (
+			msg *sarama.ConsumerMessage
+			ok  bool
+		)
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return finish()
-		case m, ok := <-msgs:
-			if !ok {
+		default:
+		}
+		select {
+		case msg, ok = <-msgs:
+		default:
+			select {
+			case <-done:
 				return finish()
+			case msg, ok = <-msgs:
 			}
-			msg = m
+		}
+		if !ok {
+			return finish()
 		}
 
 		// Wait for a max_undelivered_messages slot; with none free, write out what is

@@ -50,6 +50,22 @@ type jsonFast struct {
 	out     []telegraf.Metric
 	fields  map[string]interface{}
 
+	// With lines set, parse writes each object's line protocol to lp (see
+	// appendLines) instead of making metrics.
+	lines    bool
+	lp       []byte
+	lineOpts lineOptions
+	nlines   int
+	tagIdx   []int
+	num      []byte
+
+	// The keys of the last object, their spans in keys, and what the filters say
+	// of each entry's key (see sameKeys); infos is valid for the current object.
+	prevKeys  []byte
+	prevSpans [][2]int32
+	infos     []keyInfo
+	msg       []byte // the message being parsed
+
 	// Interned key properties and tag values: messages of a topic mostly share
 	// their keys and many tag values, and Metric needs them as strings.
 	keyCache   map[string]keyInfo
@@ -62,6 +78,8 @@ const (
 	maxKeyCache   = 4096
 	maxValueCache = 4096
 	maxCachedLen  = 128
+	// Objects with more bytes of keys than this are not remembered by sameKeys.
+	maxRememberedKeys = 4096
 )
 
 // Bounds of the scratch space. Flattened keys repeat their parents' keys, so deeply
@@ -90,8 +108,11 @@ const (
 // entry is one value of an object at any depth, with its flattened key. Nulls and
 // nested objects and arrays are kept too, only so that duplicate keys are noticed.
 type entry struct {
-	key     [2]int32 // keys[key[0]:key[1]]
-	str     [2]int32 // strs[str[0]:str[1]] for kindString
+	key [2]int32 // keys[key[0]:key[1]]
+	str [2]int32 // strs[str[0]:str[1]] for kindString
+	// raw is where a number is in the message, when its text is what
+	// AppendFloat(num, 'f', -1, 64) writes; else it is empty.
+	raw     [2]int32
 	num     float64
 	kind    entryKind
 	boolean bool
@@ -208,6 +229,7 @@ func (d *jsonFast) setTimeFormat(format string) bool {
 // slice is reused by the next call.
 func (d *jsonFast) parse(buf []byte) (metrics []telegraf.Metric, ok bool) {
 	d.out = d.out[:0]
+	d.msg = buf
 	defer d.release()
 	i := skipSpace(buf, 0)
 	if i == len(buf) {
@@ -265,6 +287,7 @@ func (d *jsonFast) parse(buf []byte) (metrics []telegraf.Metric, ok bool) {
 
 // release drops scratch buffers a large message has grown.
 func (d *jsonFast) release() {
+	d.msg = nil
 	if cap(d.path) > keepScratch {
 		d.path = nil
 	}
@@ -277,6 +300,8 @@ func (d *jsonFast) release() {
 	if cap(d.entries) > keepScratch/64 {
 		d.entries = nil
 		d.slots = nil
+		d.infos = nil
+		d.prevSpans = nil
 	}
 }
 
@@ -285,8 +310,17 @@ func (d *jsonFast) release() {
 func (d *jsonFast) object(buf []byte, i int, now time.Time) (int, bool) {
 	d.path, d.keys, d.strs, d.entries = d.path[:0], d.keys[:0], d.strs[:0], d.entries[:0]
 	i, ok := d.members(buf, i, 0, 1)
-	if !ok || !d.unique() {
+	if !ok {
 		return i, false
+	}
+	if !d.sameKeys() {
+		if !d.unique() {
+			return i, false
+		}
+		d.rememberKeys()
+	}
+	if d.lines {
+		return i, d.appendLine(now)
 	}
 	m, ok := d.metric(now)
 	if !ok {
@@ -413,8 +447,13 @@ func (d *jsonFast) value(buf []byte, i, plen, depth int) (int, bool) {
 		e.kind, i = kindNull, i+4
 	case c == '-' || c >= '0' && c <= '9':
 		e.kind = kindNumber
-		if e.num, i, ok = parseNumber(buf, i); !ok {
+		start := i
+		var canonical bool
+		if e.num, i, canonical, ok = parseNumber(buf, i); !ok {
 			return i, false
+		}
+		if canonical {
+			e.raw = [2]int32{int32(start), int32(i)}
 		}
 	default:
 		return i, false
@@ -466,6 +505,42 @@ func (d *jsonFast) unique() bool {
 	return true
 }
 
+// sameKeys reports whether the object just parsed has the flattened keys, in the
+// same order, of the last one rememberKeys saw. Messages of a topic mostly do; their
+// keys are then known to be unique, and infos holds what the filters say of them.
+func (d *jsonFast) sameKeys() bool {
+	if len(d.entries) != len(d.prevSpans) || !bytes.Equal(d.keys, d.prevKeys) {
+		return false
+	}
+	for i := range d.entries {
+		if d.entries[i].key != d.prevSpans[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// rememberKeys fills infos for the entries of the object just parsed, and keeps its
+// keys for sameKeys unless they are large.
+func (d *jsonFast) rememberKeys() {
+	d.infos = slices.Grow(d.infos[:0], len(d.entries))[:len(d.entries)]
+	for i := range d.entries {
+		d.infos[i] = keyInfo{}
+		if d.entries[i].isValue() {
+			d.infos[i] = d.keyInfo(d.key(i))
+		}
+	}
+	if len(d.keys) > maxRememberedKeys {
+		d.prevKeys, d.prevSpans = d.prevKeys[:0], d.prevSpans[:0]
+		return
+	}
+	d.prevKeys = append(d.prevKeys[:0], d.keys...)
+	d.prevSpans = d.prevSpans[:0]
+	for i := range d.entries {
+		d.prevSpans = append(d.prevSpans, d.entries[i].key)
+	}
+}
+
 func (d *jsonFast) key(i int) []byte {
 	k := d.entries[i].key
 	return d.keys[k[0]:k[1]]
@@ -491,26 +566,9 @@ func (d *jsonFast) find(key []byte) *entry {
 // metric builds the metric of the parsed object as Telegraf's parseObject and
 // switchFieldToTag do.
 func (d *jsonFast) metric(now time.Time) (telegraf.Metric, bool) {
-	name := d.name
-	if len(d.nameKey) > 0 {
-		if e := d.find(d.nameKey); e != nil && e.kind == kindString {
-			name = d.intern(d.str(e))
-		}
-	}
-	ts := now
-	if len(d.timeKey) > 0 {
-		e := d.find(d.timeKey)
-		if e == nil {
-			return nil, false
-		}
-		var ok bool
-		if ts, ok = d.parseTime(e); !ok {
-			return nil, false
-		}
-		e.dropped = true
-		if ts.Year() == 0 {
-			ts = ts.AddDate(time.Now().Year(), 0, 0)
-		}
+	name, ts, ok := d.nameAndTime(now)
+	if !ok {
+		return nil, false
 	}
 
 	// The fields go through a map that metric.New copies into a slice of the right
@@ -523,7 +581,7 @@ func (d *jsonFast) metric(now time.Time) (telegraf.Metric, bool) {
 		if !e.isValue() || e.dropped {
 			continue
 		}
-		info := d.keyInfo(d.key(i))
+		info := d.infos[i]
 		switch {
 		case info.tag:
 			tags = append(tags, i)
@@ -543,7 +601,7 @@ func (d *jsonFast) metric(now time.Time) (telegraf.Metric, bool) {
 	}
 	for _, i := range tags {
 		e := &d.entries[i]
-		key := d.keyInfo(d.key(i)).name
+		key := d.infos[i].name
 		switch e.kind {
 		case kindString:
 			m.AddTag(key, d.intern(d.str(e)))
@@ -554,6 +612,32 @@ func (d *jsonFast) metric(now time.Time) (telegraf.Metric, bool) {
 		}
 	}
 	return m, true
+}
+
+// nameAndTime returns the metric name and time of the parsed object, and marks the
+// time key dropped; ok false means the time is one the fast path does not convert.
+func (d *jsonFast) nameAndTime(now time.Time) (name string, ts time.Time, ok bool) {
+	name = d.name
+	if len(d.nameKey) > 0 {
+		if e := d.find(d.nameKey); e != nil && e.kind == kindString {
+			name = d.intern(d.str(e))
+		}
+	}
+	ts = now
+	if len(d.timeKey) > 0 {
+		e := d.find(d.timeKey)
+		if e == nil {
+			return "", ts, false
+		}
+		if ts, ok = d.parseTime(e); !ok {
+			return "", ts, false
+		}
+		e.dropped = true
+		if ts.Year() == 0 {
+			ts = ts.AddDate(time.Now().Year(), 0, 0)
+		}
+	}
+	return name, ts, true
 }
 
 // parseTime is Telegraf's internal.ParseTimestamp for the formats served; ok false
@@ -647,26 +731,33 @@ func skipSpace(buf []byte, i int) int {
 // parseNumber parses the JSON number at buf[i] as encoding/json does into an
 // interface{}: strict JSON grammar, then strconv.ParseFloat. Out of range numbers,
 // which encoding/json rejects, give ok false.
-func parseNumber(buf []byte, i int) (float64, int, bool) {
+func parseNumber(buf []byte, i int) (v float64, end int, canonical, ok bool) {
 	start := i
 	if i < len(buf) && buf[i] == '-' {
 		i++
 	}
+	intStart := i
 	switch {
 	case i >= len(buf):
-		return 0, i, false
+		return 0, i, false, false
 	case buf[i] == '0':
 		i++
 	case buf[i] >= '1' && buf[i] <= '9':
 		i = skipDigits(buf, i+1)
 	default:
-		return 0, i, false
+		return 0, i, false, false
 	}
+	digits := i - intStart
+	fracZero := false
+	dot := -1
 	if i < len(buf) && buf[i] == '.' {
 		j := skipDigits(buf, i+1)
 		if j == i+1 {
-			return 0, i, false
+			return 0, i, false, false
 		}
+		dot = i
+		digits += j - i - 1
+		fracZero = buf[j-1] == '0'
 		i = j
 	}
 	if i < len(buf) && (buf[i] == 'e' || buf[i] == 'E') {
@@ -676,16 +767,41 @@ func parseNumber(buf []byte, i int) (float64, int, bool) {
 		}
 		j := skipDigits(buf, i)
 		if j == i {
-			return 0, i, false
+			return 0, i, false, false
 		}
 		i = j
+		digits = math.MaxInt // not canonical, and not for the exact shortcut
+	}
+	if digits <= 15 {
+		// Up to 15 digits and no exponent: the digits are an integer below 2^53 and
+		// the scale a power of ten up to 10^15, both exact in a float64, so one
+		// division rounds correctly, which is what ParseFloat does. Written again
+		// with AppendFloat(v, 'f', -1, 64), such a number is the text it came from,
+		// unless its fraction ends in a zero: then the text is canonical.
+		var mant uint64
+		for k := intStart; k < i; k++ {
+			if k != dot {
+				mant = mant*10 + uint64(buf[k]-'0')
+			}
+		}
+		v = float64(mant)
+		if dot >= 0 {
+			v /= pow10[i-dot-1]
+		}
+		if buf[start] == '-' {
+			v = -v
+		}
+		return v, i, !fracZero, true
 	}
 	v, err := strconv.ParseFloat(string(buf[start:i]), 64)
 	if err != nil {
-		return 0, i, false
+		return 0, i, false, false
 	}
-	return v, i, true
+	return v, i, false, true
 }
+
+// pow10[k] is 10^k, exact in a float64 for every k here.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 func skipDigits(buf []byte, i int) int {
 	for i < len(buf) && buf[i] >= '0' && buf[i] <= '9' {

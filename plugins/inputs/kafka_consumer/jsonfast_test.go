@@ -371,7 +371,8 @@ func FuzzJSONFastPath(f *testing.F) {
 }
 
 // BenchmarkJSONDecode compares, per message, Telegraf's json parser and the fast
-// path, each followed by the line protocol encoder, as decode runs them.
+// path, each followed by the line protocol encoder, and the fast path writing line
+// protocol without making metrics (lines), which decode uses when it can.
 func BenchmarkJSONDecode(b *testing.B) {
 	c := fastConfig{"bench", json.Parser{TagKeys: []string{"host", "region", "sensor_id"}}}
 	for _, msg := range []struct{ name, msg string }{
@@ -392,6 +393,18 @@ func BenchmarkJSONDecode(b *testing.B) {
 				}
 				return metrics, nil
 			})
+		})
+		b.Run(msg.name+"/lines", func(b *testing.B) {
+			_, fast := newFastParser(b, c)
+			out := make([]byte, 0, 64<<10)
+			b.SetBytes(int64(len(buf)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var ok bool
+				if out, _, ok = fast.appendLines(out[:0], buf, lineOptions{}); !ok {
+					b.Fatal("not served")
+				}
+			}
 		})
 	}
 }

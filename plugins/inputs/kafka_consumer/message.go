@@ -31,6 +31,10 @@ type decoder struct {
 	// fast, if not nil, parses JSON messages first; what it cannot serve exactly
 	// goes to parser.
 	fast *jsonFast
+	// direct says that nothing changes the fast path's metrics between parsing and
+	// encoding (no headers to add, no general options), so they can be written as
+	// line protocol without being made.
+	direct bool
 }
 
 func (k *KafkaConsumer) newDecoder() (*decoder, error) {
@@ -45,6 +49,8 @@ func (k *KafkaConsumer) newDecoder() (*decoder, error) {
 	if jp, ok := p.(*json.Parser); ok && k.JSONFastPath {
 		d.fast = newJSONFast(jp)
 	}
+	d.direct = d.fast != nil && len(k.headerTags) == 0 && k.MsgHeaderAsMetricName == "" &&
+		(k.modifier == nil || !k.modifier.active)
 	return d, nil
 }
 
@@ -68,15 +74,27 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	if textFormats[k.Format()] && !utf8.Valid(msg.Value) {
 		return dst, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(msg.Value))
 	}
+	if d.direct {
+		o := lineOptions{topicTag: k.TopicTag, topic: msg.Topic}
+		switch k.TimestampSource {
+		case "inner":
+			o.time, o.setTime = msg.Timestamp, true
+		case "outer":
+			o.time, o.setTime = msg.BlockTimestamp, true
+		}
+		if out, n, ok := d.fast.appendLines(dst, msg.Value, o); ok {
+			if n == 0 {
+				return d.noMetrics(dst, msg)
+			}
+			return out, nil
+		}
+	}
 	metrics, err := d.parse(msg.Value)
 	if err != nil {
 		return dst, err
 	}
 	if len(metrics) == 0 {
-		if len(bytes.TrimSpace(msg.Value)) == 0 {
-			return dst, fmt.Errorf("%w (empty value)", errNoMetrics)
-		}
-		return dst, errNoMetrics
+		return d.noMetrics(dst, msg)
 	}
 
 	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {
@@ -136,4 +154,12 @@ func invalidUTF8At(b []byte) int {
 		i += size
 	}
 	return len(b)
+}
+
+// noMetrics is the error for a message that parsed into no metric.
+func (d *decoder) noMetrics(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error) {
+	if len(bytes.TrimSpace(msg.Value)) == 0 {
+		return dst, fmt.Errorf("%w (empty value)", errNoMetrics)
+	}
+	return dst, errNoMetrics
 }

@@ -20,10 +20,14 @@ type partition struct {
 	counts  *partitionCounts
 	release func() // frees a max_undelivered_messages slot
 	log     telegraf.Logger
+	// unmarked says that done advanced the mark since markSession last handed it to
+	// the session. Only the writer, holding its lock, calls done and markSession.
+	unmarked bool
 }
 
 // done is called by the writer once the message at offset is written (or had nothing
-// to write). It marks the offset that follows the longest done prefix.
+// to write). It advances the mark to the offset that follows the longest done prefix;
+// markSession then hands it to the session.
 func (p *partition) done(offset int64) {
 	p.release()
 	mark, advanced, err := p.offsets.Done(offset)
@@ -34,9 +38,19 @@ func (p *partition) done(offset int64) {
 	}
 	if advanced {
 		p.counts.marked.Store(mark)
-		if p.session != nil {
-			p.session.MarkOffset(p.topic, p.id, mark, "")
-		}
+		p.unmarked = true
+	}
+}
+
+// markSession marks the offset done reached in the session: once per write rather
+// than once per message, since each MarkOffset takes sarama's locks.
+func (p *partition) markSession() {
+	if !p.unmarked {
+		return
+	}
+	p.unmarked = false
+	if p.session != nil {
+		p.session.MarkOffset(p.topic, p.id, p.counts.marked.Load(), "")
 	}
 }
 

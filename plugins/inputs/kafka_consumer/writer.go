@@ -108,8 +108,11 @@ func (w *writer) flushLocked() error {
 		}
 		w.buf = w.buf[:0]
 	}
-	for i, a := range w.acks {
+	for _, a := range w.acks {
 		a.part.done(a.offset)
+	}
+	for i, a := range w.acks {
+		a.part.markSession()
 		w.acks[i] = ack{}
 	}
 	w.acks = w.acks[:0]

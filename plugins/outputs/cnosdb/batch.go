@@ -128,7 +128,11 @@ func (e *encoder) addLineProtocol(b *batch, entry []byte, source int64) error {
 		return nil
 	}
 	start := len(b.buf)
-	buf, err := e.transcode(b.buf, entry)
+	buf, ok := e.appendPlain(b.buf, entry)
+	var err error
+	if !ok {
+		buf, err = e.transcode(buf[:start], entry)
+	}
 	if err != nil {
 		b.buf = b.buf[:start]
 		return fmt.Errorf("line %d: %w", source, err)

@@ -12,13 +12,15 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 )
 
-// benchLines is Telegraf's line protocol for the seed's sensor JSON and for a wider
-// record with tags.
+// benchLines is Telegraf's line protocol for the seed's sensor JSON, for a wider
+// record with tags, and for a line that needs re-escaping.
 var benchLines = map[string][]byte{
 	"sensor": []byte(`kafka_consumer pressure=1009.4,temperature=22.5,visibility=10 1690510331000000000`),
 	"wide": []byte(`events,region=eu-west-1,host=server-0042,service=checkout cpu=0.731,mem=5123.5,latency_ms=12.25,` +
 		`requests=1843i,errors=3i,bytes_in=918234i,bytes_out=1293841i,queue=17i,threads=64i,ok=true,` +
 		`status="healthy",version="1.4.2" 1690510331000000000`),
+	// A line with escapes goes the slow way, through the decoder.
+	"escaped": []byte(`events,host=server\ 42,path=C:\dir cpu=0.731,status="say \"hi\"" 1690510331000000000`),
 }
 
 func reportPerLine(b *testing.B, lines int) {

@@ -179,3 +179,61 @@ func TestBatchSpans(t *testing.T) {
 	require.Equal(t, "b x=2 2\nc x=3 3\n", string(b.span(1, 3)))
 	require.Equal(t, "a x=1 1\n", string(b.span(0, 1)))
 }
+
+// FuzzAppendPlainMatchesTranscode holds the fast path to its promise: every line it
+// takes, it writes byte for byte as transcode does.
+func FuzzAppendPlainMatchesTranscode(f *testing.F) {
+	for _, seed := range []string{
+		`kafka_consumer pressure=1009.4,temperature=22.5,visibility=10 1690510331000000000`,
+		`events,region=eu-west-1,host=server-0042 cpu=0.731,requests=1843i,big=18446744073709551u,ok=true,off=false,status="healthy go" 1690510331000000000`,
+		`m x=-0.5,y=-3i,z=007i -1`,
+		`m x=1 9223372036854775807`,
+		`m x=1 9223372036854775808`,
+		`m x=1 -9223372036854775807`,
+		`m x=1.`,
+		`m x=.5 1`,
+		`m x=1e5 1`,
+		`m x=123456789012345678901234567890 1`,
+		`m x=1234567890123456789i 1`,
+		`m x=-1u 1`,
+		`m x=t 1`,
+		`m x=True 1`,
+		`m x="a\"b" 1`,
+		`m,t=a\ b x=1 1`,
+		`m,t= x=1 1`,
+		`m,=v x=1 1`,
+		`m  x=1 1`,
+		`m x=1  1`,
+		`m x=1 1 `,
+		`m x=1,y=2`,
+		`a=b x=1 1`,
+		`m x=1,x=2 1`,
+		"m s=\"caf\xc3\xa9\" 1",
+		"m s=\"a\nb\" 1",
+	} {
+		f.Add(seed, int64(1))
+		f.Add(seed, int64(1e6))
+	}
+	now := time.Unix(1700000000, 0)
+	f.Fuzz(func(t *testing.T, entry string, unit int64) {
+		precision := time.Nanosecond
+		switch unit % 3 {
+		case 1:
+			precision = time.Microsecond
+		case 2:
+			precision = time.Millisecond
+		}
+		e := encoder{precision: precision, now: func() time.Time { return now }}
+		plain, ok := e.appendPlain([]byte("prefix\n"), []byte(entry))
+		if !ok {
+			return
+		}
+		want, err := e.transcode([]byte("prefix\n"), []byte(entry))
+		if err != nil {
+			t.Fatalf("appendPlain took %q, which transcode refuses: %v", entry, err)
+		}
+		if string(plain) != string(want) {
+			t.Fatalf("%q: appendPlain wrote %q, transcode %q", entry, plain, want)
+		}
+	})
+}

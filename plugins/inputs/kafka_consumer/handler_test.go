@@ -1,0 +1,62 @@
+package kafka_consumer
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
+)
+
+// BenchmarkConsume measures a partition's whole loop per message, as the consumer
+// runs it: the hand-off from sarama's goroutine over a channel, the
+// max_undelivered_messages slot, offset tracking, decoding to line protocol, the
+// writer (to io.Discard) and marking.
+func BenchmarkConsume(b *testing.B) {
+	for _, msg := range []struct{ name, value, extra string }{
+		{"sensor", seedMessage, ""},
+		{"record", recordMessage, `  tag_keys = ["host", "region", "sensor_id"]` + "\n"},
+	} {
+		b.Run(msg.name, func(b *testing.B) {
+			k, err := configured(b, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n"+
+				"  data_format = \"json\"\n"+msg.extra)
+			require.NoError(b, err)
+			k.testMode = true
+			k.undelivered = make(chan struct{}, k.MaxUndeliveredMessages)
+			k.writer = newWriter(io.Discard, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
+			k.stats = newStats(k.ConsumerGroup)
+			k.poisonLog = newRateLimiter(10, time.Second)
+			p := &partition{topic: "t", offsets: offsets.New(), counts: k.stats.counters("t", 0),
+				release: k.release, log: k.Log}
+			dec, err := k.newDecoder()
+			require.NoError(b, err)
+
+			// sarama hands messages over a channel of 256 from its own goroutine; a
+			// ring of messages four times that is never reused while still in use.
+			ring := make([]sarama.ConsumerMessage, 1024)
+			for i := range ring {
+				ring[i] = sarama.ConsumerMessage{Topic: "t", Value: []byte(msg.value), Timestamp: time.Unix(1700000000, 0)}
+			}
+			msgs := make(chan *sarama.ConsumerMessage, 256)
+			b.SetBytes(int64(len(msg.value)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			go func() {
+				for i := range b.N {
+					m := &ring[i%len(ring)]
+					m.Offset = int64(i)
+					msgs <- m
+				}
+				close(msgs)
+			}()
+			require.NoError(b, k.consume(context.Background(), p, dec, msgs))
+			b.StopTimer()
+			require.Equal(b, int64(b.N), p.counts.messages.Load())
+			require.NoError(b, k.writer.Close())
+		})
+	}
+}
