@@ -92,6 +92,15 @@ func (k *KafkaConsumer) Init() error {
 	if k.TopicRefreshInterval < 0 {
 		return fmt.Errorf("topic_refresh_interval: %s is negative", time.Duration(k.TopicRefreshInterval))
 	}
+	if err := checkAckSocket(k.AckSocket); err != nil {
+		return err
+	}
+	if k.AckTimeout < 0 {
+		return fmt.Errorf("ack_timeout: %s is negative", time.Duration(k.AckTimeout))
+	}
+	if k.AckTimeout == 0 {
+		k.AckTimeout = config.Duration(defaultAckTimeout)
+	}
 	if k.DeadLetterTopic != "" {
 		for _, t := range k.Topics {
 			if t == k.DeadLetterTopic {

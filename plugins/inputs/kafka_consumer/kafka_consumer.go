@@ -64,6 +64,8 @@ type KafkaConsumer struct {
 	DeadLetterTopic      string          `toml:"dead_letter_topic"`
 	StatsInterval        config.Duration `toml:"stats_interval"`
 	JSONFastPath         bool            `toml:"json_fast_path"`
+	AckSocket            string          `toml:"ack_socket"`
+	AckTimeout           config.Duration `toml:"ack_timeout"`
 
 	pluginconf.ParserOptions
 	generalOptions
@@ -89,6 +91,9 @@ type KafkaConsumer struct {
 	topicsMu      sync.Mutex
 	topics        []string
 	topicsChanged chan struct{}
+	acker         *acker        // nil without ack_socket
+	ackServer     *ackServer    // nil without ack_socket
+	rewound       chan struct{} // ends the session after a rewind; nil without ack_socket
 
 	acc        telegraf.Accumulator
 	cancel     context.CancelFunc

@@ -30,12 +30,17 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
+	if err := k.startAck(ctx); err != nil {
+		cancel()
+		return err
+	}
 
 	var group sarama.ConsumerGroup
 	if !strings.EqualFold(k.ConnectionStrategy, "defer") {
 		var err error
 		if group, err = k.connect(); err != nil {
 			cancel()
+			k.stopAck()
 			return err
 		}
 	}
@@ -113,6 +118,8 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			select {
 			case <-k.topicsChanged:
 				endSession()
+			case <-k.rewound:
+				endSession()
 			case <-sessCtx.Done():
 			}
 		}()
@@ -152,6 +159,7 @@ func (k *KafkaConsumer) Stop() {
 	if err := k.writer.Close(); err != nil {
 		k.acc.AddError(err)
 	}
+	k.stopAck()
 }
 
 // Failed is closed when consuming stopped for good because writing to Out failed;

@@ -32,6 +32,7 @@ type topicPartition struct {
 type stats struct {
 	group      string
 	rebalances atomic.Int64
+	ack        *acker // nil without ack_socket
 
 	mu     sync.Mutex
 	counts map[topicPartition]*partitionCounts
@@ -101,6 +102,12 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			"no_metrics":    c.noMetrics.Load(),
 			"dead_lettered": c.deadLettered.Load(),
 			"rebalances":    rebalances,
+		}
+		if s.ack != nil {
+			_, held := s.ack.outstanding()
+			fields["acked"] = s.ack.acked.Load()
+			fields["outstanding"] = held
+			fields["rewinds"] = s.ack.rewinds.Load()
 		}
 		if p, ok := s.claims[key]; ok {
 			if lag, ok := p.lag(); ok {

@@ -24,6 +24,9 @@ type writer struct {
 	armed  bool
 	err    error // the first write error; every later call returns it
 	closed bool
+	// hold, when set (ack_socket), takes over the acks of each write and appends a
+	// marker to it: the acks complete when the output confirms the marker.
+	hold func(dst []byte, acks []ack, now time.Time) []byte
 }
 
 // ack is a message whose metrics are in the buffer (or that had none): once they are
@@ -101,6 +104,11 @@ func (w *writer) flushLocked() error {
 		w.timer.Stop()
 		w.armed = false
 	}
+	held := false
+	if w.hold != nil && len(w.acks) > 0 {
+		w.buf = w.hold(w.buf, w.acks, time.Now())
+		held = true
+	}
 	if len(w.buf) > 0 {
 		if _, err := w.out.Write(w.buf); err != nil {
 			w.err = fmt.Errorf("writing metrics: %w", err)
@@ -108,13 +116,26 @@ func (w *writer) flushLocked() error {
 		}
 		w.buf = w.buf[:0]
 	}
-	for _, a := range w.acks {
-		a.part.done(a.offset)
+	if !held {
+		completeLocked(w.acks)
 	}
-	for i, a := range w.acks {
-		a.part.markSession()
-		w.acks[i] = ack{}
-	}
+	clear(w.acks)
 	w.acks = w.acks[:0]
 	return nil
+}
+
+// complete marks messages done whose acks were held for the output's confirmation.
+func (w *writer) complete(acks []ack) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	completeLocked(acks)
+}
+
+func completeLocked(acks []ack) {
+	for _, a := range acks {
+		a.part.done(a.offset)
+	}
+	for _, a := range acks {
+		a.part.markSession()
+	}
 }

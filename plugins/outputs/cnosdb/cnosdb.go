@@ -15,6 +15,8 @@ import (
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/tls"
 	"github.com/influxdata/telegraf/plugins/outputs"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 )
 
 //go:embed sample.conf
@@ -53,6 +55,7 @@ type CnosDB struct {
 	writer *writer
 	stats  stats
 	spool  *spool // nil without spool_dir
+	acks   *acks  // answers the Kafka input's markers on stdin
 
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -219,6 +222,7 @@ func (c *CnosDB) Connect() error {
 	}
 
 	c.fill = &batch{}
+	c.acks = newAcks(c.Log)
 	c.writerDone = make(chan struct{})
 	if c.SpoolDir != "" {
 		if err := c.openSpool(); err != nil {
@@ -274,6 +278,7 @@ func (c *CnosDB) Close() error {
 			return
 		}
 		<-c.writerDone
+		c.acks.close(2 * time.Second)
 		c.cancel()
 		<-c.statsDone
 		if c.spool != nil {
@@ -316,6 +321,9 @@ func (c *CnosDB) Write(metrics []telegraf.Metric) error {
 
 // Add transcodes one entry of Telegraf's line protocol into the batch being filled.
 func (c *CnosDB) Add(entry []byte, line int64) error {
+	if ackproto.IsMarker(entry) {
+		return c.acks.marker(entry, c.fill.len(), line)
+	}
 	return c.enc.addLineProtocol(c.fill, entry, line)
 }
 
@@ -333,6 +341,9 @@ func (c *CnosDB) Flush() {
 	if c.spool != nil {
 		if err := c.spool.append(c.ctx, c.fill); err != nil {
 			c.Log.Errorf("%d lines read from stdin could not be spooled and are lost: %v", c.fill.len(), err)
+			c.acks.lost()
+		} else {
+			c.acks.flushed(c.spool.lastIndex())
 		}
 		c.fill.reset()
 		return
@@ -340,6 +351,7 @@ func (c *CnosDB) Flush() {
 	c.seq++
 	c.stats.holdBatch()
 	c.fill.seq = c.seq
+	c.acks.flushed(c.seq)
 	c.inflight.Add(1)
 	c.queue <- c.fill
 	select {
@@ -372,6 +384,7 @@ func (c *CnosDB) writeQueued() {
 		if c.OnResult != nil {
 			c.OnResult(res)
 		}
+		c.acks.result(res)
 		c.stats.releaseBatch()
 		c.inflight.Done()
 		select {

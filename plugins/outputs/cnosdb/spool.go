@@ -426,6 +426,13 @@ func (s *spool) next(ctx context.Context) (uint64, []byte, error) {
 	}
 }
 
+// lastIndex returns the index of the newest entry.
+func (s *spool) lastIndex() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
 // acknowledge removes the entry at index, the oldest one, whose result is final. size
 // is its length in the log (0 when it could not be read), lines its lines.
 func (s *spool) acknowledge(index uint64, size int, lines int) {

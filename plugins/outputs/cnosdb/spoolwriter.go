@@ -100,6 +100,7 @@ func (c *CnosDB) writeSpooled() {
 		if c.OnResult != nil {
 			c.OnResult(res)
 		}
+		c.acks.result(res)
 		c.stats.releaseBatch()
 		if res.Aborted > 0 {
 			c.Log.Infof("stopped before writing %d lines of batch %d (%d lines); the batch stays in the spool for the next start",

@@ -1,0 +1,148 @@
+// Package ackproto is the acknowledgement protocol between the Kafka input and the
+// CnosDB output when both run under one Telegraf.
+//
+// Telegraf counts a metric delivered once it is in an execd output's pipe, so an input
+// that commits Kafka offsets when its metrics reach stdout loses what Telegraf drops or
+// what dies with a process. With ack_socket set, the input listens on a Unix socket and,
+// after each batch it writes, writes a marker metric naming the socket and an id. The
+// output does not store markers: it connects to the socket named, says "received <id>"
+// when it reads a marker and "done <id>" once every line before the marker has a final
+// result (in CnosDB, or rejected by CnosDB and logged). The input commits a batch's
+// offsets only on "done".
+package ackproto
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/influxdata/line-protocol/v2/lineprotocol"
+)
+
+// Measurement names the marker metric. A processor or filter that drops or renames it
+// stops the acknowledgements.
+const Measurement = "telegraf_kafka_cnosdb_ack"
+
+// Tag and field of the marker.
+const (
+	SocketTag = "socket"
+	IDField   = "id"
+)
+
+// Messages from the output to the input, one a line: Received or Done, a space, an id.
+const (
+	Received = "received"
+	Done     = "done"
+)
+
+// ID names one marker: the input process (Instance, random per start), the rewind
+// generation within it, and the batch's sequence number within the generation.
+type ID struct {
+	Instance   string
+	Generation uint64
+	Seq        uint64
+}
+
+func (id ID) String() string {
+	return id.Instance + "/" + strconv.FormatUint(id.Generation, 10) + "/" + strconv.FormatUint(id.Seq, 10)
+}
+
+// ParseID parses what ID.String writes.
+func ParseID(s string) (ID, error) {
+	inst, rest, ok := strings.Cut(s, "/")
+	if !ok || inst == "" {
+		return ID{}, fmt.Errorf("ack id %q: not instance/generation/seq", s)
+	}
+	gen, seq, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ID{}, fmt.Errorf("ack id %q: not instance/generation/seq", s)
+	}
+	g, err := strconv.ParseUint(gen, 10, 64)
+	if err != nil {
+		return ID{}, fmt.Errorf("ack id %q: generation: %w", s, err)
+	}
+	q, err := strconv.ParseUint(seq, 10, 64)
+	if err != nil {
+		return ID{}, fmt.Errorf("ack id %q: seq: %w", s, err)
+	}
+	return ID{Instance: inst, Generation: g, Seq: q}, nil
+}
+
+// AppendMarker appends the marker line (with its newline) for id, naming socket.
+func AppendMarker(dst []byte, socket string, id ID, at time.Time) []byte {
+	var enc lineprotocol.Encoder
+	enc.SetBuffer(dst)
+	enc.SetPrecision(lineprotocol.Nanosecond)
+	enc.StartLine(Measurement)
+	enc.AddTag(SocketTag, socket)
+	enc.AddField(IDField, lineprotocol.MustNewValue(id.String()))
+	enc.EndLine(at)
+	return enc.Bytes()
+}
+
+// IsMarker reports whether a line of line protocol is a marker: a prefix check that
+// costs next to nothing for every other line.
+func IsMarker(line []byte) bool {
+	if len(line) <= len(Measurement) || line[0] != Measurement[0] || !bytes.HasPrefix(line, []byte(Measurement)) {
+		return false
+	}
+	c := line[len(Measurement)]
+	return c == ',' || c == ' '
+}
+
+// ParseMarker returns the socket and id of a marker line. Other tags and fields, such as
+// a host tag Telegraf adds, are ignored.
+func ParseMarker(line []byte) (socket, id string, err error) {
+	dec := lineprotocol.NewDecoderWithBytes(line)
+	if !dec.Next() {
+		return "", "", errors.New("empty marker")
+	}
+	name, err := dec.Measurement()
+	if err != nil {
+		return "", "", fmt.Errorf("marker: %w", err)
+	}
+	if string(name) != Measurement {
+		return "", "", fmt.Errorf("marker: measurement %q, expected %q", name, Measurement)
+	}
+	for {
+		key, value, err := dec.NextTag()
+		if err != nil {
+			return "", "", fmt.Errorf("marker: %w", err)
+		}
+		if key == nil {
+			break
+		}
+		if string(key) == SocketTag {
+			socket = string(value)
+		}
+	}
+	for {
+		key, value, err := dec.NextField()
+		if err != nil {
+			return "", "", fmt.Errorf("marker: %w", err)
+		}
+		if key == nil {
+			break
+		}
+		if string(key) == IDField && value.Kind() == lineprotocol.String {
+			id = value.StringV()
+		}
+	}
+	if socket == "" || id == "" {
+		return "", "", fmt.Errorf("marker without a %s tag or a string field %s", SocketTag, IDField)
+	}
+	return socket, id, nil
+}
+
+// ParseMessage parses one line the output sends: verb Received or Done, and the id.
+func ParseMessage(line string) (verb string, id ID, err error) {
+	verb, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
+	if !ok || (verb != Received && verb != Done) {
+		return "", ID{}, fmt.Errorf("ack message %q: expected %q or %q and an id", line, Received, Done)
+	}
+	id, err = ParseID(rest)
+	return verb, id, err
+}

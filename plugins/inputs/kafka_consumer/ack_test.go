@@ -1,0 +1,172 @@
+package kafka_consumer
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
+)
+
+// ackRig is an acker whose effects are recorded.
+type ackRig struct {
+	a         *acker
+	completed []int64 // offsets marked done
+	dropped   int
+	rewinds   int
+	log       *testutil.CaptureLogger
+}
+
+func newAckRig() *ackRig {
+	r := &ackRig{log: &testutil.CaptureLogger{}}
+	r.a = newAcker("/tmp/x.sock", time.Minute, r.log)
+	r.a.complete = func(acks []ack) {
+		for _, a := range acks {
+			r.completed = append(r.completed, a.offset)
+		}
+	}
+	r.a.drop = func(acks []ack) { r.dropped += len(acks) }
+	r.a.rewind = func() { r.rewinds++ }
+	return r
+}
+
+// hold writes a batch of the offsets and returns its marker's id.
+func (r *ackRig) hold(t *testing.T, offsets ...int64) ackproto.ID {
+	t.Helper()
+	acks := make([]ack, len(offsets))
+	for i, o := range offsets {
+		acks[i] = ack{offset: o}
+	}
+	line := r.a.hold([]byte("m v=1 1\n"), acks, time.Now())
+	marker := strings.TrimPrefix(string(line), "m v=1 1\n")
+	socket, id, err := ackproto.ParseMarker([]byte(strings.TrimSuffix(marker, "\n")))
+	require.NoError(t, err)
+	require.Equal(t, "/tmp/x.sock", socket)
+	parsed, err := ackproto.ParseID(id)
+	require.NoError(t, err)
+	return parsed
+}
+
+func TestAckerMarksOnlyOnDone(t *testing.T) {
+	r := newAckRig()
+	first := r.hold(t, 0, 1)
+	second := r.hold(t, 2)
+	require.Equal(t, first.Seq+1, second.Seq)
+
+	r.a.handle(ackproto.Received, first, time.Now())
+	require.Empty(t, r.completed, "received is not done")
+	r.a.handle(ackproto.Done, first, time.Now())
+	require.Equal(t, []int64{0, 1}, r.completed)
+	batches, msgs := r.a.outstanding()
+	require.Equal(t, 1, batches)
+	require.Equal(t, int64(1), msgs)
+
+	// Another instance's or a repeated done changes nothing.
+	r.a.handle(ackproto.Done, ackproto.ID{Instance: "other", Seq: second.Seq}, time.Now())
+	r.a.handle(ackproto.Done, first, time.Now())
+	require.Equal(t, []int64{0, 1}, r.completed)
+
+	r.a.handle(ackproto.Done, second, time.Now())
+	require.Equal(t, []int64{0, 1, 2}, r.completed)
+	require.Equal(t, int64(3), r.a.acked.Load())
+	require.Zero(t, r.rewinds)
+}
+
+func TestAckerRewindsOnAGap(t *testing.T) {
+	r := newAckRig()
+	lost := r.hold(t, 0, 1)
+	later := r.hold(t, 2)
+	r.a.handle(ackproto.Received, later, time.Now())
+	require.Equal(t, 1, r.rewinds, "marker %d was skipped: lost in Telegraf", lost.Seq)
+	require.Equal(t, 3, r.dropped, "every held message frees its slot")
+	require.Empty(t, r.completed, "nothing is marked")
+	require.Contains(t, r.log.Messages()[0].Text, "reading the 3 messages not confirmed again")
+
+	// The old generation's acknowledgements are ignored after the rewind.
+	r.a.handle(ackproto.Done, later, time.Now())
+	require.Empty(t, r.completed)
+	next := r.hold(t, 3)
+	require.Equal(t, later.Generation+1, next.Generation)
+	r.a.handle(ackproto.Done, next, time.Now())
+	require.Equal(t, []int64{3}, r.completed)
+}
+
+func TestAckerRewindsWhenTheOutputGoes(t *testing.T) {
+	r := newAckRig()
+	r.a.connectionClosed()
+	require.Zero(t, r.rewinds, "nothing outstanding: nothing to read again")
+	id := r.hold(t, 5)
+	r.a.handle(ackproto.Received, id, time.Now())
+	r.a.connectionClosed()
+	require.Equal(t, 1, r.rewinds)
+	require.Equal(t, 1, r.dropped)
+}
+
+func TestAckerTimeoutLogsAndWaits(t *testing.T) {
+	r := newAckRig()
+	start := time.Now()
+	r.hold(t, 0)
+	r.a.check(start.Add(30 * time.Second))
+	require.Empty(t, r.log.Messages())
+	r.a.check(start.Add(61 * time.Second))
+	r.a.check(start.Add(62 * time.Second)) // rate limited
+	require.Len(t, r.log.Messages(), 1)
+	require.Contains(t, r.log.Messages()[0].Text, "no acknowledgement from telegraf-cnosdb")
+	require.Contains(t, r.log.Messages()[0].Text, ackproto.Measurement)
+	require.Zero(t, r.rewinds, "waiting is safe: no rewind")
+}
+
+func TestAckSocketServes(t *testing.T) {
+	dir, err := os.MkdirTemp("", "ack")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "ack.sock")
+	require.NoError(t, checkAckSocket(path))
+
+	r := newAckRig()
+	srv, err := listenAck(path, r.a)
+	require.NoError(t, err)
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), info.Mode().Perm())
+
+	// A second listener on the same path is refused while the first lives.
+	_, err = listenAck(path, newAckRig().a)
+	require.ErrorContains(t, err, "another process listens")
+
+	srv.serve(t.Context())
+	id := r.hold(t, 7)
+	conn, err := net.Dial("unix", path)
+	require.NoError(t, err)
+	_, err = conn.Write([]byte("received " + id.String() + "\ndone " + id.String() + "\n"))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.a.acked.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
+	conn.Close()
+	srv.close()
+	_, err = os.Lstat(path)
+	require.True(t, os.IsNotExist(err), "the socket file is removed on close")
+
+	// A socket file left by a dead process is replaced.
+	ln, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close()
+	srv, err = listenAck(path, r.a)
+	require.NoError(t, err)
+	srv.close()
+}
+
+func TestAckSocketIsChecked(t *testing.T) {
+	dir := t.TempDir()
+	require.ErrorContains(t, checkAckSocket(filepath.Join(dir, "missing", "a.sock")), "the directory of")
+	file := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o600))
+	require.ErrorContains(t, checkAckSocket(file), "is not a socket")
+	require.ErrorContains(t, checkAckSocket("/"+strings.Repeat("x", 120)), "at most 107")
+}

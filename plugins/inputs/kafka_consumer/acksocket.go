@@ -1,0 +1,222 @@
+package kafka_consumer
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
+)
+
+// defaultAckTimeout is how long outstanding batches may go unacknowledged before an
+// error is logged.
+const defaultAckTimeout = time.Minute
+
+// checkAckSocket validates ack_socket: an absolute-or-relative path in a directory the
+// process can create a socket in, short enough for a Unix socket address.
+func checkAckSocket(path string) error {
+	if path == "" {
+		return nil
+	}
+	if strings.ContainsAny(path, "\n\r\x00") {
+		return fmt.Errorf("ack_socket: %q holds a control character", path)
+	}
+	// sun_path holds 108 bytes with the terminating NUL.
+	if len(path) > 107 {
+		return fmt.Errorf("ack_socket: %q is %d bytes long; a Unix socket path takes at most 107", path, len(path))
+	}
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("ack_socket: the directory of %q: %w (create it, writable by Telegraf's user)", path, err)
+	}
+	if !info.IsDir() {
+		return fmt.Errorf("ack_socket: %q is not a directory", dir)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("ack_socket: the directory %q is not writable by this process: %w", dir, err)
+	}
+	if info, err := os.Lstat(path); err == nil && info.Mode()&os.ModeSocket == 0 {
+		return fmt.Errorf("ack_socket: %q exists and is not a socket; refusing to replace it", path)
+	}
+	return nil
+}
+
+// ackServer accepts the output's connections and hands their messages to the acker.
+type ackServer struct {
+	acker *acker
+	ln    *net.UnixListener
+	wg    sync.WaitGroup
+	stop  context.CancelFunc
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// listenAck listens on path: a socket file left by a process that is gone is
+// removed, one that a live process listens on is refused.
+func listenAck(path string, a *acker) (*ackServer, error) {
+	if _, err := os.Lstat(path); err == nil {
+		conn, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			conn.Close()
+			return nil, fmt.Errorf("ack_socket: another process listens on %q (a second instance with the same ack_socket?)", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("ack_socket: removing the stale socket %q: %w", path, err)
+		}
+	}
+	// The socket is created with mode 0600: only Telegraf's user may acknowledge.
+	old := unix.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	unix.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("ack_socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	return &ackServer{acker: a, ln: ln, conns: make(map[net.Conn]struct{})}, nil
+}
+
+// serve accepts connections until close, and checks for overdue acknowledgements
+// until ctx ends.
+func (s *ackServer) serve(ctx context.Context) {
+	ctx, s.stop = context.WithCancel(ctx)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		for {
+			conn, err := s.ln.Accept()
+			if err != nil {
+				if !errors.Is(err, net.ErrClosed) {
+					s.acker.log.Errorf("ack_socket: accepting: %v", err)
+				}
+				return
+			}
+			s.mu.Lock()
+			if s.conns == nil {
+				s.mu.Unlock()
+				conn.Close()
+				return
+			}
+			s.conns[conn] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.read(conn)
+			}()
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				s.acker.check(now)
+			}
+		}
+	}()
+}
+
+// read handles one output's messages until it disconnects.
+func (s *ackServer) read(conn net.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, conn)
+		s.mu.Unlock()
+		conn.Close()
+	}()
+	active := false // sent a message about this process's markers
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		verb, id, err := ackproto.ParseMessage(sc.Text())
+		if err != nil {
+			s.acker.log.Warnf("ack_socket: %v", err)
+			continue
+		}
+		if s.acker.ours(id) {
+			active = true
+		}
+		s.acker.handle(verb, id, time.Now())
+	}
+	if s.closing() {
+		return
+	}
+	if active {
+		s.acker.connectionClosed()
+	}
+}
+
+func (s *ackServer) closing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns == nil
+}
+
+// close stops accepting, closes every connection and removes the socket file.
+func (s *ackServer) close() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	s.ln.Close()
+	if s.stop != nil {
+		s.stop()
+	}
+	for c := range conns {
+		c.Close()
+	}
+	s.wg.Wait()
+}
+
+// startAck listens on ack_socket and makes the writer hold acks for the output's
+// confirmation; without ack_socket it does nothing.
+func (k *KafkaConsumer) startAck(ctx context.Context) error {
+	if k.AckSocket == "" {
+		return nil
+	}
+	a := newAcker(k.AckSocket, time.Duration(k.AckTimeout), k.Log)
+	srv, err := listenAck(k.AckSocket, a)
+	if err != nil {
+		return err
+	}
+	k.rewound = make(chan struct{}, 1)
+	a.complete = k.writer.complete
+	a.drop = func(acks []ack) {
+		for range acks {
+			k.release()
+		}
+	}
+	a.rewind = func() {
+		select {
+		case k.rewound <- struct{}{}:
+		default:
+		}
+	}
+	k.acker, k.ackServer = a, srv
+	k.stats.ack = a
+	k.writer.hold = a.hold
+	srv.serve(ctx)
+	k.Log.Infof("ack_socket: offsets are committed once telegraf-cnosdb confirms the lines, through %s", k.AckSocket)
+	return nil
+}
+
+func (k *KafkaConsumer) stopAck() {
+	if k.ackServer != nil {
+		k.ackServer.close()
+		k.ackServer = nil
+	}
+}

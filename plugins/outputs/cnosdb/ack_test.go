@@ -1,0 +1,148 @@
+package cnosdb
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/influxdata/telegraf/config"
+	"github.com/influxdata/telegraf/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
+)
+
+// ackListener stands for the Kafka input: it records the messages on its socket, and
+// calls onDone (if set) as each "done" arrives.
+type ackListener struct {
+	path   string
+	mu     sync.Mutex
+	got    []string
+	onDone func(id string)
+}
+
+func listenForAcks(t *testing.T) *ackListener {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ack") // short: a socket path takes 107 bytes at most
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l := &ackListener{path: filepath.Join(dir, "ack.sock")}
+	ln, err := net.Listen("unix", l.path)
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				sc := bufio.NewScanner(conn)
+				for sc.Scan() {
+					if id, ok := strings.CutPrefix(sc.Text(), "done "); ok && l.onDone != nil {
+						l.onDone(id)
+					}
+					l.mu.Lock()
+					l.got = append(l.got, sc.Text())
+					l.mu.Unlock()
+				}
+			}()
+		}
+	}()
+	return l
+}
+
+func (l *ackListener) messages() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.got...)
+}
+
+func markerLine(socket string, seq uint64) string {
+	return string(ackproto.AppendMarker(nil, socket, ackproto.ID{Instance: "in", Seq: seq}, time.Unix(1, 0)))
+}
+
+func TestAcksFollowBatchResults(t *testing.T) {
+	l := listenForAcks(t)
+	a := newAcks(testutil.Logger{})
+	m := func(seq uint64) []byte {
+		return []byte(strings.TrimSuffix(markerLine(l.path, seq), "\n"))
+	}
+	// Nothing flushed, nothing pending: done at once.
+	require.NoError(t, a.marker(m(1), 0, 1))
+	// Lines in the batch being filled: the marker waits for that batch (seq 1).
+	require.NoError(t, a.marker(m(2), 5, 2))
+	a.flushed(1)
+	// Empty batch being filled, batch 1 not final: attached to it.
+	require.NoError(t, a.marker(m(3), 0, 3))
+	require.NoError(t, a.marker(m(4), 3, 4))
+	a.flushed(2)
+	a.result(Result{Seq: 1, Lines: 5, Written: 5})
+	want := []string{"received in/0/1", "done in/0/1", "received in/0/2", "received in/0/3", "received in/0/4",
+		"done in/0/2", "done in/0/3"}
+	require.Eventually(t, func() bool { return len(l.messages()) == len(want) }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, want, l.messages())
+
+	// An aborted batch confirms nothing.
+	a.result(Result{Seq: 2, Lines: 3, Aborted: 3})
+	a.close(5 * time.Second)
+	require.Equal(t, want, l.messages())
+}
+
+func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
+		c.MetricBatchSize = 100
+		c.FlushInterval = config.Duration(50 * time.Millisecond)
+	})
+	l := listenForAcks(t)
+	// Each "done" must find every line before its marker in CnosDB.
+	var mu sync.Mutex
+	var wrong []string
+	l.onDone = func(id string) {
+		parsed, err := ackproto.ParseID(id)
+		if err != nil {
+			return
+		}
+		if n := target.Count(t, db, "sensor"); n < int(parsed.Seq)*150 {
+			mu.Lock()
+			wrong = append(wrong, fmt.Sprintf("%s done with %d lines in CnosDB, expected %d", id, n, parsed.Seq*150))
+			mu.Unlock()
+		}
+	}
+	lines := strings.Split(strings.TrimSuffix(sensorLines(600, "sensor"), "\n"), "\n")
+	var in strings.Builder
+	for i, line := range lines {
+		in.WriteString(line + "\n")
+		if (i+1)%150 == 0 {
+			in.WriteString(markerLine(l.path, uint64((i+1)/150)))
+		}
+	}
+	feed(t, c, strings.NewReader(in.String()))
+	c.Close()
+	require.Equal(t, 600, target.Count(t, db, "sensor"))
+	require.NotContains(t, target.SQL(t, db, "SHOW TABLES"), ackproto.Measurement, "a marker reached CnosDB")
+	done := func() []string {
+		var ids []string
+		for _, msg := range l.messages() {
+			if id, ok := strings.CutPrefix(msg, "done "); ok {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	require.Eventually(t, func() bool { return len(done()) >= 4 }, time.Minute, 5*time.Millisecond)
+	require.Equal(t, []string{"in/0/1", "in/0/2", "in/0/3", "in/0/4"}, done())
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, wrong)
+}
