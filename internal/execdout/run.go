@@ -42,6 +42,14 @@ type Counter interface {
 	Malformed()
 }
 
+// Urgent is a Sink that can ask for the batch being filled to be flushed at once,
+// whatever its size: when someone waits on it, waiting for the batch to fill or age
+// only adds latency.
+type Urgent interface {
+	// FlushNow reports whether the pending entries should be flushed now.
+	FlushNow() bool
+}
+
 // Config bounds the batches.
 type Config struct {
 	BatchEntries  int           // flush when this many entries are pending
@@ -67,6 +75,7 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 		readerResult = make(chan error, 1)
 	)
 	counter, _ := sink.(Counter)
+	urgent, _ := sink.(Urgent)
 	logBad := func(err error) {
 		if counter != nil {
 			counter.Malformed()
@@ -133,7 +142,8 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 				if added > 0 && oldest.IsZero() {
 					oldest = time.Now()
 				}
-				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes {
+				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes ||
+					(urgent != nil && urgent.FlushNow()) {
 					flushLocked()
 				}
 			}

@@ -109,6 +109,28 @@ func TestRunFlushesAnIdleBatch(t *testing.T) {
 	require.Equal(t, [][]string{{"lonely x=1"}}, sink.batches())
 }
 
+// urgentSink asks for a flush after every entry that starts with "now".
+type urgentSink struct {
+	*recordingSink
+	urgent bool
+}
+
+func (s *urgentSink) Add(entry []byte, line int64) error {
+	s.urgent = strings.HasPrefix(string(entry), "now")
+	return s.recordingSink.Add(entry, line)
+}
+
+func (s *urgentSink) FlushNow() bool { return s.urgent }
+
+func TestRunFlushesWhenTheSinkAsks(t *testing.T) {
+	sink := &urgentSink{recordingSink: newRecordingSink()}
+	cfg := testConfig(stderrlog.NewWriter(io.Discard, "test", telegraf.Debug))
+	cfg.BatchEntries = 1000
+	in := strings.NewReader("a x=1\nnow x=2\nb x=3\nc x=4\nnow x=5\nd x=6\n")
+	require.NoError(t, Run(context.Background(), in, sink, cfg))
+	require.Equal(t, [][]string{{"a x=1", "now x=2"}, {"b x=3", "c x=4", "now x=5"}, {"d x=6"}}, sink.batches())
+}
+
 func TestRunLogsBadEntriesAndGoesOn(t *testing.T) {
 	sink := newRecordingSink()
 	sink.rejectIf = "garbage"

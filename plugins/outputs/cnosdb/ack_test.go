@@ -3,9 +3,11 @@ package cnosdb
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -145,4 +147,29 @@ func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, wrong)
+}
+
+// TestAMarkerFlushesAtOnce: the input waits on the lines before a marker, so they are
+// written without waiting for a full batch or flush_interval (an hour here).
+func TestAMarkerFlushesAtOnce(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
+		c.FlushInterval = config.Duration(time.Hour)
+	})
+	l := listenForAcks(t)
+	pr, pw := io.Pipe()
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		feed(t, c, pr)
+	}()
+	_, err := io.WriteString(pw, sensorLines(150, "sensor")+markerLine(l.path, 1))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/1") },
+		time.Minute, 5*time.Millisecond, "the lines before the marker were not written while stdin stayed open")
+	require.Equal(t, 150, target.Count(t, db, "sensor"))
+	require.NoError(t, pw.Close())
+	<-fed
+	c.Close()
 }

@@ -56,6 +56,7 @@ type CnosDB struct {
 	stats  stats
 	spool  *spool // nil without spool_dir
 	acks   *acks  // answers the Kafka input's markers on stdin
+	urgent bool   // a marker follows the pending lines: flush them now
 
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -322,9 +323,20 @@ func (c *CnosDB) Write(metrics []telegraf.Metric) error {
 // Add transcodes one entry of Telegraf's line protocol into the batch being filled.
 func (c *CnosDB) Add(entry []byte, line int64) error {
 	if ackproto.IsMarker(entry) {
+		// The input holds these lines' offsets until they are confirmed, so the batch
+		// goes out now rather than when it is full or flush_interval old.
+		c.urgent = c.fill.len() > 0
 		return c.acks.marker(entry, c.fill.len(), line)
 	}
 	return c.enc.addLineProtocol(c.fill, entry, line)
+}
+
+// FlushNow reports whether a marker of the Kafka input arrived after lines that are
+// still pending; it lets package execdout flush them at once.
+func (c *CnosDB) FlushNow() bool {
+	urgent := c.urgent
+	c.urgent = false
+	return urgent
 }
 
 // Malformed counts an entry of stdin dropped as malformed.
