@@ -25,7 +25,7 @@ func runInputAlone(ctx context.Context, e *env, round int) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	conf, err := consumerConfig(e, dir, "bench-"+id)
+	conf, err := consumerConfig(e, dir, "bench-"+id, "")
 	if err != nil {
 		return res, err
 	}

@@ -155,6 +155,7 @@ func measurements(o options) []measurement {
 	ms := []measurement{
 		{runA, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runA, r) }},
 		{runB, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runB, r) }},
+		{runBAck, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runBAck, r) }},
 	}
 	if o.ceilings {
 		ms = append(ms,

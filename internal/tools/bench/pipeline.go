@@ -66,8 +66,8 @@ func stockConfig(e *env, dir, group, db string) (string, error) {
 }
 
 // consumerConfig is telegraf-kafka-consumer's configuration, default settings but
-// for where to read and how to parse, as the demo writes it.
-func consumerConfig(e *env, dir, group string) (string, error) {
+// for where to read and how to parse, as the demo writes it, plus extra.
+func consumerConfig(e *env, dir, group, extra string) (string, error) {
 	path := filepath.Join(dir, "kafka_consumer.conf")
 	return path, writeFile(path, fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
@@ -75,12 +75,25 @@ func consumerConfig(e *env, dir, group string) (string, error) {
   consumer_group = %q
   offset = "oldest"
   kafka_version = "4.1.0"
-%s`, e.brokerAddr, e.workload.topic(), group, e.workload.parserTOML()))
+%s%s`, e.brokerAddr, e.workload.topic(), group, e.workload.parserTOML(), extra))
 }
 
-// pairConfig is this project's pipeline, both plugins with default settings.
-func pairConfig(e *env, dir, group, db string) (string, error) {
-	consumerConf, err := consumerConfig(e, dir, group)
+// ackTOML turns the acknowledgement on, with max_undelivered_messages sized for the
+// agent's batches as the README says (at least twice metric_batch_size). The socket
+// lives in the scratch directory, whose path is short: a socket path takes at most
+// 107 bytes.
+func ackTOML(e *env, group string) string {
+	return fmt.Sprintf("  ack_socket = %q\n  max_undelivered_messages = 20000\n", filepath.Join(e.work, group+".sock"))
+}
+
+// pairConfig is this project's pipeline, both plugins with default settings, and
+// with ack the acknowledgement from the output to the input.
+func pairConfig(e *env, dir, group, db string, ack bool) (string, error) {
+	extra := ""
+	if ack {
+		extra = ackTOML(e, group)
+	}
+	consumerConf, err := consumerConfig(e, dir, group, extra)
 	if err != nil {
 		return "", err
 	}
@@ -126,7 +139,7 @@ func writeFile(path, body string) error {
 	return nil
 }
 
-// runPipeline runs A or B once with a fresh consumer group and database.
+// runPipeline runs A, B or B-ack once with a fresh consumer group and database.
 func runPipeline(ctx context.Context, e *env, kind string, round int) (result, error) {
 	id := runID(e, kind, round)
 	db := strings.ToLower("bench_" + e.workload.name + "_" + kind + "_" + fmt.Sprint(round))
@@ -146,7 +159,7 @@ func runPipeline(ctx context.Context, e *env, kind string, round int) (result, e
 	if kind == runA {
 		conf, err = stockConfig(e, dir, "bench-"+id, db)
 	} else {
-		conf, err = pairConfig(e, dir, "bench-"+id, db)
+		conf, err = pairConfig(e, dir, "bench-"+id, db, kind == runBAck)
 	}
 	if err != nil {
 		return res, err

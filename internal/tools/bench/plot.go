@@ -11,8 +11,9 @@ import (
 
 // runColors tell A from B in the plot; rounds differ by dash pattern.
 var runColors = map[string]color.Color{
-	runA: color.RGBA{R: 200, G: 60, B: 40, A: 255},
-	runB: color.RGBA{R: 30, G: 90, B: 200, A: 255},
+	runA:    color.RGBA{R: 200, G: 60, B: 40, A: 255},
+	runB:    color.RGBA{R: 30, G: 90, B: 200, A: 255},
+	runBAck: color.RGBA{R: 40, G: 150, B: 80, A: 255},
 }
 
 // floorRate is the bottom of the plot's log scale, in messages per second.

@@ -149,6 +149,8 @@ func (r *report) ratios(workload string) []ratio {
 	return []ratio{
 		{"B/A throughput", div(b.rate, a.rate)},
 		{"B/A CPU per message", div(b.cpu, a.cpu)},
+		{"B-ack/A throughput", div(med(runBAck).rate, a.rate)},
+		{"B-ack/A CPU per message", div(med(runBAck).cpu, a.cpu)},
 		{"B / Telegraf's execd routing ceiling", div(b.rate, med(runRouting).rate)},
 		{"B / sink accept rate", div(b.rate, med(runSink).rate)},
 		{"B / raw sarama consume rate", div(b.rate, med(runSarama).rate)},

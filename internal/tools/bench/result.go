@@ -6,6 +6,7 @@ import "time"
 const (
 	runA       = "A"       // the seed's pipeline
 	runB       = "B"       // this project's pipeline
+	runBAck    = "B-ack"   // this project's pipeline, offsets committed once CnosDB has the lines
 	runInput   = "input"   // telegraf-kafka-consumer alone, stdout to /dev/null
 	runRouting = "routing" // Telegraf's execd routing ceiling
 	runSarama  = "sarama"  // raw sarama consumer ceiling
@@ -17,6 +18,7 @@ const (
 var kinds = []struct{ name, title string }{
 	{runA, "A: stock Telegraf, kafka_consumer + outputs.http"},
 	{runB, "B: stock Telegraf, execd telegraf-kafka-consumer + telegraf-cnosdb"},
+	{runBAck, "B-ack: B with ack_socket (offsets committed once CnosDB has the lines), max_undelivered_messages = 20000"},
 	{runInput, "input alone: telegraf-kafka-consumer, stdout drained and discarded"},
 	{runRouting, "ceiling: Telegraf's execd routing (replayed line protocol in, discarded out)"},
 	{runSarama, "ceiling: raw sarama consumer to nowhere"},
