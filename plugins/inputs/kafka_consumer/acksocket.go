@@ -186,6 +186,9 @@ func (s *ackServer) close() {
 // confirmation; without ack_socket it does nothing.
 func (k *KafkaConsumer) startAck(ctx context.Context) error {
 	if k.AckSocket == "" {
+		k.Log.Warn("ack_socket is not set: offsets are committed once messages are handed to Telegraf, " +
+			"so messages Telegraf drops when its metric_buffer_limit overflows, or holds when it or its output " +
+			"is killed, are lost; with telegraf-cnosdb as the output, set ack_socket (README: \"What can be lost\")")
 		return nil
 	}
 	a := newAcker(k.AckSocket, time.Duration(k.AckTimeout), k.Log)

@@ -2,6 +2,7 @@ package kafka_consumer
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -85,6 +86,17 @@ func TestSampleConfigLoads(t *testing.T) {
 		"stats_interval", "connection_strategy", "json_fast_path"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
+}
+
+func TestMaxUndeliveredDefaultsToMoreWithAcks(t *testing.T) {
+	sample := New().SampleConfig()
+	k, err := configured(t, sample+"\n  ack_socket = \""+filepath.Join(t.TempDir(), "a.sock")+"\"\n")
+	require.NoError(t, err)
+	require.Equal(t, defaultAckMaxUndeliveredMessages, k.MaxUndeliveredMessages)
+
+	k, err = configured(t, sample+"\n  ack_socket = \""+filepath.Join(t.TempDir(), "a.sock")+"\"\n  max_undelivered_messages = 300\n")
+	require.NoError(t, err)
+	require.Equal(t, 300, k.MaxUndeliveredMessages, "a value given is kept")
 }
 
 func TestUnknownKeysAreRefusedByName(t *testing.T) {

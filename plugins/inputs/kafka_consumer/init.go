@@ -22,11 +22,16 @@ const (
 
 // Defaults of this plugin's own options.
 const (
-	defaultChannelBufferSize   = 1024
-	defaultOutputBufferSize    = config.Size(64 << 10)
-	defaultOutputFlushInterval = config.Duration(time.Millisecond)
-	defaultStatsInterval       = config.Duration(30 * time.Second)
-	statsMeasurement           = "kafka_consumer_stats"
+	// defaultAckMaxUndeliveredMessages replaces Telegraf's 1000 with ack_socket set,
+	// when messages are undelivered until CnosDB has them: twice Telegraf's default
+	// metric_batch_size, so that a full batch is always waiting, and half its default
+	// metric_buffer_limit, so that the buffer cannot overflow.
+	defaultAckMaxUndeliveredMessages = 5000
+	defaultChannelBufferSize         = 1024
+	defaultOutputBufferSize          = config.Size(64 << 10)
+	defaultOutputFlushInterval       = config.Duration(time.Millisecond)
+	defaultStatsInterval             = config.Duration(30 * time.Second)
+	statsMeasurement                 = "kafka_consumer_stats"
 )
 
 // Init checks the options, fills in defaults and builds the sarama configuration.
@@ -49,6 +54,9 @@ func (k *KafkaConsumer) Init() error {
 	}
 	if k.MaxUndeliveredMessages == 0 {
 		k.MaxUndeliveredMessages = defaultMaxUndeliveredMessages
+		if k.AckSocket != "" {
+			k.MaxUndeliveredMessages = defaultAckMaxUndeliveredMessages
+		}
 	}
 	if k.MaxProcessingTime < 0 {
 		return fmt.Errorf("max_processing_time: %s is negative", time.Duration(k.MaxProcessingTime))
