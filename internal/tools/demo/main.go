@@ -303,7 +303,10 @@ func writeConfigs(dir, version, brokerAddr string, db *cnosdb, inputBin, outputB
   kafka_version = "4.1.0"
   data_format = "json"
   stats_interval = "10s"
-`, brokerAddr, topic, group),
+  # Commit offsets only once CnosDB has the lines; 20000 suits the agent's batches of 5000.
+  ack_socket = %q
+  max_undelivered_messages = 20000
+`, brokerAddr, topic, group, filepath.Join(dir, "ack.sock")),
 		"cnosdb.conf": fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
   database = %q
