@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cmdtest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
@@ -28,23 +29,7 @@ import (
 // binary is this command, built once for the tests that run it as Telegraf would.
 var binary string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "telegraf-cnosdb-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	binary = filepath.Join(dir, "telegraf-cnosdb")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building telegraf-cnosdb:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { cmdtest.Main(m, "telegraf-cnosdb", &binary) }
 
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
