@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +132,16 @@ func TestWritePlot(t *testing.T) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.True(t, bytes.HasPrefix(b, []byte("\x89PNG")), "a PNG")
+}
+
+func TestDatabaseNamesNeedNoQuoting(t *testing.T) {
+	for _, k := range kinds {
+		name := databaseName("wide", k.name, 3)
+		if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(name) {
+			t.Errorf("run %s: database %q would need quoting in CnosDB's SQL", k.name, name)
+		}
+	}
+	if got := databaseName("sensor", runBAck, 1); got != "bench_sensor_b_ack_1" {
+		t.Errorf("databaseName = %q", got)
+	}
 }

@@ -139,10 +139,22 @@ func writeFile(path, body string) error {
 	return nil
 }
 
+// databaseName is a run's database: lower case letters, digits and underscores only,
+// which CnosDB takes without quoting.
+func databaseName(workload, kind string, round int) string {
+	name := strings.ToLower(fmt.Sprintf("bench_%s_%s_%d", workload, kind, round))
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, name)
+}
+
 // runPipeline runs A, B or B-ack once with a fresh consumer group and database.
 func runPipeline(ctx context.Context, e *env, kind string, round int) (result, error) {
 	id := runID(e, kind, round)
-	db := strings.ToLower("bench_" + e.workload.name + "_" + kind + "_" + fmt.Sprint(round))
+	db := databaseName(e.workload.name, kind, round)
 	res := newResult(e, kind, round)
 	dir, err := runDir(e, id)
 	if err != nil {
