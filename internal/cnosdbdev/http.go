@@ -1,6 +1,7 @@
 package cnosdbdev
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -250,7 +251,7 @@ func (s *Server) serveWrite(w http.ResponseWriter, r *http.Request) {
 	}
 	reqPrecision, _ := parsePrecision(params["precision"]) // anything unknown is ns
 	db := paramOr(params, "db", defaultDatabase)
-	s.writeLines(w, tenant, db, reqPrecision, decoded)
+	s.writeLines(r.Context(), w, tenant, db, reqPrecision, decoded)
 }
 
 // serveInfluxWrite is CnosDB's mock InfluxDB endpoint POST /write: no body
@@ -273,16 +274,26 @@ func (s *Server) serveInfluxWrite(w http.ResponseWriter, r *http.Request) {
 		s.refuseWrite(w, apiErr, body)
 		return
 	}
-	s.writeLines(w, defaultTenant, db, precisionNS, body)
+	s.writeLines(r.Context(), w, defaultTenant, db, precisionNS, body)
 }
 
-func (s *Server) writeLines(w http.ResponseWriter, tenant, db string, reqPrecision precision, body []byte) {
+// chargeWrite makes a write of the given shape take what Options.Cost says; a
+// refused write is charged its request only.
+func (s *Server) chargeWrite(ctx context.Context, lines, fields, tags int) {
+	if s.meter == nil {
+		return
+	}
+	s.stats.charged.Add(int64(s.meter.charge(ctx, lines, fields, tags)))
+}
+
+func (s *Server) writeLines(ctx context.Context, w http.ResponseWriter, tenant, db string, reqPrecision precision, body []byte) {
 	if s.opts.CountOnly {
 		res, apiErr := s.store.countLines(tenant, db, body)
 		if apiErr != nil {
 			s.refuseWrite(w, apiErr, body)
 			return
 		}
+		s.chargeWrite(ctx, res.lines, res.fields, res.tags)
 		s.stats.linesAccepted.Add(int64(res.lines))
 		w.WriteHeader(http.StatusOK)
 		return
@@ -303,6 +314,8 @@ func (s *Server) writeLines(w http.ResponseWriter, tenant, db string, reqPrecisi
 		s.refuseWrite(w, s.rules.lineProtocolError(parseErr), body)
 		return
 	}
+	fields, tags := shapeOf(lines)
+	s.chargeWrite(ctx, len(lines), fields, tags)
 	res, apiErr := s.store.write(tenant, db, lines, reqPrecision)
 	if apiErr != nil {
 		s.stats.linesRejected.Add(int64(len(lines)))
@@ -315,6 +328,9 @@ func (s *Server) writeLines(w http.ResponseWriter, tenant, db string, reqPrecisi
 }
 
 func (s *Server) refuseWrite(w http.ResponseWriter, apiErr *apiError, body []byte) {
+	if s.meter != nil {
+		s.stats.charged.Add(int64(s.meter.charge(context.Background(), 0, 0, 0)))
+	}
 	s.stats.linesRejected.Add(int64(countCandidateLines(body)))
 	writeAPIError(w, apiErr)
 }

@@ -32,6 +32,9 @@ type Options struct {
 	// into lines and counted per database and table, nothing is stored.
 	// SELECT COUNT(*) and exact_count(*) answer from the counters.
 	CountOnly bool
+	// Cost, when set, makes each write take as long as it would on a real CnosDB
+	// (see DefaultCost); nil answers as fast as the emulator can.
+	Cost *Cost
 }
 
 // Validate reports options New would refuse.
@@ -41,6 +44,9 @@ func (o Options) Validate() error {
 	}
 	if o.MaxBodyBytes < 0 {
 		return fmt.Errorf("negative MaxBodyBytes %d", o.MaxBodyBytes)
+	}
+	if o.Cost != nil {
+		return o.Cost.Validate()
 	}
 	return nil
 }
@@ -54,6 +60,7 @@ type Server struct {
 	users     map[string]string
 	buildTime string
 	stats     counters
+	meter     *meter // nil without Options.Cost
 }
 
 type counters struct {
@@ -63,6 +70,7 @@ type counters struct {
 	linesAccepted atomic.Int64
 	linesRejected atomic.Int64
 	bytes         atomic.Int64
+	charged       atomic.Int64
 }
 
 // Stats are the Server's request counters.
@@ -73,6 +81,8 @@ type Stats struct {
 	LinesAccepted int64 `json:"lines_accepted"` // lines of accepted writes
 	LinesRejected int64 `json:"lines_rejected"` // lines of refused writes whose body was read
 	Bytes         int64 `json:"bytes"`          // write body bytes received, as sent
+	// Charged is the time the cost model made writes take (Options.Cost).
+	Charged time.Duration `json:"charged_ns"`
 }
 
 // New returns a Server with the public, usage_schema and cluster_schema
@@ -94,10 +104,17 @@ func New(opts Options) *Server {
 		users["root"] = ""
 	}
 	opts.Mode = rules.mode
+	st := newStore(rules, opts.CountOnly)
+	var m *meter
+	if opts.Cost != nil {
+		m = newMeter(opts.Cost)
+		st.shapes = true
+	}
 	return &Server{
+		meter:     m,
 		opts:      opts,
 		rules:     rules,
-		store:     newStore(rules, opts.CountOnly),
+		store:     st,
 		users:     users,
 		buildTime: time.Now().UTC().Format(time.RFC3339),
 	}
@@ -118,6 +135,7 @@ func (s *Server) Stats() Stats {
 		LinesAccepted: s.stats.linesAccepted.Load(),
 		LinesRejected: s.stats.linesRejected.Load(),
 		Bytes:         s.stats.bytes.Load(),
+		Charged:       time.Duration(s.stats.charged.Load()),
 	}
 }
 

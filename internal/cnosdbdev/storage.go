@@ -32,7 +32,9 @@ func isSystemDatabase(tenant, name string) bool {
 type store struct {
 	rules     *behaviour
 	countOnly bool
-	now       func() time.Time
+	// shapes makes countLines count fields and tags too, for the cost model.
+	shapes bool
+	now    func() time.Time
 
 	mu      sync.RWMutex
 	tenants map[string]map[string]*database
@@ -281,6 +283,8 @@ type tablePlan struct {
 // writeResult counts what an accepted write stored.
 type writeResult struct {
 	lines int
+	// fields and tags are summed over the lines, for the cost model.
+	fields, tags int
 }
 
 // write stores lines in tenant/db atomically: everything is checked first
@@ -617,6 +621,7 @@ func (s *store) countLines(tenant, dbName string, body []byte) (writeResult, *ap
 	type count struct{ lines, bytes int64 }
 	counts := make(map[string]*count)
 	total := 0
+	var res writeResult
 	for start := 0; start < len(body); {
 		end := start
 		for end < len(body) && body[end] != '\n' {
@@ -640,6 +645,11 @@ func (s *store) countLines(tenant, dbName string, body []byte) (writeResult, *ap
 		c.lines++
 		c.bytes += int64(len(line)) + 1
 		total++
+		if s.shapes {
+			tags, fields := lineShape(line[i:])
+			res.tags += tags
+			res.fields += fields
+		}
 	}
 
 	db.mu.Lock()
@@ -654,7 +664,8 @@ func (s *store) countLines(tenant, dbName string, body []byte) (writeResult, *ap
 		t.rows += c.lines
 		t.bytes += c.bytes
 	}
-	return writeResult{lines: total}, nil
+	res.lines = total
+	return res, nil
 }
 
 // measurementName returns the measurement of a line: up to the first ',' or

@@ -45,6 +45,13 @@ func run(logger *log.Logger, args []string) error {
 	maxBody := fs.Int64("max-body", cnosdbdev.DefaultMaxBodyBytes, "largest write body in bytes, as sent (compressed or not)")
 	auth := fs.Bool("auth", false, "check passwords (auth_enabled)")
 	countOnly := fs.Bool("count-only", false, "only count lines per table, store nothing (for benchmarks)")
+	cost := fs.Bool("cost", false, "make each write take as long as on a real CnosDB 2.4.3 (per request and per line)")
+	def := cnosdbdev.DefaultCost()
+	costCores := fs.Int("cost-cores", def.Cores, "with -cost: requests the emulated server serves at once")
+	costPerRequest := fs.Duration("cost-per-request", def.PerRequest, "with -cost: the price of a request")
+	costPerLine := fs.Duration("cost-per-line", def.PerLine, "with -cost: the price of a line, besides its fields and tags")
+	costPerField := fs.Duration("cost-per-field", def.PerField, "with -cost: the price of a field")
+	costPerTag := fs.Duration("cost-per-tag", def.PerTag, "with -cost: the price of a tag")
 	var users, databases listFlag
 	fs.Var(&users, "user", "user as name:password (repeatable; default root with an empty password)")
 	fs.Var(&databases, "create-db", "database to create at start (repeatable)")
@@ -53,6 +60,10 @@ func run(logger *log.Logger, args []string) error {
 	}
 
 	opts := cnosdbdev.Options{Mode: *mode, MaxBodyBytes: *maxBody, AuthEnabled: *auth, CountOnly: *countOnly}
+	if *cost {
+		def.Cores, def.PerRequest, def.PerLine, def.PerField, def.PerTag = *costCores, *costPerRequest, *costPerLine, *costPerField, *costPerTag
+		opts.Cost = def
+	}
 	if len(users) > 0 {
 		opts.Users = make(map[string]string, len(users))
 		for _, u := range users {
@@ -101,6 +112,9 @@ func run(logger *log.Logger, args []string) error {
 	}
 	if opts.CountOnly {
 		extras += ", count-only"
+	}
+	if opts.Cost != nil {
+		extras += ", writes cost " + opts.Cost.String()
 	}
 	logger.Printf("I! cnosdb-devserver: emulating CnosDB %s on %s%s%s", dev.Version(), front.URL(), adminNote, extras)
 
