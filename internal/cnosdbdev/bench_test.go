@@ -84,7 +84,9 @@ func TestManyLinesConcurrently(t *testing.T) {
 	require.NoError(t, s.CreateDatabase("big", ""))
 	require.NoError(t, s.CreateDatabase("other", ""))
 	per := total / writers
-	const chunk = 20_000
+	// At most half a writer's share, so that writers never write the same times and
+	// each writes to both databases.
+	chunk := min(20_000, per/2)
 	var wg sync.WaitGroup
 	errs := make(chan string, writers)
 	for w := 0; w < writers; w++ {
