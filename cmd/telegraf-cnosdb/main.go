@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cli"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
@@ -85,14 +84,7 @@ func run() int {
 		plugin.Abort()
 	}()
 
-	err := execdout.Run(ctx, os.Stdin, plugin, execdout.Config{
-		BatchEntries:  plugin.MetricBatchSize,
-		BatchBytes:    int(plugin.MaxRequestSize),
-		FlushInterval: time.Duration(plugin.FlushInterval),
-		MaxEntrySize:  int(plugin.MaxLineSize),
-		ShutdownGrace: time.Second,
-		Log:           log,
-	})
+	err := execdout.Run(ctx, os.Stdin, plugin, plugin.StdinConfig(log))
 	if cerr := plugin.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

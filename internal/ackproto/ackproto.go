@@ -9,6 +9,11 @@
 // when it reads a marker and "done <id>" once every line before the marker has a final
 // result (in CnosDB, or rejected by CnosDB and logged). The input commits a batch's
 // offsets only on "done".
+//
+// A marker does not cut the output's request short: under a backlog more lines follow
+// at once, and requests as large as the output's batch are what a CnosDB serves
+// fastest. A marker with the field wait = true says that the input has stopped until
+// it hears "done": the output then writes what it holds as soon as it can.
 package ackproto
 
 import (
@@ -30,6 +35,7 @@ const Measurement = "telegraf_kafka_cnosdb_ack"
 const (
 	SocketTag = "socket"
 	IDField   = "id"
+	WaitField = "wait"
 )
 
 // Messages from the output to the input, one a line: Received or Done, a space, an id.
@@ -71,14 +77,26 @@ func ParseID(s string) (ID, error) {
 	return ID{Instance: inst, Generation: g, Seq: q}, nil
 }
 
-// AppendMarker appends the marker line (with its newline) for id, naming socket.
-func AppendMarker(dst []byte, socket string, id ID, at time.Time) []byte {
+// Marker is what a marker line says.
+type Marker struct {
+	Socket string // where the input listens
+	ID     string // what to acknowledge
+	// Waiting says that the input reads nothing more until the lines before the
+	// marker are done.
+	Waiting bool
+}
+
+// AppendMarker appends the marker line (with its newline) for m.
+func AppendMarker(dst []byte, m Marker, at time.Time) []byte {
 	var enc lineprotocol.Encoder
 	enc.SetBuffer(dst)
 	enc.SetPrecision(lineprotocol.Nanosecond)
 	enc.StartLine(Measurement)
-	enc.AddTag(SocketTag, socket)
-	enc.AddField(IDField, lineprotocol.MustNewValue(id.String()))
+	enc.AddTag(SocketTag, m.Socket)
+	enc.AddField(IDField, lineprotocol.MustNewValue(m.ID))
+	if m.Waiting {
+		enc.AddField(WaitField, lineprotocol.BoolValue(true))
+	}
 	enc.EndLine(at)
 	return enc.Bytes()
 }
@@ -93,24 +111,29 @@ func IsMarker(line []byte) bool {
 	return c == ',' || c == ' '
 }
 
-// ParseMarker returns the socket and id of a marker line. Other tags and fields, such as
-// a host tag Telegraf adds, are ignored.
-func ParseMarker(line []byte) (socket, id string, err error) {
+// ParseMarker returns what a marker line says. Other tags and fields, such as a host
+// tag Telegraf adds, are ignored.
+func ParseMarker(line []byte) (Marker, error) {
+	socket, id, waiting, err := parseMarker(line)
+	return Marker{Socket: socket, ID: id, Waiting: waiting}, err
+}
+
+func parseMarker(line []byte) (socket, id string, waiting bool, err error) {
 	dec := lineprotocol.NewDecoderWithBytes(line)
 	if !dec.Next() {
-		return "", "", errors.New("empty marker")
+		return "", "", false, errors.New("empty marker")
 	}
 	name, err := dec.Measurement()
 	if err != nil {
-		return "", "", fmt.Errorf("marker: %w", err)
+		return "", "", false, fmt.Errorf("marker: %w", err)
 	}
 	if string(name) != Measurement {
-		return "", "", fmt.Errorf("marker: measurement %q, expected %q", name, Measurement)
+		return "", "", false, fmt.Errorf("marker: measurement %q, expected %q", name, Measurement)
 	}
 	for {
 		key, value, err := dec.NextTag()
 		if err != nil {
-			return "", "", fmt.Errorf("marker: %w", err)
+			return "", "", false, fmt.Errorf("marker: %w", err)
 		}
 		if key == nil {
 			break
@@ -122,19 +145,22 @@ func ParseMarker(line []byte) (socket, id string, err error) {
 	for {
 		key, value, err := dec.NextField()
 		if err != nil {
-			return "", "", fmt.Errorf("marker: %w", err)
+			return "", "", false, fmt.Errorf("marker: %w", err)
 		}
 		if key == nil {
 			break
 		}
-		if string(key) == IDField && value.Kind() == lineprotocol.String {
+		switch {
+		case string(key) == IDField && value.Kind() == lineprotocol.String:
 			id = value.StringV()
+		case string(key) == WaitField && value.Kind() == lineprotocol.Bool:
+			waiting = value.BoolV()
 		}
 	}
 	if socket == "" || id == "" {
-		return "", "", fmt.Errorf("marker without a %s tag or a string field %s", SocketTag, IDField)
+		return "", "", false, fmt.Errorf("marker without a %s tag or a string field %s", SocketTag, IDField)
 	}
-	return socket, id, nil
+	return socket, id, waiting, nil
 }
 
 // ParseMessage parses one line the output sends: verb Received or Done, and the id.

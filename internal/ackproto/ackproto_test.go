@@ -10,25 +10,27 @@ import (
 func TestMarkerRoundTrip(t *testing.T) {
 	id := ID{Instance: "0a1b2c3d4e5f6071", Generation: 3, Seq: 42}
 	for _, socket := range []string{"/run/ack.sock", `/tmp/a dir,with=odd\chars/ack.sock`} {
-		line := AppendMarker(nil, socket, id, time.Unix(0, 1700000000000000000))
-		require.Equal(t, byte('\n'), line[len(line)-1])
-		require.True(t, IsMarker(line))
-		gotSocket, gotID, err := ParseMarker(line[:len(line)-1])
-		require.NoError(t, err, "%s", line)
-		require.Equal(t, socket, gotSocket)
-		parsed, err := ParseID(gotID)
-		require.NoError(t, err)
-		require.Equal(t, id, parsed)
+		for _, waiting := range []bool{false, true} {
+			m := Marker{Socket: socket, ID: id.String(), Waiting: waiting}
+			line := AppendMarker(nil, m, time.Unix(0, 1700000000000000000))
+			require.Equal(t, byte('\n'), line[len(line)-1])
+			require.True(t, IsMarker(line))
+			got, err := ParseMarker(line[:len(line)-1])
+			require.NoError(t, err, "%s", line)
+			require.Equal(t, m, got)
+			parsed, err := ParseID(got.ID)
+			require.NoError(t, err)
+			require.Equal(t, id, parsed)
+		}
 	}
 }
 
 func TestParseMarkerIgnoresAddedTagsAndFields(t *testing.T) {
-	socket, id, err := ParseMarker([]byte(`telegraf_kafka_cnosdb_ack,host=a,socket=/x\ y.sock,zone=b extra=1i,id="i/0/7" 1`))
+	m, err := ParseMarker([]byte(`telegraf_kafka_cnosdb_ack,host=a,socket=/x\ y.sock,zone=b extra=1i,id="i/0/7",wait=true 1`))
 	require.NoError(t, err)
-	require.Equal(t, "/x y.sock", socket)
-	require.Equal(t, "i/0/7", id)
+	require.Equal(t, Marker{Socket: "/x y.sock", ID: "i/0/7", Waiting: true}, m)
 
-	_, _, err = ParseMarker([]byte(`telegraf_kafka_cnosdb_ack,host=a id="i/0/7" 1`))
+	_, err = ParseMarker([]byte(`telegraf_kafka_cnosdb_ack,host=a id="i/0/7" 1`))
 	require.ErrorContains(t, err, "without a socket tag")
 }
 

@@ -20,12 +20,6 @@ import (
 // faultMessages is how many messages each fault test sends, each with a unique id.
 const faultMessages = 100_000
 
-// faultUndelivered is the input's max_undelivered_messages: what may sit between Kafka
-// and CnosDB. Below Telegraf's metric_buffer_limit (one metric per message here), so
-// that Telegraf never drops a metric; at least metric_batch_size, so that Telegraf
-// writes full batches rather than wait for its flush_interval.
-const faultUndelivered = 5000
-
 // faultTable is where the JSON parser puts the messages' metrics.
 const faultTable = "kafka_consumer"
 
@@ -132,9 +126,7 @@ func (r *faultRig) config(url string) string {
   json_time_key = "ts"
   json_time_format = "unix_us"
   json_string_fields = ["v"]
-  ack_socket = %q
-  max_undelivered_messages = %d
-`, r.broker.Addr(), r.topic, r.topic, telegraftest.AckSocket(t), faultUndelivered))
+`, r.broker.Addr(), r.topic, r.topic))
 	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
 	// retry_max_interval is short so that the writes resume soon after an outage.
 	writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]

@@ -53,8 +53,7 @@ func (p *pipeline) telegrafConfigWith(t *testing.T, version, parserOptions, extr
   offset = "oldest"
   kafka_version = "4.1.0"
   data_format = "json"
-  ack_socket = %q
-%s`, p.broker.Addr(), p.topic, p.topic, telegraftest.AckSocket(t), parserOptions)), 0o600))
+%s`, p.broker.Addr(), p.topic, p.topic, parserOptions)), 0o600))
 	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
 	require.NoError(t, os.WriteFile(cnosdbConf, []byte(fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]

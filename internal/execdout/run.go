@@ -42,12 +42,25 @@ type Counter interface {
 	Malformed()
 }
 
-// Urgent is a Sink that can ask for the batch being filled to be flushed at once,
-// whatever its size: when someone waits on it, waiting for the batch to fill or age
-// only adds latency.
+// Urgent is a Sink that can ask for the batch being filled to be flushed as soon as
+// the writer is free, whatever its size: when someone waits on it and nothing more
+// comes until then, waiting for the batch to fill or age only adds latency.
 type Urgent interface {
-	// FlushNow reports whether the pending entries should be flushed now.
+	// FlushNow reports whether the pending entries should be flushed once the writer
+	// is free.
 	FlushNow() bool
+}
+
+// Paced is a Sink whose writer says when it is busy. A batch smaller than
+// BatchEntries is flushed only while the writer is free: while it is busy, flushing
+// would only queue the batch, and the entries that arrive meanwhile belong in it.
+// Under a backlog this keeps every request full, since small requests cost a server
+// nearly as much as large ones (Nagle's rule for a stream of writes).
+type Paced interface {
+	// Busy reports whether the writer has flushed batches without a final result.
+	Busy() bool
+	// Finished receives a value when the writer has finished every flushed batch.
+	Finished() <-chan struct{}
 }
 
 // Config bounds the batches.
@@ -55,7 +68,11 @@ type Config struct {
 	BatchEntries  int           // flush when this many entries are pending
 	BatchBytes    int           // or when this many bytes are pending
 	FlushInterval time.Duration // or when the oldest pending entry is this old
-	MaxEntrySize  int           // longer entries are skipped with an error
+	// IdleFlush flushes a smaller batch once no entry came for this long and the
+	// writer is free (see Paced): the stream is idle, and nothing is gained by
+	// waiting. Zero leaves it to FlushInterval.
+	IdleFlush    time.Duration
+	MaxEntrySize int // longer entries are skipped with an error
 	// ShutdownGrace is how long to go on reading after ctx is done, so that what
 	// Telegraf already wrote to the pipe is not lost; reading stops earlier at EOF.
 	ShutdownGrace time.Duration
@@ -68,6 +85,7 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 	var (
 		mu           sync.Mutex
 		oldest       time.Time // when the oldest pending entry was added
+		latest       time.Time // when the newest pending entry was added
 		stopped      bool      // no more entries are taken after this
 		badEntries   int64
 		lastBadLog   time.Time
@@ -76,6 +94,12 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 	)
 	counter, _ := sink.(Counter)
 	urgent, _ := sink.(Urgent)
+	paced, _ := sink.(Paced)
+	writerFree := func() bool { return paced == nil || !paced.Busy() }
+	var finished <-chan struct{}
+	if paced != nil {
+		finished = paced.Finished()
+	}
 	logBad := func(err error) {
 		if counter != nil {
 			counter.Malformed()
@@ -98,6 +122,17 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 			sink.Flush()
 		}
 		oldest = time.Time{}
+	}
+
+	// flushEarlyLocked flushes a batch that is not full when that loses nothing: the
+	// writer is free, and someone waits on the batch or the stream went idle.
+	flushEarlyLocked := func(now time.Time) {
+		if oldest.IsZero() || !writerFree() {
+			return
+		}
+		if (urgent != nil && urgent.FlushNow()) || (cfg.IdleFlush > 0 && now.Sub(latest) >= cfg.IdleFlush) {
+			flushLocked()
+		}
 	}
 
 	go func() {
@@ -139,12 +174,17 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 						}
 					}
 				}
-				if added > 0 && oldest.IsZero() {
-					oldest = time.Now()
+				now := time.Now()
+				if added > 0 {
+					latest = now
+					if oldest.IsZero() {
+						oldest = now
+					}
 				}
-				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes ||
-					(urgent != nil && urgent.FlushNow()) {
+				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes {
 					flushLocked()
+				} else if urgent != nil && urgent.FlushNow() {
+					flushEarlyLocked(now)
 				}
 			}
 			mu.Unlock()
@@ -152,6 +192,9 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 	}()
 
 	tick := max(cfg.FlushInterval/4, 10*time.Millisecond)
+	if cfg.IdleFlush > 0 {
+		tick = min(tick, max(cfg.IdleFlush/4, time.Millisecond))
+	}
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
 	finish := func(err error) error {
@@ -178,9 +221,16 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 			return finish(nil)
 		case <-ticker.C:
 			mu.Lock()
-			if !oldest.IsZero() && time.Since(oldest) >= cfg.FlushInterval {
+			now := time.Now()
+			if !oldest.IsZero() && now.Sub(oldest) >= cfg.FlushInterval {
 				flushLocked()
+			} else {
+				flushEarlyLocked(now)
 			}
+			mu.Unlock()
+		case <-finished:
+			mu.Lock()
+			flushEarlyLocked(time.Now())
 			mu.Unlock()
 		}
 	}

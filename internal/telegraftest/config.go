@@ -1,15 +1,12 @@
 package telegraftest
 
-import (
-	"fmt"
-	"os"
-	"path/filepath"
-	"testing"
-)
+import "fmt"
 
 // PairConfig returns a telegraf.conf that runs the Kafka consumer and the CnosDB writer
 // (binaries and their configuration files) through execd, as sample.conf does, for
-// Telegraf at version.
+// Telegraf at version. The agent keeps Telegraf's metric_batch_size and
+// metric_buffer_limit, which the plugins' defaults are sized for; flush_interval is
+// short so that tests with few messages do not wait Telegraf's 10 s for them.
 func PairConfig(version, consumer, consumerConf, writer, writerConf string) string {
 	batchFormat := "  use_batch_format = true\n"
 	if version == Seed {
@@ -18,8 +15,8 @@ func PairConfig(version, consumer, consumerConf, writer, writerConf string) stri
 	return fmt.Sprintf(`[agent]
   interval = "1s"
   flush_interval = "200ms"
-  metric_batch_size = 5000
-  metric_buffer_limit = 1000000
+  metric_batch_size = 1000
+  metric_buffer_limit = 10000
   omit_hostname = true
 
 [[inputs.execd]]
@@ -33,18 +30,4 @@ func PairConfig(version, consumer, consumerConf, writer, writerConf string) stri
   restart_delay = "1s"
   data_format = "influx"
 %s`, consumer, consumerConf, writer, writerConf, batchFormat)
-}
-
-// AckSocket returns a path for the input's ack_socket in a directory of its own that
-// is removed when the test ends: short, since a Unix socket path takes at most 107
-// bytes, which a test's TempDir may exceed. The pair's configuration in tests, as in
-// sample.conf, has the input commit offsets only once the output confirms the lines.
-func AckSocket(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "ack")
-	if err != nil {
-		t.Fatalf("directory for ack_socket: %v", err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	return filepath.Join(dir, "ack.sock")
 }

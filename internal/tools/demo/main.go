@@ -303,10 +303,7 @@ func writeConfigs(dir, version, brokerAddr string, db *cnosdb, inputBin, outputB
   kafka_version = "4.1.0"
   data_format = "json"
   stats_interval = "10s"
-  # Commit offsets only once CnosDB has the lines; 20000 suits the agent's batches of 5000.
-  ack_socket = %q
-  max_undelivered_messages = 20000
-`, brokerAddr, topic, group, filepath.Join(dir, "ack.sock")),
+`, brokerAddr, topic, group),
 		"cnosdb.conf": fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
   database = %q

@@ -27,6 +27,11 @@ type acker struct {
 	drop     func([]ack)
 	// rewind asks for the consumer group session to end.
 	rewind func()
+	// maxMarkers bounds the markers waiting for "done", so that markers and messages
+	// together stay within Telegraf's metric_buffer_limit; markPending writes a marker
+	// held back by that bound once one is confirmed.
+	maxMarkers  int
+	markPending func()
 
 	mu           sync.Mutex
 	instance     string
@@ -35,6 +40,8 @@ type acker struct {
 	pending      map[uint64]*heldBatch
 	lastProgress time.Time // last received or done, or when pending became non-empty
 	lastTimeout  time.Time // last "no acknowledgement" error
+	firstHeld    time.Time // when the first marker was written
+	heard        bool      // an output answered a marker of this process
 
 	acked    atomic.Int64 // messages done
 	rewinds  atomic.Int64
@@ -46,30 +53,39 @@ type heldBatch struct {
 	received bool
 }
 
-func newAcker(socket string, timeout time.Duration, log telegraf.Logger) *acker {
+func newAcker(socket string, timeout time.Duration, maxMarkers int, log telegraf.Logger) *acker {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return &acker{
-		socket:   socket,
-		timeout:  timeout,
-		log:      log,
-		instance: hex.EncodeToString(b[:]),
-		pending:  make(map[uint64]*heldBatch),
+		socket:     socket,
+		timeout:    timeout,
+		log:        log,
+		maxMarkers: max(maxMarkers, 1),
+		instance:   hex.EncodeToString(b[:]),
+		pending:    make(map[uint64]*heldBatch),
 	}
 }
 
-// hold takes over a batch's acks (copied) and appends its marker to dst. The writer
-// calls it, holding its lock, right before it writes dst.
-func (a *acker) hold(dst []byte, acks []ack, now time.Time) []byte {
+// hold takes over a batch's acks (copied) and appends its marker to dst, or refuses
+// while maxMarkers markers wait for "done". The writer calls it, holding its lock,
+// right before it writes dst.
+func (a *acker) hold(dst []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if len(a.pending) >= a.maxMarkers {
+		return dst, false
+	}
 	a.seq++
 	if len(a.pending) == 0 {
 		a.lastProgress = now
 	}
+	if a.firstHeld.IsZero() {
+		a.firstHeld = now
+	}
 	a.pending[a.seq] = &heldBatch{acks: append([]ack(nil), acks...)}
 	a.messages.Add(int64(len(acks)))
-	return ackproto.AppendMarker(dst, a.socket, ackproto.ID{Instance: a.instance, Generation: a.generation, Seq: a.seq}, now)
+	id := ackproto.ID{Instance: a.instance, Generation: a.generation, Seq: a.seq}
+	return ackproto.AppendMarker(dst, ackproto.Marker{Socket: a.socket, ID: id.String(), Waiting: waiting}, now), true
 }
 
 // ours reports whether id names a marker of this process (any generation).
@@ -88,6 +104,7 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 		return
 	}
 	b.received = true
+	a.heard = true
 	a.lastProgress = now
 	// Telegraf keeps the order of one input's metrics to one output: a marker
 	// before this one that did not arrive was dropped, with the lines before it.
@@ -110,6 +127,9 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 	a.mu.Unlock()
 	a.acked.Add(int64(len(b.acks)))
 	a.complete(b.acks)
+	if a.markPending != nil {
+		a.markPending()
+	}
 }
 
 // connectionClosed is called when an output that sent messages disconnects: with
@@ -136,11 +156,14 @@ func (a *acker) rewindLocked(why string) {
 	for _, b := range held {
 		n += len(b.acks)
 	}
-	a.log.Warnf("ack_socket: %s; reading the %d messages not confirmed again from the committed offsets (they may be stored twice)", why, n)
+	a.log.Warnf("ack: %s; reading the %d messages not confirmed again from the committed offsets (they may be stored twice)", why, n)
 	for _, b := range held {
 		a.drop(b.acks)
 	}
 	a.rewind()
+	if a.markPending != nil {
+		a.markPending()
+	}
 }
 
 // check logs, at most once per ack_timeout, that nothing outstanding was acknowledged
@@ -149,11 +172,20 @@ func (a *acker) rewindLocked(why string) {
 func (a *acker) check(now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if !a.heard && len(a.pending) > 0 && a.lastTimeout.IsZero() && now.Sub(a.firstHeld) >= min(a.timeout, firstAckTimeout) {
+		// Most likely not a slow CnosDB but no telegraf-cnosdb at all: say so early.
+		a.lastTimeout = now
+		a.log.Errorf("ack: no output has answered a marker in the %s since the first; reading stops at "+
+			"max_undelivered_messages. The acknowledgement (ack = true, the default) needs telegraf-cnosdb as an "+
+			"output of this Telegraf, and no namepass, namedrop or processor dropping or renaming the measurement %s; "+
+			"with another output, set ack = false", now.Sub(a.firstHeld).Round(time.Second), ackproto.Measurement)
+		return
+	}
 	if len(a.pending) == 0 || now.Sub(a.lastProgress) < a.timeout || now.Sub(a.lastTimeout) < a.timeout {
 		return
 	}
 	a.lastTimeout = now
-	a.log.Errorf("ack_socket: no acknowledgement from telegraf-cnosdb for %s; %d batches (%d messages) wait for one. "+
+	a.log.Errorf("ack: no acknowledgement from telegraf-cnosdb for %s; %d batches (%d messages) wait for one. "+
 		"Check that the output is telegraf-cnosdb, that it runs under the same Telegraf, and that no namepass, namedrop "+
 		"or processor drops or renames the measurement %s (or CnosDB is down and Telegraf holds the lines)",
 		now.Sub(a.lastProgress).Round(time.Second), len(a.pending), a.messages.Load(), ackproto.Measurement)

@@ -25,7 +25,7 @@ type ackRig struct {
 
 func newAckRig() *ackRig {
 	r := &ackRig{log: &testutil.CaptureLogger{}}
-	r.a = newAcker("/tmp/x.sock", time.Minute, r.log)
+	r.a = newAcker("/tmp/x.sock", time.Minute, 3, r.log)
 	r.a.complete = func(acks []ack) {
 		for _, a := range acks {
 			r.completed = append(r.completed, a.offset)
@@ -43,12 +43,13 @@ func (r *ackRig) hold(t *testing.T, offsets ...int64) ackproto.ID {
 	for i, o := range offsets {
 		acks[i] = ack{offset: o}
 	}
-	line := r.a.hold([]byte("m v=1 1\n"), acks, time.Now())
+	line, held := r.a.hold([]byte("m v=1 1\n"), acks, time.Now(), false)
+	require.True(t, held)
 	marker := strings.TrimPrefix(string(line), "m v=1 1\n")
-	socket, id, err := ackproto.ParseMarker([]byte(strings.TrimSuffix(marker, "\n")))
+	m, err := ackproto.ParseMarker([]byte(strings.TrimSuffix(marker, "\n")))
 	require.NoError(t, err)
-	require.Equal(t, "/tmp/x.sock", socket)
-	parsed, err := ackproto.ParseID(id)
+	require.Equal(t, "/tmp/x.sock", m.Socket)
+	parsed, err := ackproto.ParseID(m.ID)
 	require.NoError(t, err)
 	return parsed
 }
@@ -111,7 +112,8 @@ func TestAckerRewindsWhenTheOutputGoes(t *testing.T) {
 func TestAckerTimeoutLogsAndWaits(t *testing.T) {
 	r := newAckRig()
 	start := time.Now()
-	r.hold(t, 0)
+	id := r.hold(t, 0)
+	r.a.handle(ackproto.Received, id, start)
 	r.a.check(start.Add(30 * time.Second))
 	require.Empty(t, r.log.Messages())
 	r.a.check(start.Add(61 * time.Second))
@@ -169,4 +171,33 @@ func TestAckSocketIsChecked(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, nil, 0o600))
 	require.ErrorContains(t, checkAckSocket(file), "is not a socket")
 	require.ErrorContains(t, checkAckSocket("/"+strings.Repeat("x", 120)), "at most 107")
+}
+
+// A Telegraf whose output never answers a marker (not telegraf-cnosdb) is told so
+// after firstAckTimeout, with what to do.
+func TestAckerSaysEarlyWhenNoOutputAnswers(t *testing.T) {
+	r := newAckRig()
+	start := time.Now()
+	r.hold(t, 0)
+	r.a.check(start.Add(firstAckTimeout / 2))
+	require.Empty(t, r.log.Messages())
+	r.a.check(start.Add(firstAckTimeout + time.Second))
+	require.Len(t, r.log.Messages(), 1)
+	require.Contains(t, r.log.Messages()[0].Text, "no output has answered a marker")
+	require.Contains(t, r.log.Messages()[0].Text, "set ack = false")
+}
+
+// At most maxMarkers markers wait for "done"; confirming one lets the writer mark what
+// waited.
+func TestAckerBoundsTheMarkersWaiting(t *testing.T) {
+	r := newAckRig()
+	marked := 0
+	r.a.markPending = func() { marked++ }
+	ids := []ackproto.ID{r.hold(t, 0), r.hold(t, 1), r.hold(t, 2)}
+	_, held := r.a.hold(nil, []ack{{offset: 3}}, time.Now(), false)
+	require.False(t, held, "a fourth marker while three wait")
+	r.a.handle(ackproto.Done, ids[0], time.Now())
+	require.Equal(t, 1, marked, "the writer is told a marker is free")
+	_, held = r.a.hold(nil, []ack{{offset: 3}}, time.Now(), false)
+	require.True(t, held)
 }

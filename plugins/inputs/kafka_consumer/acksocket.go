@@ -21,6 +21,10 @@ import (
 // error is logged.
 const defaultAckTimeout = time.Minute
 
+// firstAckTimeout is how long the first marker may go unanswered before an error says
+// that there may be no telegraf-cnosdb to answer it.
+const firstAckTimeout = 10 * time.Second
+
 // checkAckSocket validates ack_socket: an absolute-or-relative path in a directory the
 // process can create a socket in, short enough for a Unix socket address.
 func checkAckSocket(path string) error {
@@ -182,27 +186,39 @@ func (s *ackServer) close() {
 	s.wg.Wait()
 }
 
-// startAck listens on ack_socket and makes the writer hold acks for the output's
-// confirmation; without ack_socket it does nothing.
+// startAck listens on ack_socket, or on a socket in a private directory of its own,
+// and makes the writer hold acks for the output's confirmation; with ack = false it
+// does nothing.
 func (k *KafkaConsumer) startAck(ctx context.Context) error {
-	if k.AckSocket == "" {
-		k.Log.Warn("ack_socket is not set: offsets are committed once messages are handed to Telegraf, " +
+	if !k.Ack {
+		k.Log.Warn("ack = false: offsets are committed once messages are handed to Telegraf, " +
 			"so messages Telegraf drops when its metric_buffer_limit overflows, or holds when it or its output " +
-			"is killed, are lost; with telegraf-cnosdb as the output, set ack_socket (README: \"What can be lost\")")
+			"is killed, are lost (README: \"What can be lost\")")
 		return nil
 	}
-	a := newAcker(k.AckSocket, time.Duration(k.AckTimeout), k.Log)
+	if k.AckSocket == "" {
+		// Only this process and the output, which reads the path from the markers, need
+		// it; a directory of mode 0700 keeps other users from acknowledging.
+		dir, err := os.MkdirTemp("", "telegraf-kafka-consumer-")
+		if err != nil {
+			return fmt.Errorf("ack: creating a directory for the acknowledgement socket (set ack_socket, or TMPDIR): %w", err)
+		}
+		k.ackDir = dir
+		k.AckSocket = filepath.Join(dir, "ack.sock")
+		if err := checkAckSocket(k.AckSocket); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("%w (set ack_socket, or a shorter TMPDIR)", err)
+		}
+	}
+	a := newAcker(k.AckSocket, time.Duration(k.AckTimeout), k.MaxUndeliveredMessages/markersPerSlots, k.Log)
 	srv, err := listenAck(k.AckSocket, a)
 	if err != nil {
+		k.stopAck()
 		return err
 	}
 	k.rewound = make(chan struct{}, 1)
 	a.complete = k.writer.complete
-	a.drop = func(acks []ack) {
-		for range acks {
-			k.release()
-		}
-	}
+	a.drop = func(acks []ack) { k.window.give(len(acks)) }
 	a.rewind = func() {
 		select {
 		case k.rewound <- struct{}{}:
@@ -212,8 +228,9 @@ func (k *KafkaConsumer) startAck(ctx context.Context) error {
 	k.acker, k.ackServer = a, srv
 	k.stats.ack = a
 	k.writer.hold = a.hold
+	a.markPending = k.writer.markPending
 	srv.serve(ctx)
-	k.Log.Infof("ack_socket: offsets are committed once telegraf-cnosdb confirms the lines, through %s", k.AckSocket)
+	k.Log.Infof("ack: offsets are committed once telegraf-cnosdb confirms the lines, through %s", k.AckSocket)
 	return nil
 }
 
@@ -221,5 +238,9 @@ func (k *KafkaConsumer) stopAck() {
 	if k.ackServer != nil {
 		k.ackServer.close()
 		k.ackServer = nil
+	}
+	if k.ackDir != "" {
+		os.RemoveAll(k.ackDir)
+		k.AckSocket, k.ackDir = "", ""
 	}
 }

@@ -71,7 +71,8 @@ func TestSampleConfigLoads(t *testing.T) {
 	require.Equal(t, "influx", k.Format())
 	require.Equal(t, defaultStatsInterval, k.StatsInterval)
 	require.Equal(t, defaultOutputBufferSize, k.OutputBufferSize)
-	require.Equal(t, defaultMaxUndeliveredMessages, k.MaxUndeliveredMessages)
+	require.True(t, k.Ack, "the acknowledgement is on by default")
+	require.Equal(t, defaultAckMaxUndeliveredMessages, k.MaxUndeliveredMessages)
 
 	// Every option of Telegraf's sample is documented in this one.
 	for _, opt := range []string{"brokers", "kafka_version", "topics", "topic_regexps", "topic_tag",
@@ -83,7 +84,7 @@ func TestSampleConfigLoads(t *testing.T) {
 		"max_processing_time", "consumer_fetch_default", "data_format",
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
-		"stats_interval", "connection_strategy", "json_fast_path"} {
+		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }
@@ -93,6 +94,13 @@ func TestMaxUndeliveredDefaultsToMoreWithAcks(t *testing.T) {
 	k, err := configured(t, sample+"\n  ack_socket = \""+filepath.Join(t.TempDir(), "a.sock")+"\"\n")
 	require.NoError(t, err)
 	require.Equal(t, defaultAckMaxUndeliveredMessages, k.MaxUndeliveredMessages)
+
+	k, err = configured(t, sample+"\n  ack = false\n")
+	require.NoError(t, err)
+	require.Equal(t, defaultMaxUndeliveredMessages, k.MaxUndeliveredMessages, "Telegraf's default without the acknowledgement")
+
+	_, err = configured(t, sample+"\n  ack = false\n  ack_socket = \"/tmp/a.sock\"\n")
+	require.ErrorContains(t, err, "ack_socket is set while ack = false")
 
 	k, err = configured(t, sample+"\n  ack_socket = \""+filepath.Join(t.TempDir(), "a.sock")+"\"\n  max_undelivered_messages = 300\n")
 	require.NoError(t, err)

@@ -46,7 +46,6 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		claim:   claim,
 		offsets: offsets.New(),
 		counts:  k.stats.counters(claim.Topic(), claim.Partition()),
-		release: k.release,
 		log:     k.Log,
 	}
 	if k.testMode {
@@ -111,16 +110,17 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			return finish()
 		}
 
-		// Wait for a max_undelivered_messages slot; with none free, write out what is
-		// pending, since it is what frees slots.
-		if !k.tryAcquire() {
+		// Wait for a max_undelivered_messages slot; with the window closed, write out
+		// what is pending, since it is what frees slots, and say that nothing more
+		// comes until it is done.
+		if !k.window.tryTake() {
 			if err := push(); err != nil {
 				return err
 			}
-			if err := k.writer.Flush(); err != nil {
+			if err := k.writer.FlushWaiting(); err != nil {
 				return err
 			}
-			if !k.acquire(ctx) {
+			if !k.window.take(ctx) {
 				return finish()
 			}
 		}
@@ -192,24 +192,5 @@ func (k *KafkaConsumer) noMetrics(p *partition, msg *sarama.ConsumerMessage, cau
 	}
 }
 
-// tryAcquire takes a max_undelivered_messages slot if one is free.
-func (k *KafkaConsumer) tryAcquire() bool {
-	select {
-	case k.undelivered <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-// acquire waits for a slot; false means ctx ended first.
-func (k *KafkaConsumer) acquire(ctx context.Context) bool {
-	select {
-	case k.undelivered <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-func (k *KafkaConsumer) release() { <-k.undelivered }
+// release frees the slot of a message that is given up before it reached the writer.
+func (k *KafkaConsumer) release() { k.window.give(1) }

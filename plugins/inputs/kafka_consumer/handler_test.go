@@ -30,12 +30,13 @@ func BenchmarkConsume(b *testing.B) {
 				"  data_format = \"json\"\n"+msg.extra)
 			require.NoError(b, err)
 			k.testMode = true
-			k.undelivered = make(chan struct{}, k.MaxUndeliveredMessages)
+			k.window = newWindow(k.MaxUndeliveredMessages)
 			k.writer = newWriter(io.Discard, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
+			k.writer.free = k.window.give
 			k.stats = newStats(k.ConsumerGroup)
 			k.poisonLog = newRateLimiter(10, time.Second)
 			p := &partition{topic: "t", offsets: offsets.New(), counts: k.stats.counters("t", 0),
-				release: k.release, log: k.Log}
+				log: k.Log}
 			dec, err := k.newDecoder()
 			require.NoError(b, err)
 

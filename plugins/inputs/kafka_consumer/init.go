@@ -22,16 +22,21 @@ const (
 
 // Defaults of this plugin's own options.
 const (
-	// defaultAckMaxUndeliveredMessages replaces Telegraf's 1000 with ack_socket set,
-	// when messages are undelivered until CnosDB has them: twice Telegraf's default
-	// metric_batch_size, so that a full batch is always waiting, and half its default
-	// metric_buffer_limit, so that the buffer cannot overflow.
-	defaultAckMaxUndeliveredMessages = 5000
-	defaultChannelBufferSize         = 1024
-	defaultOutputBufferSize          = config.Size(64 << 10)
-	defaultOutputFlushInterval       = config.Duration(time.Millisecond)
-	defaultStatsInterval             = config.Duration(30 * time.Second)
-	statsMeasurement                 = "kafka_consumer_stats"
+	// defaultAckMaxUndeliveredMessages replaces Telegraf's 1000 with the
+	// acknowledgement on, when messages are undelivered until CnosDB has them. It keeps
+	// a full batch of telegraf-cnosdb (metric_batch_size 3000) waiting while another is
+	// written, with room for a partial batch of Telegraf's (1000), and with its markers
+	// (markersPerSlots) stays below Telegraf's default metric_buffer_limit of 10000.
+	defaultAckMaxUndeliveredMessages = 8000
+	// markersPerSlots: at most one marker waits for "done" per this many
+	// max_undelivered_messages, so that markers take at most an eighth more room in
+	// Telegraf's buffer however slowly messages come.
+	markersPerSlots            = 8
+	defaultChannelBufferSize   = 1024
+	defaultOutputBufferSize    = config.Size(64 << 10)
+	defaultOutputFlushInterval = config.Duration(time.Millisecond)
+	defaultStatsInterval       = config.Duration(30 * time.Second)
+	statsMeasurement           = "kafka_consumer_stats"
 )
 
 // Init checks the options, fills in defaults and builds the sarama configuration.
@@ -54,7 +59,7 @@ func (k *KafkaConsumer) Init() error {
 	}
 	if k.MaxUndeliveredMessages == 0 {
 		k.MaxUndeliveredMessages = defaultMaxUndeliveredMessages
-		if k.AckSocket != "" {
+		if k.Ack {
 			k.MaxUndeliveredMessages = defaultAckMaxUndeliveredMessages
 		}
 	}
@@ -99,6 +104,9 @@ func (k *KafkaConsumer) Init() error {
 	}
 	if k.TopicRefreshInterval < 0 {
 		return fmt.Errorf("topic_refresh_interval: %s is negative", time.Duration(k.TopicRefreshInterval))
+	}
+	if k.AckSocket != "" && !k.Ack {
+		return errors.New("ack_socket is set while ack = false: set one or the other")
 	}
 	if err := checkAckSocket(k.AckSocket); err != nil {
 		return err

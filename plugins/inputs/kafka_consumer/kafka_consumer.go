@@ -64,6 +64,7 @@ type KafkaConsumer struct {
 	DeadLetterTopic      string          `toml:"dead_letter_topic"`
 	StatsInterval        config.Duration `toml:"stats_interval"`
 	JSONFastPath         bool            `toml:"json_fast_path"`
+	Ack                  bool            `toml:"ack"`
 	AckSocket            string          `toml:"ack_socket"`
 	AckTimeout           config.Duration `toml:"ack_timeout"`
 
@@ -83,7 +84,7 @@ type KafkaConsumer struct {
 	modifier      *modifier
 	headerTags    map[string]bool
 	newConsumer   func(brokers []string, group string, cfg *sarama.Config) (sarama.ConsumerGroup, error)
-	undelivered   chan struct{} // one slot per message read and not yet on stdout
+	window        *window // max_undelivered_messages: a slot per message read and not yet done
 	writer        *writer
 	stats         *stats
 	deadLetter    *deadLetter
@@ -91,9 +92,10 @@ type KafkaConsumer struct {
 	topicsMu      sync.Mutex
 	topics        []string
 	topicsChanged chan struct{}
-	acker         *acker        // nil without ack_socket
-	ackServer     *ackServer    // nil without ack_socket
-	rewound       chan struct{} // ends the session after a rewind; nil without ack_socket
+	acker         *acker        // nil with ack = false
+	ackServer     *ackServer    // nil with ack = false
+	ackDir        string        // the private directory of the socket when ack_socket is not set
+	rewound       chan struct{} // ends the session after a rewind; nil with ack = false
 
 	acc        telegraf.Accumulator
 	cancel     context.CancelFunc
@@ -111,6 +113,7 @@ func New() *KafkaConsumer {
 		OutputFlushInterval: defaultOutputFlushInterval,
 		StatsInterval:       defaultStatsInterval,
 		JSONFastPath:        true,
+		Ack:                 true,
 		Out:                 os.Stdout,
 	}
 }

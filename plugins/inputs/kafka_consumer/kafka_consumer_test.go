@@ -210,6 +210,7 @@ func TestSASLSCRAMOverTLS(t *testing.T) {
   sasl_username = %q
   sasl_password = %q
   data_format = "json"
+  ack = false
 `, b.SASLAddr(), topic, group, b.CAFile(), kafkatest.DefaultUser, kafkatest.DefaultPassword)
 	r := start(t, conf)
 	waitFor(t, "both messages over SASL_SSL", func() bool { return len(r.out.metrics(t)) >= 2 })

@@ -18,7 +18,6 @@ type partition struct {
 	claim   sarama.ConsumerGroupClaim   // nil in test mode
 	offsets *offsets.Partition
 	counts  *partitionCounts
-	release func() // frees a max_undelivered_messages slot
 	log     telegraf.Logger
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
@@ -29,7 +28,6 @@ type partition struct {
 // to write). It advances the mark to the offset that follows the longest done prefix;
 // markSession then hands it to the session.
 func (p *partition) done(offset int64) {
-	p.release()
 	mark, advanced, err := p.offsets.Done(offset)
 	if err != nil {
 		// A bug, not bad input: say so instead of marking a wrong offset.

@@ -21,8 +21,9 @@ const reconnectDelay = 5 * time.Second
 // background until Stop. acc receives errors; metrics go to Out.
 func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 	k.acc = acc
-	k.undelivered = make(chan struct{}, k.MaxUndeliveredMessages)
+	k.window = newWindow(k.MaxUndeliveredMessages)
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
+	k.writer.free = k.window.give
 	k.stats = newStats(k.ConsumerGroup)
 	k.poisonLog = newRateLimiter(10, time.Second)
 	k.topicsChanged = make(chan struct{}, 1)

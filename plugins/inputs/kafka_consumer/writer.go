@@ -24,9 +24,15 @@ type writer struct {
 	armed  bool
 	err    error // the first write error; every later call returns it
 	closed bool
-	// hold, when set (ack_socket), takes over the acks of each write and appends a
-	// marker to it: the acks complete when the output confirms the marker.
-	hold func(dst []byte, acks []ack, now time.Time) []byte
+	// hold, when set (acknowledgement on), takes over the acks of a write and appends
+	// a marker to it: the acks complete when the output confirms the marker. It
+	// refuses (false) while too many markers wait for confirmation; the acks then
+	// wait in the writer for the next marker (see markPending).
+	hold func(dst []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool)
+	// free gives back the max_undelivered_messages slots of messages done.
+	free func(n int)
+	// waiting: the acks held back by hold belong to a reader that waits for them.
+	waiting bool
 }
 
 // ack is a message whose metrics are in the buffer (or that had none): once they are
@@ -54,7 +60,7 @@ func (w *writer) Write(data []byte, acks []ack) error {
 	w.buf = append(w.buf, data...)
 	w.acks = append(w.acks, acks...)
 	if len(w.buf) >= w.limit {
-		return w.flushLocked()
+		return w.flushLocked(false)
 	}
 	if !w.armed && (len(w.buf) > 0 || len(w.acks) > 0) {
 		w.armed = true
@@ -67,7 +73,26 @@ func (w *writer) Write(data []byte, acks []ack) error {
 func (w *writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.flushLocked()
+	return w.flushLocked(false)
+}
+
+// FlushWaiting is Flush by a reader that stops until the acks are done: the marker
+// says so, and the output writes the lines before it without waiting for more.
+func (w *writer) FlushWaiting() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.flushLocked(true)
+}
+
+// markPending writes a marker for acks that hold refused one, now that it may take
+// one.
+func (w *writer) markPending() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.acks) > 0 && !w.closed {
+		// A failure is kept in w.err and returned to the next Write.
+		_ = w.flushLocked(w.waiting)
+	}
 }
 
 // Err returns the write error that stopped the writer, if any.
@@ -83,7 +108,7 @@ func (w *writer) Close() error {
 	defer w.mu.Unlock()
 	w.closed = true
 	w.timer.Stop()
-	return w.flushLocked()
+	return w.flushLocked(false)
 }
 
 func (w *writer) onTimer() {
@@ -92,11 +117,11 @@ func (w *writer) onTimer() {
 	w.armed = false
 	if !w.closed {
 		// A failure is kept in w.err and returned to the next Write.
-		_ = w.flushLocked()
+		_ = w.flushLocked(false)
 	}
 }
 
-func (w *writer) flushLocked() error {
+func (w *writer) flushLocked(waiting bool) error {
 	if w.err != nil {
 		return w.err
 	}
@@ -104,10 +129,16 @@ func (w *writer) flushLocked() error {
 		w.timer.Stop()
 		w.armed = false
 	}
-	held := false
+	keep := false // the acks wait for a later marker
 	if w.hold != nil && len(w.acks) > 0 {
-		w.buf = w.hold(w.buf, w.acks, time.Now())
-		held = true
+		waiting = waiting || w.waiting
+		var held bool
+		if w.buf, held = w.hold(w.buf, w.acks, time.Now(), waiting); !held {
+			keep = true
+			w.waiting = waiting
+		} else {
+			w.waiting = false
+		}
 	}
 	if len(w.buf) > 0 {
 		if _, err := w.out.Write(w.buf); err != nil {
@@ -116,8 +147,11 @@ func (w *writer) flushLocked() error {
 		}
 		w.buf = w.buf[:0]
 	}
-	if !held {
-		completeLocked(w.acks)
+	if keep {
+		return nil
+	}
+	if w.hold == nil {
+		w.completeLocked(w.acks)
 	}
 	clear(w.acks)
 	w.acks = w.acks[:0]
@@ -128,14 +162,17 @@ func (w *writer) flushLocked() error {
 func (w *writer) complete(acks []ack) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	completeLocked(acks)
+	w.completeLocked(acks)
 }
 
-func completeLocked(acks []ack) {
+func (w *writer) completeLocked(acks []ack) {
 	for _, a := range acks {
 		a.part.done(a.offset)
 	}
 	for _, a := range acks {
 		a.part.markSession()
+	}
+	if w.free != nil {
+		w.free(len(acks))
 	}
 }

@@ -2,6 +2,7 @@ package kafka_consumer
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -26,18 +27,17 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return w.syncBuffer.Write(p)
 }
 
-func testPartition(slots chan struct{}) *partition {
-	return &partition{topic: "t", offsets: offsets.New(), counts: &partitionCounts{},
-		release: func() { <-slots }, log: testutil.Logger{}}
+func testPartition() *partition {
+	return &partition{topic: "t", offsets: offsets.New(), counts: &partitionCounts{}, log: testutil.Logger{}}
 }
 
 func TestWriterMarksOnlyAfterWriting(t *testing.T) {
 	out := &countingWriter{}
 	w := newWriter(out, 100, time.Hour)
-	slots := make(chan struct{}, 10)
-	p := testPartition(slots)
+	freed := 0
+	w.free = func(n int) { freed += n }
+	p := testPartition()
 	for off := int64(0); off < 3; off++ {
-		slots <- struct{}{}
 		require.NoError(t, p.offsets.Add(off))
 	}
 
@@ -48,7 +48,7 @@ func TestWriterMarksOnlyAfterWriting(t *testing.T) {
 	require.NoError(t, w.Write(make([]byte, 100), []ack{{p, 2}}))
 	require.Equal(t, 1, out.writes, "a full buffer is written at once, in one write")
 	require.Equal(t, int64(3), p.offsets.Mark())
-	require.Empty(t, slots, "every max_undelivered_messages slot is free again")
+	require.Equal(t, 3, freed, "every max_undelivered_messages slot is free again")
 }
 
 func TestWriterFlushesWhenIdle(t *testing.T) {
@@ -62,13 +62,43 @@ func TestWriterFlushesWhenIdle(t *testing.T) {
 func TestWriterKeepsItsError(t *testing.T) {
 	out := &countingWriter{fail: errors.New("broken pipe")}
 	w := newWriter(out, 10, time.Hour)
-	slots := make(chan struct{}, 1)
-	p := testPartition(slots)
-	slots <- struct{}{}
+	p := testPartition()
 	require.NoError(t, p.offsets.Add(7))
 	err := w.Write(make([]byte, 20), []ack{{p, 7}})
 	require.ErrorContains(t, err, "writing metrics: broken pipe")
 	require.Equal(t, int64(-1), p.offsets.Mark(), "nothing is marked when the write failed")
 	require.ErrorIs(t, w.Write(nil, nil), out.fail)
 	require.ErrorIs(t, w.Err(), out.fail)
+}
+
+// While the acker refuses markers (too many wait for "done"), the lines are written
+// and their acks wait in the writer; markPending gives them a marker later, saying
+// whether the reader waits for it.
+func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
+	out := &countingWriter{}
+	w := newWriter(out, 1<<20, time.Hour)
+	var markers []bool // the waiting flag of each marker written
+	refuse := true
+	w.hold = func(dst []byte, acks []ack, _ time.Time, waiting bool) ([]byte, bool) {
+		if refuse {
+			return dst, false
+		}
+		markers = append(markers, waiting)
+		return append(dst, fmt.Sprintf("marker acks=%d\n", len(acks))...), true
+	}
+	p := testPartition()
+	require.NoError(t, p.offsets.Add(0))
+	require.NoError(t, p.offsets.Add(1))
+	require.NoError(t, w.Write([]byte("a v=1 1\n"), []ack{{p, 0}}))
+	require.NoError(t, w.FlushWaiting())
+	require.Equal(t, "a v=1 1\n", out.String(), "the lines go out without a marker")
+	require.NoError(t, w.Write([]byte("b v=1 1\n"), []ack{{p, 1}}))
+	require.NoError(t, w.Flush())
+
+	refuse = false
+	w.markPending()
+	require.Equal(t, "a v=1 1\nb v=1 1\nmarker acks=2\n", out.String())
+	require.Equal(t, []bool{true}, markers, "the reader that waited is still waiting")
+	w.markPending()
+	require.Len(t, markers, 1, "nothing left to mark")
 }

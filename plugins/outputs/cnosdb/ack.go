@@ -35,14 +35,14 @@ func newAcks(log telegraf.Logger) *acks {
 }
 
 // marker handles a marker read from stdin while fill lines are in the batch being
-// filled.
-func (a *acks) marker(entry []byte, fill int, line int64) error {
-	socket, id, err := ackproto.ParseMarker(entry)
+// filled, and reports whether the input waits for it.
+func (a *acks) marker(entry []byte, fill int, line int64) (waiting bool) {
+	parsed, err := ackproto.ParseMarker(entry)
 	if err != nil {
 		a.log.Warnf("stdin line %d: %v; not acknowledged", line, err)
-		return nil
+		return false
 	}
-	m := marker{socket: socket, id: id}
+	m := marker{socket: parsed.Socket, id: parsed.ID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.sendLocked(m, ackproto.Received)
@@ -55,7 +55,7 @@ func (a *acks) marker(entry []byte, fill int, line int64) error {
 		// Every line read before it has a final result.
 		a.sendLocked(m, ackproto.Done)
 	}
-	return nil
+	return parsed.Waiting
 }
 
 // flushed is called when the batch being filled is handed to the writer as seq.
@@ -160,7 +160,7 @@ func (c *ackConn) send(msg string) bool {
 	case c.queue <- msg:
 		return true
 	default:
-		c.log.Warnf("ack_socket %s: the input does not keep up with acknowledgements; reconnecting, and it reads its unconfirmed messages again", c.path)
+		c.log.Warnf("ack socket %s: the input does not keep up with acknowledgements; reconnecting, and it reads its unconfirmed messages again", c.path)
 		c.close()
 		return false
 	}
@@ -226,13 +226,13 @@ func (c *ackConn) run() {
 			if err != nil {
 				conn = nil
 				if !warned {
-					c.log.Warnf("ack_socket %s: cannot connect to the Kafka input (%v); its messages are read again once it is back", c.path, err)
+					c.log.Warnf("ack socket %s: cannot connect to the Kafka input (%v); its messages are read again once it is back", c.path, err)
 					warned = true
 				}
 				continue // drop it: an input that is gone ignores it anyway
 			}
 			if warned {
-				c.log.Infof("ack_socket %s: connected to the Kafka input again", c.path)
+				c.log.Infof("ack socket %s: connected to the Kafka input again", c.path)
 				warned = false
 			}
 		}
@@ -241,7 +241,7 @@ func (c *ackConn) run() {
 			conn.Close()
 			conn = nil
 			if !warned {
-				c.log.Warnf("ack_socket %s: %v; reconnecting", c.path, err)
+				c.log.Warnf("ack socket %s: %v; reconnecting", c.path, err)
 				warned = true
 			}
 			// A new connection is a new output to the input, which may have rewound;

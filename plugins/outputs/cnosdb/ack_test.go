@@ -69,7 +69,13 @@ func (l *ackListener) messages() []string {
 }
 
 func markerLine(socket string, seq uint64) string {
-	return string(ackproto.AppendMarker(nil, socket, ackproto.ID{Instance: "in", Seq: seq}, time.Unix(1, 0)))
+	return string(ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: ackproto.ID{Instance: "in", Seq: seq}.String()}, time.Unix(1, 0)))
+}
+
+// waitingMarkerLine is the marker of an input that reads nothing more until it hears
+// "done".
+func waitingMarkerLine(socket string, seq uint64) string {
+	return string(ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: ackproto.ID{Instance: "in", Seq: seq}.String(), Waiting: true}, time.Unix(1, 0)))
 }
 
 func TestAcksFollowBatchResults(t *testing.T) {
@@ -79,13 +85,13 @@ func TestAcksFollowBatchResults(t *testing.T) {
 		return []byte(strings.TrimSuffix(markerLine(l.path, seq), "\n"))
 	}
 	// Nothing flushed, nothing pending: done at once.
-	require.NoError(t, a.marker(m(1), 0, 1))
+	require.False(t, a.marker(m(1), 0, 1))
 	// Lines in the batch being filled: the marker waits for that batch (seq 1).
-	require.NoError(t, a.marker(m(2), 5, 2))
+	require.False(t, a.marker(m(2), 5, 2))
 	a.flushed(1)
 	// Empty batch being filled, batch 1 not final: attached to it.
-	require.NoError(t, a.marker(m(3), 0, 3))
-	require.NoError(t, a.marker(m(4), 3, 4))
+	require.False(t, a.marker(m(3), 0, 3))
+	require.False(t, a.marker(m(4), 3, 4))
 	a.flushed(2)
 	a.result(Result{Seq: 1, Lines: 5, Written: 5})
 	want := []string{"received in/0/1", "done in/0/1", "received in/0/2", "received in/0/3", "received in/0/4",
@@ -149,9 +155,37 @@ func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
 	require.Empty(t, wrong)
 }
 
-// TestAMarkerFlushesAtOnce: the input waits on the lines before a marker, so they are
-// written without waiting for a full batch or flush_interval (an hour here).
-func TestAMarkerFlushesAtOnce(t *testing.T) {
+// TestAWaitingMarkerFlushesAtOnce: an input that waits on the lines before its
+// marker gets them written without waiting for a full batch, for flush_interval (an
+// hour here) or for stdin to go idle (never here).
+func TestAWaitingMarkerFlushesAtOnce(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
+		c.FlushInterval = config.Duration(time.Hour)
+	})
+	cfg := c.StdinConfig(c.Log)
+	cfg.IdleFlush = 0
+	l := listenForAcks(t)
+	pr, pw := io.Pipe()
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		feedWith(t, c, pr, cfg)
+	}()
+	_, err := io.WriteString(pw, sensorLines(150, "sensor")+waitingMarkerLine(l.path, 1))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/1") },
+		time.Minute, 5*time.Millisecond, "the lines before the marker were not written while stdin stayed open")
+	require.Equal(t, 150, target.Count(t, db, "sensor"))
+	require.NoError(t, pw.Close())
+	<-fed
+	c.Close()
+}
+
+// TestAnIdleStreamIsFlushed: lines followed by a marker that does not wait are written
+// once stdin has been quiet for a moment, long before flush_interval.
+func TestAnIdleStreamIsFlushed(t *testing.T) {
 	target := cnosdbtest.Start(t, cnosdbdev.Options{})
 	db := target.NewDatabase(t, "")
 	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
@@ -167,9 +201,37 @@ func TestAMarkerFlushesAtOnce(t *testing.T) {
 	_, err := io.WriteString(pw, sensorLines(150, "sensor")+markerLine(l.path, 1))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/1") },
-		time.Minute, 5*time.Millisecond, "the lines before the marker were not written while stdin stayed open")
+		time.Minute, 5*time.Millisecond, "the lines of an idle stream were not written while stdin stayed open")
 	require.Equal(t, 150, target.Count(t, db, "sensor"))
 	require.NoError(t, pw.Close())
 	<-fed
 	c.Close()
+}
+
+// TestMarkersDoNotCutRequests: markers that do not wait, one every 150 lines of a
+// stream that keeps coming, leave the requests as large as metric_batch_size.
+func TestMarkersDoNotCutRequests(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
+		c.MetricBatchSize = 1000
+		c.FlushInterval = config.Duration(time.Hour)
+	})
+	cfg := c.StdinConfig(c.Log)
+	cfg.IdleFlush = 0 // a pause of this machine must not look like an idle stream
+	l := listenForAcks(t)
+	lines := strings.Split(strings.TrimSuffix(sensorLines(3000, "sensor"), "\n"), "\n")
+	var in strings.Builder
+	for i, line := range lines {
+		in.WriteString(line + "\n")
+		if (i+1)%150 == 0 {
+			in.WriteString(markerLine(l.path, uint64((i+1)/150)))
+		}
+	}
+	before := target.Faults().Requests("/api/v1/write")
+	feedWith(t, c, strings.NewReader(in.String()), cfg)
+	c.Close()
+	require.Equal(t, 3000, target.Count(t, db, "sensor"))
+	require.Equal(t, int64(3), target.Faults().Requests("/api/v1/write")-before, "3,000 lines in batches of 1,000")
+	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/20") }, time.Minute, 5*time.Millisecond)
 }

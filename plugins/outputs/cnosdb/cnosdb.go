@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -17,6 +18,7 @@ import (
 	"github.com/influxdata/telegraf/plugins/outputs"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
 )
 
 //go:embed sample.conf
@@ -56,7 +58,10 @@ type CnosDB struct {
 	stats  stats
 	spool  *spool // nil without spool_dir
 	acks   *acks  // answers the Kafka input's markers on stdin
-	urgent bool   // a marker follows the pending lines: flush them now
+	urgent bool   // an input waits for the pending lines: flush them once the writer is free
+
+	unfinished atomic.Int64  // batches flushed without a final result
+	finished   chan struct{} // a value when unfinished drops to zero
 
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -71,6 +76,24 @@ type CnosDB struct {
 	seq       uint64
 	inflight  sync.WaitGroup // batches flushed and not yet written
 	closeOnce sync.Once
+}
+
+// idleFlush is how long stdin must stay quiet before a batch that is not full is
+// written while the writer is free. Under a backlog Telegraf writes a full
+// metric_batch_size every few milliseconds; a longer pause means the stream is idle.
+const idleFlush = 20 * time.Millisecond
+
+// StdinConfig is how the stdin loop batches for this configuration.
+func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
+	return execdout.Config{
+		BatchEntries:  c.MetricBatchSize,
+		BatchBytes:    int(c.MaxRequestSize),
+		FlushInterval: time.Duration(c.FlushInterval),
+		IdleFlush:     idleFlush,
+		MaxEntrySize:  int(c.MaxLineSize),
+		ShutdownGrace: time.Second,
+		Log:           log,
+	}
 }
 
 // maxBodySize is CnosDB's limit for a write request; larger requests are refused.
@@ -224,6 +247,7 @@ func (c *CnosDB) Connect() error {
 
 	c.fill = &batch{}
 	c.acks = newAcks(c.Log)
+	c.finished = make(chan struct{}, 1)
 	c.writerDone = make(chan struct{})
 	if c.SpoolDir != "" {
 		if err := c.openSpool(); err != nil {
@@ -323,20 +347,44 @@ func (c *CnosDB) Write(metrics []telegraf.Metric) error {
 // Add transcodes one entry of Telegraf's line protocol into the batch being filled.
 func (c *CnosDB) Add(entry []byte, line int64) error {
 	if ackproto.IsMarker(entry) {
-		// The input holds these lines' offsets until they are confirmed, so the batch
-		// goes out now rather than when it is full or flush_interval old.
-		c.urgent = c.fill.len() > 0
-		return c.acks.marker(entry, c.fill.len(), line)
+		// A marker alone does not flush: under a backlog more lines follow at once and
+		// belong in the same request. One that says the input waits for it does, as
+		// soon as the writer is free, since nothing more comes until then.
+		waiting := c.acks.marker(entry, c.fill.len(), line)
+		c.urgent = c.urgent || (waiting && c.fill.len() > 0)
+		return nil
 	}
 	return c.enc.addLineProtocol(c.fill, entry, line)
 }
 
-// FlushNow reports whether a marker of the Kafka input arrived after lines that are
-// still pending; it lets package execdout flush them at once.
-func (c *CnosDB) FlushNow() bool {
-	urgent := c.urgent
-	c.urgent = false
-	return urgent
+// FlushNow reports whether the Kafka input waits for the pending lines.
+func (c *CnosDB) FlushNow() bool { return c.urgent }
+
+// Busy reports whether flushed batches wait for their final result.
+func (c *CnosDB) Busy() bool {
+	if c.spool != nil {
+		return c.spool.status().batches > 0
+	}
+	return c.unfinished.Load() > 0
+}
+
+// Finished receives a value when every flushed batch has its final result.
+func (c *CnosDB) Finished() <-chan struct{} { return c.finished }
+
+// started and ended count the batches without a final result, for Busy.
+func (c *CnosDB) started() { c.unfinished.Add(1) }
+
+func (c *CnosDB) ended() {
+	if c.unfinished.Add(-1) == 0 {
+		c.signalFinished()
+	}
+}
+
+func (c *CnosDB) signalFinished() {
+	select {
+	case c.finished <- struct{}{}:
+	default:
+	}
 }
 
 // Malformed counts an entry of stdin dropped as malformed.
@@ -350,6 +398,7 @@ func (c *CnosDB) Pending() (lines, size int) {
 // Flush queues the batch being filled; it blocks while the writer is busy with the
 // queued one, or with a spool, while the spool is full.
 func (c *CnosDB) Flush() {
+	c.urgent = false
 	if c.spool != nil {
 		if err := c.spool.append(c.ctx, c.fill); err != nil {
 			c.Log.Errorf("%d lines read from stdin could not be spooled and are lost: %v", c.fill.len(), err)
@@ -362,6 +411,7 @@ func (c *CnosDB) Flush() {
 	}
 	c.seq++
 	c.stats.holdBatch()
+	c.started()
 	c.fill.seq = c.seq
 	c.acks.flushed(c.seq)
 	c.inflight.Add(1)
@@ -398,6 +448,7 @@ func (c *CnosDB) writeQueued() {
 		}
 		c.acks.result(res)
 		c.stats.releaseBatch()
+		c.ended()
 		c.inflight.Done()
 		select {
 		case c.free <- b:
@@ -449,7 +500,7 @@ func New() *CnosDB {
 		Username:             "root",
 		Timeout:              config.Duration(10 * time.Second),
 		ContentEncoding:      "identity",
-		MetricBatchSize:      5000,
+		MetricBatchSize:      3000,
 		MaxRequestSize:       config.Size(16 * 1024 * 1024),
 		FlushInterval:        config.Duration(time.Second),
 		MaxLineSize:          config.Size(1024 * 1024 * 4),

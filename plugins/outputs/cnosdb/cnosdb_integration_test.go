@@ -58,15 +58,12 @@ func startPlugin(t *testing.T, target *cnosdbtest.Target, db string, change func
 // feed runs the stdin loop over in until it ends and everything is written.
 func feed(t *testing.T, c *CnosDB, in io.Reader) {
 	t.Helper()
-	err := execdout.Run(t.Context(), in, c, execdout.Config{
-		BatchEntries:  c.MetricBatchSize,
-		BatchBytes:    int(c.MaxRequestSize),
-		FlushInterval: time.Duration(c.FlushInterval),
-		MaxEntrySize:  int(c.MaxLineSize),
-		ShutdownGrace: time.Second,
-		Log:           c.Log,
-	})
-	require.NoError(t, err)
+	feedWith(t, c, in, c.StdinConfig(c.Log))
+}
+
+func feedWith(t *testing.T, c *CnosDB, in io.Reader, cfg execdout.Config) {
+	t.Helper()
+	require.NoError(t, execdout.Run(t.Context(), in, c, cfg))
 }
 
 // sensorLines returns n lines of the seed's sensor data, one second apart.

@@ -108,6 +108,9 @@ func (c *CnosDB) writeSpooled() {
 			return
 		}
 		c.spool.acknowledge(index, len(data), info.lines)
+		if c.spool.status().batches == 0 {
+			c.signalFinished()
+		}
 	}
 }
 
