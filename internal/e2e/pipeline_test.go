@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
@@ -145,4 +147,52 @@ func TestGracefulTelegrafRestartLosesNothing(t *testing.T) {
 			require.Equal(t, want, storedRows(t, p.target, p.db, "kafka_consumer"))
 		})
 	}
+}
+
+// TestAnotherOutputBesideThePair: an outputs.file beside the pair, with the namedrop
+// the sample configuration documents, gets every metric of the messages and none of
+// the input's acknowledgement markers, and the acknowledgement still works: the
+// messages outnumber max_undelivered_messages, so the input reads them all only if
+// telegraf-cnosdb confirms.
+func TestAnotherOutputBesideThePair(t *testing.T) {
+	p := newPipeline(t, 1)
+	const n = 12000
+	messages, want := sensorMessages(n)
+	kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages)
+	file := filepath.Join(t.TempDir(), "metrics.out")
+	tg := telegraftest.Start(t, telegraftest.Latest, p.telegrafConfig(t, telegraftest.Latest, fmt.Sprintf(`
+[[outputs.file]]
+  files = [%q]
+  data_format = "influx"
+  namedrop = [%q]
+`, file, ackproto.Measurement)))
+	waitForCount(t, p.target, p.db, "kafka_consumer", n, tg)
+	require.Equal(t, want, storedRows(t, p.target, p.db, "kafka_consumer"))
+	tg.Stop(t)
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n")
+	require.Len(t, lines, n, "one line per message in the file")
+	for _, line := range lines {
+		require.True(t, strings.HasPrefix(line, "kafka_consumer "), "not a metric of a message: %q", line)
+	}
+}
+
+// TestAckWithoutTelegrafCnosDBSaysSo: a Telegraf whose only output is not
+// telegraf-cnosdb never confirms a marker; the input says so, with what to do, rather
+// than stopping in silence at max_undelivered_messages.
+func TestAckWithoutTelegrafCnosDBSaysSo(t *testing.T) {
+	p := newPipeline(t, 1)
+	messages, _ := sensorMessages(100)
+	kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages)
+	conf := p.telegrafConfig(t, telegraftest.Latest, "")
+	// The pair's output table replaced by a file.
+	i := strings.Index(conf, "[[outputs.execd]]")
+	require.Positive(t, i)
+	conf = conf[:i] + fmt.Sprintf("[[outputs.file]]\n  files = [%q]\n  data_format = \"influx\"\n", filepath.Join(t.TempDir(), "out"))
+	tg := telegraftest.Start(t, telegraftest.Latest, conf)
+	waitFor(t, tg, "the input's error about the missing telegraf-cnosdb", func() bool {
+		return strings.Contains(tg.Logs(), "ack: no output has answered a marker")
+	})
+	require.Contains(t, tg.Logs(), "set ack = false")
 }
