@@ -39,10 +39,12 @@ test: lint unit
 demo: deps build
 	$(GO) run ./internal/tools/demo -bin bin $(DEMO_ARGS)
 
-# End-to-end benchmark, stock pipeline (A) against this project (B), alternating,
-# with the input alone and the ceilings; results in bench-results/<timestamp>/.
-# BENCH_N=200000 for fewer messages (default 1000000), BENCH_ARGS="-rounds 1
-# -workload sensor" for a short run.
+# End-to-end benchmark: stock Telegraf as CnosDB's article sets it (A-seed) and as an
+# expert would (A-tuned) against the pair with its defaults (B), alternating, into a
+# sink that charges what CnosDB charges (or CNOSDB_URL); results in
+# bench-results/<timestamp>/. BENCH_N=200000 for fewer messages (default 1000000),
+# BENCH_ARGS="-rounds 1 -workload sensor" for a short run, "-ceilings" for the input
+# alone and the ceilings, "-sink count-only" for a sink that charges nothing.
 BENCH_N ?=
 BENCH_ARGS ?=
 bench-e2e: deps build

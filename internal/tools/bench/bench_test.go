@@ -97,36 +97,12 @@ func TestRateAt(t *testing.T) {
 	require.InDelta(t, 1000, rateAt(tl, 4), 1e-9)
 }
 
-func TestTargets(t *testing.T) {
-	run := func(w, kind string, seconds float64, cpu time.Duration, peaks map[string]int64) result {
-		return result{workload: w, kind: kind, round: 1, n: rssBacklog, counted: rssBacklog,
-			elapsed: time.Duration(seconds * float64(time.Second)), cpu: cpu, peakKB: peaks}
-	}
-	r := &report{opts: options{n: rssBacklog}, workloads: []workloadInfo{{w: workloads["sensor"]}}, runs: []result{
-		run("sensor", runA, 100, 10*time.Second, nil),
-		run("sensor", runB, 10, 4*time.Second, map[string]int64{pluginInput: 50 << 10, pluginOutput: 120 << 10}),
-		run("sensor", runRouting, 9, time.Second, nil),
-		run("sensor", runInput, 5, time.Second, nil),
-		run("sensor", runSarama, 2, time.Second, nil),
-	}}
-	got := map[string]bool{}
-	for _, tg := range r.targets() {
-		got[tg.name] = tg.met
-	}
-	require.Equal(t, map[string]bool{
-		"sensor: B/A throughput >= 2.0":                                                               true,  // 10x
-		"sensor: B's CPU per message <= 0.5 x A's":                                                    true,  // 0.4
-		"sensor: B >= 80% of Telegraf's execd routing ceiling":                                        true,  // 0.9
-		"sensor: input alone >= 70% of the raw sarama consume rate":                                   false, // 0.4
-		"sensor: each plugin process <= 100 MiB RSS with a 1000000-message backlog, default settings": false, // output 120 MiB
-	}, got)
-}
-
 func TestWritePlot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.png")
 	tl := []sample{{250 * time.Millisecond, 0}, {time.Second, 5000}, {2 * time.Second, 10000}}
 	require.NoError(t, writePlot(path, workloads["sensor"], 10000, []result{
-		{workload: "sensor", kind: runA, round: 1, timeline: tl},
+		{workload: "sensor", kind: runASeed, round: 1, timeline: tl},
+		{workload: "sensor", kind: runATuned, round: 1, timeline: tl},
 		{workload: "sensor", kind: runB, round: 1, timeline: tl[:2]},
 	}))
 	b, err := os.ReadFile(path)
@@ -141,7 +117,7 @@ func TestDatabaseNamesNeedNoQuoting(t *testing.T) {
 			t.Errorf("run %s: database %q would need quoting in CnosDB's SQL", k.name, name)
 		}
 	}
-	if got := databaseName("sensor", runBAck, 1); got != "bench_sensor_b_ack_1" {
+	if got := databaseName("sensor", runATuned, 1); got != "bench_sensor_a_tuned_1" {
 		t.Errorf("databaseName = %q", got)
 	}
 }

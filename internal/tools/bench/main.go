@@ -1,10 +1,15 @@
 // Command bench is the project's end-to-end benchmark. On one machine it preloads a
 // Kafka topic per workload, then, round after round, moves it into CnosDB with stock
-// Telegraf running the seed's pipeline (A: kafka_consumer and outputs.http) and this
-// project's (B: both plugins through execd), and measures the input alone and the
-// ceilings around them: a raw sarama consumer and kcat reading the topic, Telegraf's
-// own execd routing rate, and the sink's accept rate. It reports throughput, CPU per
-// message and peak memory of each, the ratios, and the targets met.
+// Telegraf running the seed's pipeline as CnosDB's Kafka article sets it (A-seed:
+// kafka_consumer and outputs.http, Telegraf's defaults), the same plugins tuned
+// (A-tuned), and this project's (B: both plugins through execd, their defaults and
+// Telegraf's). The sink is the CnosDB dev server with the cost of a real CnosDB's
+// writes, or a real CnosDB (CNOSDB_URL), behind a proxy that counts the requests.
+// With -ceilings it also measures the input alone and the ceilings around the
+// pipelines: a raw sarama consumer and kcat reading the topic, Telegraf's own execd
+// routing rate, and the sink's accept rate. It reports throughput, CPU per message
+// per process, lines per request, requests per second and peak memory of each, the
+// ratios, and the targets met.
 // `make bench-e2e` builds the plugins and runs it; results go to
 // bench-results/<timestamp>/ (results.md, timeline.csv, plot-<workload>.png).
 package main
@@ -17,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +30,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegraftest"
 )
@@ -46,26 +53,37 @@ type options struct {
 	workloads   []workload
 	compression sarama.CompressionCodec
 	ceilings    bool
+	backlog     bool
+	sink        string
+	sinkCores   int
+	stall       time.Duration
 
 	// Modes in which Telegraf runs this program for the routing ceiling.
 	replay, discard string
 }
 
-func parseFlags() (options, error) {
+// parseFlags reads the command line, args without the program name, into options.
+func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	var o options
-	flag.IntVar(&o.n, "n", 1_000_000, "messages in each workload's topic (env BENCH_N overrides)")
-	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs A, B, the input alone and the ceilings, medians are quoted")
-	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long and report it as failed")
-	flag.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often to count what has arrived (the timeline's resolution)")
-	flag.StringVar(&o.binDir, "bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
-	flag.StringVar(&o.outRoot, "out", "bench-results", "directory for bench-results/<timestamp>/")
-	flag.StringVar(&o.version, "telegraf", telegraftest.Latest, "stock Telegraf version")
-	names := flag.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
-	codec := flag.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
-	flag.BoolVar(&o.ceilings, "ceilings", true, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
-	flag.StringVar(&o.replay, "replay", "", "internal: write this line protocol file to stdout (execd input of the routing ceiling)")
-	flag.StringVar(&o.discard, "discard", "", "internal: count stdin's lines into this file (execd output of the routing ceiling)")
-	flag.Parse()
+	fs.IntVar(&o.n, "n", 1_000_000, "messages in each workload's topic (env BENCH_N overrides)")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs A-seed, A-tuned and B (and with -ceilings the rest), medians are quoted")
+	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long and report it as failed")
+	fs.DurationVar(&o.stall, "stall", time.Minute, "fail a run once nothing more has arrived for this long (0: wait for -timeout)")
+	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often to count what has arrived (the timeline's resolution)")
+	fs.StringVar(&o.binDir, "bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
+	fs.StringVar(&o.outRoot, "out", "bench-results", "directory for bench-results/<timestamp>/")
+	fs.StringVar(&o.version, "telegraf", telegraftest.Latest, "stock Telegraf version")
+	names := fs.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
+	codec := fs.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
+	fs.BoolVar(&o.ceilings, "ceilings", false, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
+	fs.BoolVar(&o.backlog, "backlog", false, fmt.Sprintf("check that B stores a backlog of at least %d messages (5 x Telegraf's default metric_buffer_limit) with the defaults; on by default when -n >= %d", backlogMin, backlogMin))
+	fs.StringVar(&o.sink, "sink", sinkCost, "the dev server's mode: cost (a real CnosDB's cost per request and per line) or count-only (free, a ceiling); ignored with CNOSDB_URL")
+	fs.IntVar(&o.sinkCores, "sink-cores", cnosdbdev.DefaultCost().Cores, "requests the cost-model sink serves at once")
+	fs.StringVar(&o.replay, "replay", "", "internal: write this line protocol file to stdout (execd input of the routing ceiling)")
+	fs.StringVar(&o.discard, "discard", "", "internal: count stdin's lines into this file (execd output of the routing ceiling)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
 	if o.replay != "" || o.discard != "" {
 		return o, nil
 	}
@@ -76,8 +94,20 @@ func parseFlags() (options, error) {
 		}
 		o.n = n
 	}
-	if o.n < 1 || o.rounds < 1 || o.timeout <= 0 || o.poll <= 0 {
-		return o, errors.New("-n, -rounds, -timeout and -poll must be positive")
+	if o.n < 1 || o.rounds < 1 || o.timeout <= 0 || o.poll <= 0 || o.sinkCores < 1 {
+		return o, errors.New("-n, -rounds, -timeout, -poll and -sink-cores must be positive")
+	}
+	if o.stall < 0 {
+		return o, errors.New("-stall must not be negative")
+	}
+	if o.sink != sinkCost && o.sink != sinkCountOnly {
+		return o, fmt.Errorf("-sink %q: want %s or %s", o.sink, sinkCost, sinkCountOnly)
+	}
+	// -backlog defaults to whether the topic is large enough for the check.
+	backlogSet := false
+	fs.Visit(func(f *flag.Flag) { backlogSet = backlogSet || f.Name == "backlog" })
+	if !backlogSet {
+		o.backlog = o.n >= backlogMin
 	}
 	list := workloadOrder
 	if *names != "all" {
@@ -99,7 +129,7 @@ func parseFlags() (options, error) {
 func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
 func benchmark() error {
-	o, err := parseFlags()
+	o, err := parseFlags(flag.CommandLine, os.Args[1:])
 	if err != nil {
 		return err
 	}
@@ -117,7 +147,8 @@ func benchmark() error {
 	if err != nil {
 		return err
 	}
-	rep := &report{opts: o, started: time.Now(), machine: machine(), versions: versions(e), sink: e.sink.desc}
+	rep := &report{opts: o, started: time.Now(), machine: machine(), versions: versions(e),
+		sink: e.sink.desc, sinkKind: e.sink.kind, dbMeasured: e.sink.pid != 0}
 	for _, w := range o.workloads {
 		info, err := prepareWorkload(ctx, e, w, o)
 		if err != nil {
@@ -125,7 +156,7 @@ func benchmark() error {
 		}
 		rep.workloads = append(rep.workloads, info)
 		for round := 1; round <= o.rounds; round++ {
-			for _, m := range measurements(o) {
+			for _, m := range measurements(o, round) {
 				say("%s, round %d/%d: %s", w.name, round, o.rounds, m.title)
 				res, err := m.run(ctx, e, round)
 				if err != nil {
@@ -149,13 +180,20 @@ type measurement struct {
 	run         func(context.Context, *env, int) (result, error)
 }
 
-// measurements are the runs of one round, A and B first and alternating round
-// after round, the input alone and the ceilings after them.
-func measurements(o options) []measurement {
-	ms := []measurement{
-		{runA, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runA, r) }},
-		{runB, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runB, r) }},
-		{runBAck, "", func(ctx context.Context, e *env, r int) (result, error) { return runPipeline(ctx, e, runBAck, r) }},
+// measurements are the runs of one round: the pipelines first, in pipelineKinds'
+// order in odd rounds and backwards in even ones, so that neither side always runs
+// first on a fresh machine nor last on a warm one; the input alone and the ceilings
+// after them.
+func measurements(o options, round int) []measurement {
+	order := slices.Clone(pipelineKinds)
+	if round%2 == 0 {
+		slices.Reverse(order)
+	}
+	var ms []measurement
+	for _, kind := range order {
+		ms = append(ms, measurement{kind, "", func(ctx context.Context, e *env, r int) (result, error) {
+			return runPipeline(ctx, e, kind, r)
+		}})
 	}
 	if o.ceilings {
 		ms = append(ms,
@@ -185,7 +223,7 @@ func setUp(ctx context.Context, o options) (*env, func(), error) {
 			undo[i]()
 		}
 	}
-	e := &env{n: o.n, timeout: o.timeout, version: o.version, pollEvery: o.poll}
+	e := &env{n: o.n, timeout: o.timeout, version: o.version, pollEvery: o.poll, stall: o.stall}
 	for _, b := range []struct {
 		dst  *string
 		name string
@@ -228,14 +266,14 @@ func setUp(ctx context.Context, o options) (*env, func(), error) {
 	undo = append(undo, broker.Stop)
 	e.brokerAddr = broker.Addr()
 
-	if e.sink, err = openSink(ctx); err != nil {
+	if e.sink, err = openSink(ctx, o.sink, o.sinkCores); err != nil {
 		return nil, cleanup, err
 	}
 	undo = append(undo, e.sink.close)
 	say("sink: %s", e.sink.desc)
 	// A real CnosDB answers exact_count(*) over a million rows more slowly; asking it
 	// four times a second would load the machine being measured.
-	if e.sink.real {
+	if e.sink.kind == sinkReal {
 		e.pollEvery = max(e.pollEvery, 500*time.Millisecond)
 	}
 	return e, cleanup, nil

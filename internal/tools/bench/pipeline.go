@@ -25,47 +25,81 @@ type env struct {
 	outDir     string
 	work       string // scratch directory, removed at the end
 	pollEvery  time.Duration
+	stall      time.Duration // a run that counts nothing more for this long has failed
 
 	// The workload being measured and its pre-made line protocol.
 	workload workload
 	lpPath   string
 }
 
-// agentTOML is the agent table of every Telegraf run, the one telegraftest.PairConfig
-// gives B, so that A, B and the routing ceiling differ only in their plugins.
-const agentTOML = `[agent]
-  interval = "1s"
-  flush_interval = "200ms"
-  metric_batch_size = 5000
-  metric_buffer_limit = 1000000
-  omit_hostname = true
-`
-
-// stockConfig is the seed's pipeline, as in CnosDB's Kafka article.
-func stockConfig(e *env, dir, group, db string) (string, error) {
-	conf := agentTOML + fmt.Sprintf(`
-[[inputs.kafka_consumer]]
+// stockKafkaTOML is the kafka_consumer table of the stock pipelines: what CnosDB's
+// Kafka article sets (brokers, topics, data_format = "json"), the workload's parser
+// options, and what the benchmark needs: a fresh consumer group per run, reading
+// from the oldest offset, and the protocol version Kafka 4 takes, since it refuses
+// the old ones Telegraf's default selects. extra is added at the end.
+func stockKafkaTOML(e *env, group, extra string) string {
+	kafkaVersion := `kafka_version = "4.1.0"`
+	if e.version == telegraftest.Seed {
+		kafkaVersion = `version = "3.3.1"` // renamed kafka_version later
+	}
+	return fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
   topics = [%q]
   consumer_group = %q
   offset = "oldest"
-  kafka_version = "4.1.0"
-%s
-[[outputs.http]]
+  %s
+%s%s`, e.brokerAddr, e.workload.topic(), group, kafkaVersion, e.workload.parserTOML(), extra)
+}
+
+// httpOutputTOML is the article's outputs.http, setting by setting, pointed at the
+// sink and the run's database.
+func httpOutputTOML(e *env, db string) string {
+	return fmt.Sprintf(`[[outputs.http]]
   url = %q
+  timeout = "5s"
   method = "POST"
   username = %q
   password = %q
   data_format = "influx"
   use_batch_format = true
   content_encoding = "identity"
-`, e.brokerAddr, e.workload.topic(), group, e.workload.parserTOML(),
-		e.sink.url+"/api/v1/write?db="+db, e.sink.user, e.sink.password)
-	path := filepath.Join(dir, "telegraf.conf")
-	return path, writeFile(path, conf)
+  idle_conn_timeout = 10
+`, e.sink.url+writePath+"?db="+db, e.sink.user, e.sink.password)
 }
 
-// consumerConfig is telegraf-kafka-consumer's configuration, default settings but
+// seedConfig is the seed's pipeline exactly as CnosDB's Kafka article writes it:
+// no [agent] table, so Telegraf's defaults (interval and flush_interval 10s,
+// metric_batch_size 1000, metric_buffer_limit 10000) and kafka_consumer's
+// (max_undelivered_messages 1000).
+func seedConfig(e *env, dir, group, db string) (string, error) {
+	path := filepath.Join(dir, "telegraf.conf")
+	return path, writeFile(path, stockKafkaTOML(e, group, "")+"\n"+httpOutputTOML(e, db))
+}
+
+// defaultBufferLimit is Telegraf's default metric_buffer_limit, which A-seed and B
+// run with.
+const defaultBufferLimit = 10000
+
+// tunedAgentTOML and tunedKafkaTOML are what A-tuned adds to the seed's pipeline,
+// as an expert would set the stock plugins for a backlog: the report says why each.
+const (
+	tunedAgentTOML = `[agent]
+  metric_batch_size = 5000
+  metric_buffer_limit = 100000
+  flush_interval = "1s"
+`
+	tunedKafkaTOML = "  max_undelivered_messages = 10000\n"
+)
+
+// tunedConfig is A-tuned: the seed's pipeline with larger batches, a buffer that
+// holds them, a short flush interval and enough messages in flight to fill a batch
+// while the previous one is written.
+func tunedConfig(e *env, dir, group, db string) (string, error) {
+	path := filepath.Join(dir, "telegraf.conf")
+	return path, writeFile(path, tunedAgentTOML+"\n"+stockKafkaTOML(e, group, tunedKafkaTOML)+"\n"+httpOutputTOML(e, db))
+}
+
+// consumerConfig is telegraf-kafka-consumer's configuration: default settings but
 // for where to read and how to parse, as the demo writes it, plus extra.
 func consumerConfig(e *env, dir, group, extra string) (string, error) {
 	path := filepath.Join(dir, "kafka_consumer.conf")
@@ -78,56 +112,76 @@ func consumerConfig(e *env, dir, group, extra string) (string, error) {
 %s%s`, e.brokerAddr, e.workload.topic(), group, e.workload.parserTOML(), extra))
 }
 
-// ackTOML turns the acknowledgement on, with max_undelivered_messages sized for the
-// agent's batches as the README says (at least twice metric_batch_size). The socket
-// lives in the scratch directory, whose path is short: a socket path takes at most
-// 107 bytes.
-func ackTOML(e *env, group string) string {
-	return fmt.Sprintf("  ack_socket = %q\n  max_undelivered_messages = 20000\n", filepath.Join(e.work, group+".sock"))
-}
-
-// pairConfig is this project's pipeline, both plugins with default settings, and
-// with ack the acknowledgement from the output to the input.
-func pairConfig(e *env, dir, group, db string, ack bool) (string, error) {
-	extra := ""
-	if ack {
-		extra = ackTOML(e, group)
-	}
-	consumerConf, err := consumerConfig(e, dir, group, extra)
-	if err != nil {
-		return "", err
-	}
-	writerConf := filepath.Join(dir, "cnosdb.conf")
-	if err := writeFile(writerConf, fmt.Sprintf(`[[outputs.cnosdb]]
+// writerConfig is telegraf-cnosdb's configuration: default settings but for where
+// to write.
+func writerConfig(e *env, dir, db string) (string, error) {
+	path := filepath.Join(dir, "cnosdb.conf")
+	return path, writeFile(path, fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
   database = %q
   username = %q
   password = %q
-  create_database = true
-`, e.sink.url, db, e.sink.user, e.sink.password)); err != nil {
+`, e.sink.url, db, e.sink.user, e.sink.password))
+}
+
+// pairAgentTOML is B's agent: Telegraf's defaults (metric_batch_size 1000,
+// metric_buffer_limit 10000, which the plugins' defaults are sized for) but for the
+// flush_interval that sample.conf advises and A-tuned has too, so that a partial batch
+// at the end of the backlog waits in Telegraf as long in both.
+const pairAgentTOML = `[agent]
+  flush_interval = "1s"
+`
+
+// execdTOML runs the pair through execd with nothing but the commands and the data
+// format set, under pairAgentTOML, so that whatever B gains comes from the plugins.
+func execdTOML(version, consumer, consumerConf, writer, writerConf string) string {
+	batchFormat := "  use_batch_format = true\n"
+	if version == telegraftest.Seed {
+		batchFormat = "" // added to outputs.execd after 1.27
+	}
+	return pairAgentTOML + fmt.Sprintf(`
+[[inputs.execd]]
+  command = [%q, "-config", %q]
+  data_format = "influx"
+
+[[outputs.execd]]
+  command = [%q, "-config", %q]
+  data_format = "influx"
+%s`, consumer, consumerConf, writer, writerConf, batchFormat)
+}
+
+// pairConfig is this project's pipeline, both plugins with their default settings.
+func pairConfig(e *env, dir, group, db string) (string, error) {
+	consumerConf, err := consumerConfig(e, dir, group, "")
+	if err != nil {
+		return "", err
+	}
+	writerConf, err := writerConfig(e, dir, db)
+	if err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, "telegraf.conf")
-	return path, writeFile(path, telegraftest.PairConfig(e.version, e.inputBin, consumerConf, e.outputBin, writerConf))
+	return path, writeFile(path, execdTOML(e.version, e.inputBin, consumerConf, e.outputBin, writerConf))
 }
 
 // routingConfig is the most any execd pair can get through Telegraf: an input that
 // replays the workload's line protocol as fast as Telegraf reads it and an output that
-// counts and discards, with B's agent and execd settings.
+// counts and discards, with B's execd settings. The agent is B's, Telegraf's defaults,
+// but for a buffer that holds the whole topic: the replay does not wait for
+// deliveries as a consumer does, and a smaller buffer would drop lines.
 func routingConfig(e *env, dir, progress string) (string, error) {
-	conf := agentTOML + fmt.Sprintf(`
+	conf := fmt.Sprintf(`[agent]
+  metric_buffer_limit = %d
+
 [[inputs.execd]]
   command = [%q, "-replay", %q]
-  signal = "none"
-  restart_delay = "1s"
   data_format = "influx"
 
 [[outputs.execd]]
   command = [%q, "-discard", %q]
-  restart_delay = "1s"
   data_format = "influx"
   use_batch_format = true
-`, e.self, e.lpPath, e.self, progress)
+`, max(e.n, defaultBufferLimit), e.self, e.lpPath, e.self, progress)
 	path := filepath.Join(dir, "telegraf.conf")
 	return path, writeFile(path, conf)
 }
@@ -151,7 +205,8 @@ func databaseName(workload, kind string, round int) string {
 	}, name)
 }
 
-// runPipeline runs A, B or B-ack once with a fresh consumer group and database.
+// runPipeline runs A-seed, A-tuned or B once with a fresh consumer group and
+// database.
 func runPipeline(ctx context.Context, e *env, kind string, round int) (result, error) {
 	id := runID(e, kind, round)
 	db := databaseName(e.workload.name, kind, round)
@@ -160,23 +215,44 @@ func runPipeline(ctx context.Context, e *env, kind string, round int) (result, e
 	if err != nil {
 		return res, err
 	}
-	// CnosDB's documented set-up creates the database by hand first; B's output has
-	// create_database = true.
-	drop, err := e.sink.freshDatabase(ctx, db, kind == runA)
+	// CnosDB's documented set-up creates the database by hand first; B's output would
+	// create it, but creating it for every run keeps that out of what is compared.
+	drop, err := e.sink.freshDatabase(ctx, db, true)
 	if err != nil {
 		return res, err
 	}
 	defer drop()
 	var conf string
-	if kind == runA {
-		conf, err = stockConfig(e, dir, "bench-"+id, db)
-	} else {
-		conf, err = pairConfig(e, dir, "bench-"+id, db, kind == runBAck)
+	switch kind {
+	case runASeed:
+		conf, err = seedConfig(e, dir, "bench-"+id, db)
+	case runATuned:
+		conf, err = tunedConfig(e, dir, "bench-"+id, db)
+	case runB:
+		conf, err = pairConfig(e, dir, "bench-"+id, db)
+	default:
+		err = fmt.Errorf("no pipeline %q", kind)
 	}
 	if err != nil {
 		return res, err
 	}
-	return runTelegraf(ctx, e, res, dir, conf, func(ctx context.Context) (int64, error) { return e.sink.count(ctx, db) })
+	count := func(ctx context.Context) (int64, error) { return e.sink.count(ctx, db) }
+	writesBefore, dbBefore := e.sink.writes.counts(), e.sink.databaseCPU()
+	res, err = runTelegraf(ctx, e, res, dir, conf, count, func(res *result) {
+		res.writes = e.sink.writes.counts().sub(writesBefore)
+		if dbAfter := e.sink.databaseCPU(); dbBefore > 0 && dbAfter > dbBefore {
+			res.dbCPU = dbAfter - dbBefore
+		}
+	})
+	if err != nil || ctx.Err() != nil {
+		return res, err
+	}
+	// Telegraf has stopped: what arrived after the N-th message, duplicates or a last
+	// flush, is in the sink now.
+	if n, cerr := count(ctx); cerr == nil {
+		res.final = n
+	}
+	return res, nil
 }
 
 // runRoutingCeiling runs Telegraf with the replaying input and the discarding output
@@ -192,7 +268,7 @@ func runRoutingCeiling(ctx context.Context, e *env, round int) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	return runTelegraf(ctx, e, res, dir, conf, func(context.Context) (int64, error) { return readProgress(progress) })
+	return runTelegraf(ctx, e, res, dir, conf, func(context.Context) (int64, error) { return readProgress(progress) }, nil)
 }
 
 func runID(e *env, kind string, round int) string {
@@ -208,5 +284,5 @@ func runDir(e *env, id string) (string, error) {
 }
 
 func newResult(e *env, kind string, round int) result {
-	return result{workload: e.workload.name, kind: kind, round: round, n: e.n, peakKB: map[string]int64{}}
+	return result{workload: e.workload.name, kind: kind, round: round, n: e.n, final: -1, peakKB: map[string]int64{}}
 }

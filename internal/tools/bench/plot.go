@@ -9,11 +9,11 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// runColors tell A from B in the plot; rounds differ by dash pattern.
+// runColors tell the pipelines apart in the plot; rounds differ by dash pattern.
 var runColors = map[string]color.Color{
-	runA:    color.RGBA{R: 200, G: 60, B: 40, A: 255},
-	runB:    color.RGBA{R: 30, G: 90, B: 200, A: 255},
-	runBAck: color.RGBA{R: 40, G: 150, B: 80, A: 255},
+	runASeed:  color.RGBA{R: 200, G: 60, B: 40, A: 255},
+	runATuned: color.RGBA{R: 230, G: 150, B: 30, A: 255},
+	runB:      color.RGBA{R: 30, G: 90, B: 200, A: 255},
 }
 
 // floorRate is the bottom of the plot's log scale, in messages per second.
@@ -21,11 +21,11 @@ const floorRate = 100
 
 var roundDashes = [][]vg.Length{nil, {vg.Points(6), vg.Points(3)}, {vg.Points(2), vg.Points(2)}, {vg.Points(8), vg.Points(2), vg.Points(2), vg.Points(2)}}
 
-// writePlot draws messages per second over time of every A and B run of workload w,
+// writePlot draws messages per second over time of every pipeline run of workload w,
 // as the sink counted them, to path (.png or .svg).
 func writePlot(path string, w workload, n int, runs []result) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s workload, %d messages: A (stock) against B (execd pair)", w.name, n)
+	p.Title.Text = fmt.Sprintf("%s workload, %d messages: A-seed and A-tuned (stock) against B (execd pair)", w.name, n)
 	p.X.Label.Text = "seconds since Telegraf started"
 	// A log scale: B can be tens of times faster than A, which would flatten A's
 	// curve to the axis; rates under floorRate (start-up, stalls) are drawn at it.

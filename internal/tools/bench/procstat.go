@@ -109,6 +109,25 @@ func (s *treeSampler) snapshot() procStats {
 	return st
 }
 
+// byName sums the CPU of the processes by program name: Telegraf and each plugin
+// are one process, the ceilings' helpers may be several.
+func (st procStats) byName() map[string]time.Duration {
+	m := make(map[string]time.Duration, len(st.procs))
+	for _, ps := range st.procs {
+		m[ps.name] += ps.cpu
+	}
+	return m
+}
+
+// processCPU is the CPU time pid has used so far.
+func processCPU(pid int) (time.Duration, error) {
+	ps, err := readProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	return ps.cpu, nil
+}
+
 // descendants returns root and every process below it.
 func descendants(root int) []int {
 	entries, err := os.ReadDir("/proc")

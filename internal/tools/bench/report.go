@@ -17,34 +17,56 @@ type workloadInfo struct {
 
 // report gathers the runs and renders them as Markdown.
 type report struct {
-	opts      options
-	started   time.Time
-	took      time.Duration
-	machine   string
-	versions  string
-	sink      string
-	workloads []workloadInfo
-	runs      []result
+	opts       options
+	started    time.Time
+	took       time.Duration
+	machine    string
+	versions   string
+	sink       string
+	sinkKind   string // sinkCost, sinkCountOnly or sinkReal
+	dbMeasured bool   // the database's CPU is measured (CNOSDB_PID)
+	workloads  []workloadInfo
+	runs       []result
 }
+
+// shownProcs are the processes whose CPU the tables show in a column of their own.
+var shownProcs = []string{procTelegraf, pluginInput, pluginOutput}
 
 // stats sums up the runs of one kind on one workload.
 type stats struct {
 	total, finished int
 	rates           []float64 // finished runs, in round order
 	perRound        []string
-	rate, cpu       float64 // medians over finished runs; 0 when none
-	steady          float64 // median of result.steady
-	peakMiB         map[string]float64
+	// Medians over finished runs; 0 when none. cpu is the total per million
+	// messages, procCPU the same per process, db the database's.
+	rate, cpu, db      float64
+	procCPU            map[string]float64
+	linesPerRequest    float64
+	requestRate        float64
+	steady             float64 // median of result.steady
+	peakMiB            map[string]float64
+	allStored          bool  // every run finished, and counted exactly N once Telegraf had stopped
+	minFinal, maxFinal int64 // over the runs counted after stopping; -1 when none
 }
 
 func (r *report) stats(workload, kind string) stats {
-	st := stats{peakMiB: map[string]float64{}}
-	var cpus, steady []float64
+	st := stats{peakMiB: map[string]float64{}, procCPU: map[string]float64{}, allStored: true, minFinal: -1, maxFinal: -1}
+	var cpus, dbs, lpr, rps, steady []float64
+	procs := map[string][]float64{}
 	for _, res := range r.runs {
 		if res.workload != workload || res.kind != kind {
 			continue
 		}
 		st.total++
+		if res.final >= 0 {
+			if st.minFinal < 0 || res.final < st.minFinal {
+				st.minFinal = res.final
+			}
+			st.maxFinal = max(st.maxFinal, res.final)
+		}
+		if !res.ok() || res.final != int64(res.n) {
+			st.allStored = false
+		}
 		if !res.ok() {
 			st.perRound = append(st.perRound, "failed")
 			continue
@@ -58,11 +80,28 @@ func (r *report) stats(workload, kind string) stats {
 		if res.cpu > 0 {
 			cpus = append(cpus, res.cpuPerMillion())
 		}
+		if res.dbCPU > 0 {
+			dbs = append(dbs, res.perMillion(res.dbCPU))
+		}
+		for name, d := range res.procCPU {
+			procs[name] = append(procs[name], res.perMillion(d))
+		}
+		if res.writes.requests > 0 {
+			lpr = append(lpr, res.linesPerRequest())
+			rps = append(rps, res.requestRate())
+		}
 		for name, kb := range res.peakKB {
 			st.peakMiB[name] = max(st.peakMiB[name], float64(kb)/1024)
 		}
 	}
-	st.rate, st.cpu, st.steady = median(st.rates), median(cpus), median(steady)
+	if st.total == 0 {
+		st.allStored = false
+	}
+	for name, xs := range procs {
+		st.procCPU[name] = median(xs)
+	}
+	st.rate, st.cpu, st.db, st.steady = median(st.rates), median(cpus), median(dbs), median(steady)
+	st.linesPerRequest, st.requestRate = median(lpr), median(rps)
 	return st
 }
 
@@ -73,38 +112,41 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- machine: %s\n", r.machine)
 	fmt.Fprintf(&b, "- versions: %s\n", r.versions)
 	fmt.Fprintf(&b, "- sink: %s\n", r.sink)
-	fmt.Fprintf(&b, "- %d messages per workload, %d round(s); each round runs A, B, then the input alone and the ceilings; a fresh consumer group and database per run; whole benchmark took %v\n",
-		o.n, o.rounds, r.took.Round(time.Second))
-	b.WriteString("- agent of every Telegraf run (as telegraftest.PairConfig): interval 1s, flush_interval 200ms, metric_batch_size 5000, metric_buffer_limit 1000000; the plugins run with their default settings\n")
-	b.WriteString("- messages/s: from starting the pipeline until all N are counted where they end (the sink for A and B, sampled every " +
-		fmt.Sprint(o.poll) + "); CPU s per million messages: utime+stime of every pipeline process (Telegraf and its children; not Kafka, not the sink) at that moment; peak RSS: VmHWM of each process, the largest over the rounds\n")
-	b.WriteString("- input alone: its stdout is drained and thrown away by the benchmark (as /dev/null would, but counting lines), timed from its start to its N-th line; the raw sarama ceiling is timed from connecting\n")
-	b.WriteString("- routing ceiling: `bench -replay` writes the workload's line protocol (made by Telegraf's own JSON parser and influx serializer) to Telegraf's execd input, `bench -discard` counts it out of the execd output\n")
-	b.WriteString("- sink ceiling: the same line protocol posted in batches of 5000 lines over 2 connections\n\n")
-	for _, k := range kinds {
-		fmt.Fprintf(&b, "  - %s\n", k.title)
+	then := ""
+	if o.ceilings {
+		then = ", then the input alone and the ceilings"
+	}
+	fmt.Fprintf(&b, "- %d messages per workload, %d round(s); each round runs %s (backwards in even rounds)%s; a fresh consumer group and database per run; whole benchmark took %v\n",
+		o.n, o.rounds, strings.Join(pipelineKinds, ", "), then, r.took.Round(time.Second))
+	b.WriteString("- messages/s: from starting the pipeline until all N are counted where they end (the sink for the pipelines, sampled every " +
+		fmt.Sprint(o.poll) + ")\n")
+	b.WriteString("- CPU s per million messages: utime+stime of each process at the moment the N-th message was counted; total: every process of the run (Telegraf and its children)")
+	if r.dbMeasured {
+		b.WriteString(" and the database")
+	}
+	b.WriteString("; the benchmark's own process (its counting proxy")
+	if r.sinkKind != sinkReal {
+		b.WriteString(", the in-process dev server")
+	}
+	b.WriteString(") is not counted\n")
+	b.WriteString("- lines per request and requests/s: POST " + writePath + " requests and the lines of their bodies as the counting proxy in front of the sink saw them, from the run's start until the N-th message was counted; the same proxy for every run and sink\n")
+	b.WriteString("- peak RSS: VmHWM of each process, the largest over the rounds\n")
+	b.WriteString("- after stop: the sink's count once Telegraf has stopped, duplicates included where the sink counts them; seconds to 99%: when 99% of N had arrived, which tells a pipeline's rate from the wait for its last, partial batch (up to flush_interval)\n")
+	if o.ceilings {
+		b.WriteString("- input alone: its stdout is drained and thrown away by the benchmark (as /dev/null would, but counting lines), timed from its start to its N-th line; the raw sarama ceiling is timed from connecting\n")
+		b.WriteString("- routing ceiling: `bench -replay` writes the workload's line protocol (made by Telegraf's own JSON parser and influx serializer) to Telegraf's execd input, `bench -discard` counts it out of the execd output; B's execd and agent settings, with a buffer for the whole topic\n")
+		fmt.Fprintf(&b, "- sink ceiling: the same line protocol posted in batches of %d lines over %d connections\n", writerBatchSize(), sinkConnections)
 	}
 	b.WriteString("\n")
+	for _, k := range kinds {
+		if slices.Contains(pipelineKinds, k.name) || o.ceilings {
+			fmt.Fprintf(&b, "  - %s\n", k.title)
+		}
+	}
+	b.WriteString("\n" + tunedWhy + "\n")
 
 	for _, wi := range r.workloads {
-		w := wi.w
-		fmt.Fprintf(&b, "## Workload %s\n\n%s; preloaded at %.0f msg/s, producer compression %s.\n\n",
-			w.name, w.describe(wi.avgBytes), wi.produceRate, o.compression)
-		b.WriteString("| run | finished | messages/s (median) | messages/s per round | CPU s per million messages | peak RSS MiB per process |\n")
-		b.WriteString("|---|---|---|---|---|---|\n")
-		for _, k := range kinds {
-			st := r.stats(w.name, k.name)
-			if st.total == 0 {
-				continue
-			}
-			fmt.Fprintf(&b, "| %s | %d of %d | %s | %s | %s | %s |\n", k.name, st.finished, st.total,
-				orDash(st.rate, "%.0f"), strings.Join(st.perRound, ", "), orDash(st.cpu, "%.2f"), peaks(st.peakMiB))
-		}
-		b.WriteString("\n")
-		for _, rt := range r.ratios(w.name) {
-			fmt.Fprintf(&b, "- %s: %s\n", rt.name, orDash(rt.value, "%.2f"))
-		}
-		fmt.Fprintf(&b, "\n![throughput over time, %s](plot-%s.png)\n\n", w.name, w.name)
+		r.workloadSection(&b, wi)
 	}
 
 	b.WriteString("## Targets\n\n")
@@ -113,8 +155,8 @@ func (r *report) markdown() string {
 	}
 
 	b.WriteString("\n## Runs\n\n")
-	b.WriteString("| workload | run | round | result | counted | seconds | messages/s | CPU s | CPU s per million | peak RSS MiB per process |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | run | round | result | counted | after stop | seconds | seconds to 99% | messages/s | CPU s | CPU s per million | lines per request | requests/s | peak RSS MiB per process |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.runs {
 		result := "ok"
 		if !res.ok() {
@@ -124,11 +166,62 @@ func (r *report) markdown() string {
 		for name, kb := range res.peakKB {
 			peak[name] = float64(kb) / 1024
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %.2f | %.0f | %s | %s | %s |\n", res.workload, res.kind, res.round,
-			strings.ReplaceAll(result, "|", `\|`), res.counted, res.elapsed.Seconds(), res.rate(),
-			orDash(res.cpu.Seconds(), "%.2f"), orDash(res.cpuPerMillion(), "%.2f"), peaks(peak))
+		final := "–"
+		if res.final >= 0 {
+			final = fmt.Sprint(res.final)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %s | %.2f | %s | %.0f | %s | %s | %s | %s | %s |\n", res.workload, res.kind, res.round,
+			strings.ReplaceAll(result, "|", `\|`), res.counted, final, res.elapsed.Seconds(), orDash(res.timeTo(0.99).Seconds(), "%.2f"), res.rate(),
+			orDash((res.cpu+res.dbCPU).Seconds(), "%.2f"), orDash(res.cpuPerMillion(), "%.2f"),
+			orDash(res.linesPerRequest(), "%.0f"), orDash(res.requestRate(), "%.1f"), peaks(peak))
 	}
 	return b.String()
+}
+
+// tunedWhy says what A-tuned changes in the seed's pipeline and why.
+const tunedWhy = `A-tuned is the article's pipeline with what an expert would change for a backlog:
+
+- ` + "`metric_batch_size = 5000`" + ` (default 1000): a CnosDB write costs about 0.55 ms whatever its size, so fewer, larger requests.
+- ` + "`metric_buffer_limit = 100000`" + ` (default 10000): room for 20 batches while a write is slow, so that none is dropped.
+- ` + "`flush_interval = \"1s\"`" + ` (default 10s): Telegraf writes a full batch at once, but the last, partial one would wait up to 10 s.
+- ` + "`max_undelivered_messages = 10000`" + ` in kafka_consumer (default 1000): at least twice metric_batch_size, so that the next batch fills while one is being written; with 1000 in flight a batch of 5000 would never fill and every write would wait for the flush interval.
+- ` + "`use_batch_format = true`" + ` and ` + "`content_encoding = \"identity\"`" + ` in outputs.http, as the article has them: one request per batch rather than per metric, and no gzip, which CnosDB refuses since Telegraf streams it without a Content-Length.
+`
+
+// workloadSection is one workload's table of medians and its ratios.
+func (r *report) workloadSection(b *strings.Builder, wi workloadInfo) {
+	w := wi.w
+	fmt.Fprintf(b, "## Workload %s\n\n%s; preloaded at %.0f msg/s, producer compression %s.\n\n",
+		w.name, w.describe(wi.avgBytes), wi.produceRate, r.opts.compression)
+	cols := []string{"run", "finished", "messages/s (median)", "messages/s per round"}
+	for _, p := range shownProcs {
+		cols = append(cols, "CPU s/M "+p)
+	}
+	if r.dbMeasured {
+		cols = append(cols, "CPU s/M database")
+	}
+	cols = append(cols, "CPU s/M total", "lines per request", "requests/s", "peak RSS MiB per process")
+	fmt.Fprintf(b, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+	for _, k := range kinds {
+		st := r.stats(w.name, k.name)
+		if st.total == 0 {
+			continue
+		}
+		row := []string{k.name, fmt.Sprintf("%d of %d", st.finished, st.total), orDash(st.rate, "%.0f"), strings.Join(st.perRound, ", ")}
+		for _, p := range shownProcs {
+			row = append(row, orDash(st.procCPU[p], "%.2f"))
+		}
+		if r.dbMeasured {
+			row = append(row, orDash(st.db, "%.2f"))
+		}
+		row = append(row, orDash(st.cpu, "%.2f"), orDash(st.linesPerRequest, "%.0f"), orDash(st.requestRate, "%.1f"), peaks(st.peakMiB))
+		fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
+	}
+	b.WriteString("\nCPU s/M: CPU seconds per million messages, medians over the rounds.\n\n")
+	for _, rt := range r.ratios(w.name) {
+		fmt.Fprintf(b, "- %s: %s\n", rt.name, orDash(rt.value, "%.2f"))
+	}
+	fmt.Fprintf(b, "\n![throughput over time, %s](plot-%s.png)\n\n", w.name, w.name)
 }
 
 // ratio is one comparison of medians.
@@ -137,28 +230,36 @@ type ratio struct {
 	value float64 // 0 when a side has no finished run
 }
 
+func div(x, y float64) float64 {
+	if x == 0 || y == 0 {
+		return 0
+	}
+	return x / y
+}
+
+// ratios compare B and A-seed with A-tuned, the strongest stock pipeline, and with
+// -ceilings the pipelines with the ceilings.
 func (r *report) ratios(workload string) []ratio {
 	med := func(kind string) stats { return r.stats(workload, kind) }
-	a, b := med(runA), med(runB)
-	div := func(x, y float64) float64 {
-		if x == 0 || y == 0 {
-			return 0
-		}
-		return x / y
+	seed, tuned, b := med(runASeed), med(runATuned), med(runB)
+	rs := []ratio{
+		{"B / A-tuned messages/s", div(b.rate, tuned.rate)},
+		{"B / A-tuned CPU per message (total)", div(b.cpu, tuned.cpu)},
+		{"A-seed / A-tuned messages/s", div(seed.rate, tuned.rate)},
+		{"A-seed / A-tuned CPU per message (total)", div(seed.cpu, tuned.cpu)},
 	}
-	return []ratio{
-		{"B/A throughput", div(b.rate, a.rate)},
-		{"B/A CPU per message", div(b.cpu, a.cpu)},
-		{"B-ack/A throughput", div(med(runBAck).rate, a.rate)},
-		{"B-ack/A CPU per message", div(med(runBAck).cpu, a.cpu)},
-		{"B / Telegraf's execd routing ceiling", div(b.rate, med(runRouting).rate)},
-		{"B / sink accept rate", div(b.rate, med(runSink).rate)},
-		{"B / raw sarama consume rate", div(b.rate, med(runSarama).rate)},
-		{"B / kcat consume rate", div(b.rate, med(runKcat).rate)},
-		{"input alone / raw sarama consume rate", div(med(runInput).rate, med(runSarama).rate)},
-		{"input alone from its first line to its last (start-up and group join left out) / raw sarama", div(med(runInput).steady, med(runSarama).rate)},
-		{"A / Telegraf's execd routing ceiling", div(a.rate, med(runRouting).rate)},
+	if !r.opts.ceilings {
+		return rs
 	}
+	return append(rs,
+		ratio{"B / Telegraf's execd routing ceiling", div(b.rate, med(runRouting).rate)},
+		ratio{"B / sink accept rate", div(b.rate, med(runSink).rate)},
+		ratio{"B / raw sarama consume rate", div(b.rate, med(runSarama).rate)},
+		ratio{"B / kcat consume rate", div(b.rate, med(runKcat).rate)},
+		ratio{"input alone / raw sarama consume rate", div(med(runInput).rate, med(runSarama).rate)},
+		ratio{"input alone from its first line to its last (start-up and group join left out) / raw sarama", div(med(runInput).steady, med(runSarama).rate)},
+		ratio{"A-tuned / Telegraf's execd routing ceiling", div(tuned.rate, med(runRouting).rate)},
+	)
 }
 
 // peaks lists peak RSS per process, largest first.

@@ -4,9 +4,9 @@ import "time"
 
 // A run is one measurement of one kind on one workload in one round.
 const (
-	runA       = "A"       // the seed's pipeline
-	runB       = "B"       // this project's pipeline
-	runBAck    = "B-ack"   // this project's pipeline, offsets committed once CnosDB has the lines
+	runASeed   = "A-seed"  // the seed's pipeline exactly as CnosDB's Kafka article writes it
+	runATuned  = "A-tuned" // the same stock plugins, tuned as an expert would
+	runB       = "B"       // this project's pipeline with the plugins' defaults
 	runInput   = "input"   // telegraf-kafka-consumer alone, stdout to /dev/null
 	runRouting = "routing" // Telegraf's execd routing ceiling
 	runSarama  = "sarama"  // raw sarama consumer ceiling
@@ -16,15 +16,27 @@ const (
 
 // kinds lists the runs in report order, with what each one is.
 var kinds = []struct{ name, title string }{
-	{runA, "A: stock Telegraf, kafka_consumer + outputs.http"},
-	{runB, "B: stock Telegraf, execd telegraf-kafka-consumer + telegraf-cnosdb"},
-	{runBAck, "B-ack: B with ack_socket (offsets committed once CnosDB has the lines), max_undelivered_messages = 20000"},
+	{runASeed, "A-seed: stock Telegraf, kafka_consumer + outputs.http as CnosDB's Kafka article sets them, no [agent] table (Telegraf's defaults)"},
+	{runATuned, "A-tuned: stock Telegraf, kafka_consumer + outputs.http tuned (metric_batch_size 5000, flush_interval 1s, max_undelivered_messages 10000)"},
+	{runB, "B: stock Telegraf, execd telegraf-kafka-consumer + telegraf-cnosdb, the plugins' defaults, no [agent] table (Telegraf's defaults)"},
 	{runInput, "input alone: telegraf-kafka-consumer, stdout drained and discarded"},
 	{runRouting, "ceiling: Telegraf's execd routing (replayed line protocol in, discarded out)"},
 	{runSarama, "ceiling: raw sarama consumer to nowhere"},
 	{runKcat, "ceiling: kcat to /dev/null"},
 	{runSink, "ceiling: the sink's accept rate (pre-made line protocol, 2 connections)"},
 }
+
+// pipelineKinds are the runs that move the topic into the sink, in the order of an
+// odd round; even rounds run them backwards.
+var pipelineKinds = []string{runASeed, runATuned, runB}
+
+// Names of the processes whose CPU the report shows one by one; any other process
+// of a run (the ceilings' helpers) counts in the total only.
+const (
+	procTelegraf = "telegraf"
+	pluginInput  = "telegraf-kafka-consumer"
+	pluginOutput = "telegraf-cnosdb"
+)
 
 // sample is one reading of a run's progress.
 type sample struct {
@@ -39,9 +51,13 @@ type result struct {
 	round    int
 	n        int
 	counted  int64
+	final    int64         // counted again once Telegraf has stopped; -1 when not counted
 	elapsed  time.Duration // start until all n were seen, or until giving up
 	failure  string        // empty when all n arrived in time
-	cpu      time.Duration // CPU of the pipeline's processes until all n were seen; 0 when not measured
+	cpu      time.Duration // CPU of the run's processes until all n were seen; 0 when not measured
+	procCPU  map[string]time.Duration
+	dbCPU    time.Duration // the database's CPU over the run; 0 when its pid is not known
+	writes   writeCounts   // what the counting proxy saw of the run
 	peakKB   map[string]int64
 	timeline []sample
 	steady   float64 // input alone: messages/s from its first line to its last, start-up left out
@@ -57,5 +73,43 @@ func (r result) rate() float64 {
 	return float64(r.counted) / r.elapsed.Seconds()
 }
 
-// cpuPerMillion is CPU seconds per million messages, 0 when not measured.
-func (r result) cpuPerMillion() float64 { return r.cpu.Seconds() / float64(r.n) * 1e6 }
+// timeTo is when the run had counted frac of its messages, from its timeline; 0
+// when it never did. Set beside elapsed it tells a pipeline's rate from the wait
+// for its last, partial batch.
+func (r result) timeTo(frac float64) time.Duration {
+	for _, s := range r.timeline {
+		if float64(s.counted) >= frac*float64(r.n) {
+			return s.at
+		}
+	}
+	return 0
+}
+
+// perMillion is d in seconds per million of the run's messages.
+func (r result) perMillion(d time.Duration) float64 { return d.Seconds() / float64(r.n) * 1e6 }
+
+// cpuPerMillion is CPU seconds per million messages of every process measured, the
+// database's included when its pid is known; 0 when not measured.
+func (r result) cpuPerMillion() float64 { return r.perMillion(r.cpu + r.dbCPU) }
+
+// linesPerRequest is the mean size of the run's write requests, 0 without any.
+func (r result) linesPerRequest() float64 {
+	if r.writes.requests == 0 {
+		return 0
+	}
+	return float64(r.writes.lines) / float64(r.writes.requests)
+}
+
+// requestRate is write requests per second over the run.
+func (r result) requestRate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.writes.requests) / r.elapsed.Seconds()
+}
+
+// addProcs records the CPU of each process of st under its name.
+func (r *result) addProcs(st procStats) {
+	r.cpu = st.cpu
+	r.procCPU = st.byName()
+}

@@ -21,53 +21,120 @@ import (
 // the plugin, and telegraf-kafka-consumer keeps that name as a drop-in.
 const table = "kafka_consumer"
 
+// Sinks the benchmark can write to.
+const (
+	sinkCost      = "cost"       // the dev server with the cost model of a real CnosDB
+	sinkCountOnly = "count-only" // the dev server, free: a ceiling
+	sinkReal      = "real"       // a real CnosDB at CNOSDB_URL
+)
+
 // sink is the CnosDB the pipelines write to and the benchmark counts in.
 type sink struct {
-	url, user, password string
-	desc                string
-	real                bool // a real CnosDB (CNOSDB_URL), counted by SQL
-	close               func()
-	client              *http.Client
+	url            string // where the pipelines write: the counting proxy
+	api            string // the sink itself, for SQL
+	user, password string
+	kind           string // sinkCost, sinkCountOnly or sinkReal
+	desc           string
+	pid            int // the database process, 0 when not known
+	writes         *writeCounter
+	close          func()
+	client         *http.Client
 }
 
-// openSink starts the dev server in count-only mode in this process, or uses the real
-// CnosDB named by CNOSDB_URL. Count-only keeps the sink cheap, so that the numbers
-// describe the pipelines rather than the emulator's storage.
-func openSink(ctx context.Context) (*sink, error) {
+// openSink starts the dev server in count-only mode in this process, with the cost
+// model unless mode is count-only, or uses the real CnosDB named by CNOSDB_URL, and
+// puts the counting proxy in front of it. Count-only keeps the emulator's own work
+// out of the numbers; the cost model makes every write take as long as a real
+// CnosDB's, so that a pipeline's requests cost what they would.
+func openSink(ctx context.Context, mode string, cores int) (*sink, error) {
 	s := &sink{user: "root", close: func() {}, client: &http.Client{Timeout: 30 * time.Second}}
 	if u := os.Getenv("CNOSDB_URL"); u != "" {
-		s.url = strings.TrimRight(u, "/")
+		s.api = strings.TrimRight(u, "/")
 		if v := os.Getenv("CNOSDB_USER"); v != "" {
 			s.user = v
 		}
 		s.password = os.Getenv("CNOSDB_PASSWORD")
-		s.real = true
-		s.desc = "CnosDB at " + s.url + " (CNOSDB_URL), rows counted with SELECT exact_count(*)"
-		return s, s.ping(ctx)
+		s.kind = sinkReal
+		s.desc = "CnosDB at " + s.api + " (CNOSDB_URL), rows counted with SELECT exact_count(*)"
+		if v := os.Getenv("CNOSDB_PID"); v != "" {
+			pid, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("CNOSDB_PID=%q: %w", v, err)
+			}
+			if _, err := processCPU(pid); err != nil {
+				return nil, fmt.Errorf("CNOSDB_PID=%d: reading its CPU time: %w", pid, err)
+			}
+			s.pid = pid
+			s.desc += fmt.Sprintf("; its CPU measured from pid %d (CNOSDB_PID)", pid)
+		} else {
+			s.desc += "; its CPU not measured (CNOSDB_PID not set)"
+		}
+		if err := s.ping(ctx); err != nil {
+			return nil, err
+		}
+	} else {
+		opts := cnosdbdev.Options{CountOnly: true}
+		switch mode {
+		case sinkCost:
+			opts.Cost = cnosdbdev.DefaultCost()
+			opts.Cost.Cores = cores
+		case sinkCountOnly:
+		default:
+			return nil, fmt.Errorf("-sink %q: want %s or %s", mode, sinkCost, sinkCountOnly)
+		}
+		if err := opts.Validate(); err != nil {
+			return nil, fmt.Errorf("the CnosDB dev server: %w", err)
+		}
+		dev := cnosdbdev.New(opts)
+		front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
+		if err != nil {
+			return nil, fmt.Errorf("starting the CnosDB dev server: %w", err)
+		}
+		s.api, s.kind = front.URL(), mode
+		s.close = func() { _ = front.Close() }
+		s.desc = fmt.Sprintf("CnosDB dev server (emulates %s), count-only, in-process at %s", dev.Version(), s.api)
+		if opts.Cost != nil {
+			s.desc += ", with the cost model of a real CnosDB: " + opts.Cost.String()
+		} else {
+			s.desc += ", free (no cost model): a ceiling, not a CnosDB"
+		}
 	}
-	dev := cnosdbdev.New(cnosdbdev.Options{CountOnly: true})
-	front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
+	w, err := startWriteCounter(s.api)
 	if err != nil {
-		return nil, fmt.Errorf("starting the CnosDB dev server: %w", err)
+		s.close()
+		return nil, err
 	}
-	s.url = front.URL()
-	s.close = func() { _ = front.Close() }
-	s.desc = fmt.Sprintf("CnosDB dev server (emulates %s), count-only, in-process at %s", dev.Version(), s.url)
+	s.writes, s.url = w, w.url
+	closeSink := s.close
+	s.close = func() { w.close(); closeSink() }
+	s.desc += "; every write goes through a counting reverse proxy in this process at " + s.url
 	return s, nil
 }
 
+// databaseCPU is the database's CPU time so far, 0 when its process is not known.
+func (s *sink) databaseCPU() time.Duration {
+	if s.pid == 0 {
+		return 0
+	}
+	d, err := processCPU(s.pid)
+	if err != nil {
+		return 0
+	}
+	return d
+}
+
 func (s *sink) ping(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/api/v1/ping", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.api+"/api/v1/ping", nil)
 	if err != nil {
 		return err
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("pinging CnosDB at %s: %w", s.url, err)
+		return fmt.Errorf("pinging CnosDB at %s: %w", s.api, err)
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("pinging CnosDB at %s: HTTP %d", s.url, resp.StatusCode)
+		return fmt.Errorf("pinging CnosDB at %s: HTTP %d", s.api, resp.StatusCode)
 	}
 	return nil
 }
@@ -75,7 +142,7 @@ func (s *sink) ping(ctx context.Context) error {
 // sql runs one statement in database db and returns the HTTP status and body.
 func (s *sink) sql(ctx context.Context, db, stmt string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		s.url+"/api/v1/sql?db="+url.QueryEscape(db), strings.NewReader(stmt))
+		s.api+"/api/v1/sql?db="+url.QueryEscape(db), strings.NewReader(stmt))
 	if err != nil {
 		return 0, "", err
 	}

@@ -13,9 +13,10 @@ import (
 type counter func(context.Context) (int64, error)
 
 // runTelegraf starts Telegraf with conf, waits until count reaches e.n (or the
-// timeout passes) and stops Telegraf. Its error is for what prevents measuring at
-// all; a slow or broken pipeline is a failed result.
-func runTelegraf(ctx context.Context, e *env, res result, dir, conf string, count counter) (result, error) {
+// timeout passes) and stops Telegraf; atEnd, when set, records what else the run
+// measures at the moment the count was reached. Its error is for what prevents
+// measuring at all; a slow or broken pipeline is a failed result.
+func runTelegraf(ctx context.Context, e *env, res result, dir, conf string, count counter, atEnd func(*result)) (result, error) {
 	res.logPath = filepath.Join(dir, "telegraf.log")
 	logFile, err := os.Create(res.logPath)
 	if err != nil {
@@ -39,7 +40,10 @@ func runTelegraf(ctx context.Context, e *env, res result, dir, conf string, coun
 	}
 	// CPU at the moment the last message was counted: the work of moving N
 	// messages, without Telegraf's shutdown.
-	res.cpu = proc.sampler.snapshot().cpu
+	res.addProcs(proc.sampler.snapshot())
+	if atEnd != nil {
+		atEnd(&res)
+	}
 	proc.stop()
 	proc.peaks(&res)
 	return res, nil
@@ -68,6 +72,8 @@ func (w waiter) wait(ctx context.Context) error {
 		lastShown   int64
 		lastShownAt = w.start
 		lastErr     error
+		lastGrowth  = w.start
+		lastCounted int64
 	)
 	defer fmt.Println()
 	defer func() {
@@ -102,6 +108,18 @@ func (w waiter) wait(ctx context.Context) error {
 			if res.counted >= int64(res.n) {
 				res.elapsed = at
 				showProgress(res, at, 0)
+				return nil
+			}
+			if res.counted != lastCounted {
+				lastCounted, lastGrowth = res.counted, now
+			}
+			// A pipeline that lost messages never reaches N; say so once nothing has
+			// arrived for a while rather than waiting for the timeout.
+			if w.e.stall > 0 && now.Sub(lastGrowth) >= w.e.stall {
+				res.failure = fmt.Sprintf("stalled: nothing more arrived for %v", w.e.stall)
+				if lastErr != nil {
+					res.failure += fmt.Sprintf("; last count error: %v", lastErr)
+				}
 				return nil
 			}
 			if now.Sub(lastShownAt) >= time.Second {

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/stretchr/testify/require"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegraftest"
+)
+
+func testEnv(t *testing.T, version string) *env {
+	t.Helper()
+	return &env{n: 1000, version: version, brokerAddr: "127.0.0.1:9092", workload: workloads["wide"],
+		inputBin: "/bin/telegraf-kafka-consumer", outputBin: "/bin/telegraf-cnosdb", self: "/bin/bench",
+		sink: &sink{url: "http://127.0.0.1:8902", user: "root"}, lpPath: "/tmp/wide.lp"}
+}
+
+// readTOML parses a configuration the way Telegraf would have to: valid TOML.
+func readTOML(t *testing.T, path string) map[string]any {
+	t.Helper()
+	var conf map[string]any
+	_, err := toml.DecodeFile(path, &conf)
+	require.NoError(t, err, path)
+	return conf
+}
+
+// plugin returns the only table of kind ("inputs") and name ("kafka_consumer").
+func plugin(t *testing.T, conf map[string]any, kind, name string) map[string]any {
+	t.Helper()
+	tables, ok := conf[kind].(map[string]any)[name].([]map[string]any)
+	require.True(t, ok, "no [[%s.%s]] in %v", kind, name, conf)
+	require.Len(t, tables, 1)
+	return tables[0]
+}
+
+func keysOf(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// What the article's kafka_consumer and outputs.http set, with the workload's parser
+// options and what the benchmark needs to read the preloaded topic.
+var (
+	stockKafkaKeys = []string{"brokers", "consumer_group", "data_format", "json_time_format", "json_time_key",
+		"kafka_version", "offset", "tag_keys", "topics"}
+	articleHTTPKeys = []string{"content_encoding", "data_format", "idle_conn_timeout", "method", "password",
+		"timeout", "url", "use_batch_format", "username"}
+)
+
+func TestSeedConfigIsTheArticles(t *testing.T) {
+	e := testEnv(t, telegraftest.Latest)
+	path, err := seedConfig(e, t.TempDir(), "group", "db")
+	require.NoError(t, err)
+	conf := readTOML(t, path)
+	require.NotContains(t, conf, "agent", "Telegraf's agent defaults, as the article has them")
+	require.Equal(t, stockKafkaKeys, keysOf(plugin(t, conf, "inputs", "kafka_consumer")))
+	out := plugin(t, conf, "outputs", "http")
+	require.Equal(t, articleHTTPKeys, keysOf(out))
+	require.Equal(t, "http://127.0.0.1:8902/api/v1/write?db=db", out["url"])
+	require.Equal(t, "identity", out["content_encoding"])
+	require.Equal(t, true, out["use_batch_format"])
+}
+
+func TestTunedConfig(t *testing.T) {
+	e := testEnv(t, telegraftest.Latest)
+	path, err := tunedConfig(e, t.TempDir(), "group", "db")
+	require.NoError(t, err)
+	conf := readTOML(t, path)
+	agent := conf["agent"].(map[string]any)
+	require.Equal(t, map[string]any{"metric_batch_size": int64(5000), "metric_buffer_limit": int64(100000), "flush_interval": "1s"}, agent)
+	in := plugin(t, conf, "inputs", "kafka_consumer")
+	require.GreaterOrEqual(t, in["max_undelivered_messages"], int64(2*5000), "a batch fills while the last one is written")
+	delete(in, "max_undelivered_messages")
+	require.Equal(t, stockKafkaKeys, keysOf(in), "otherwise the seed's input")
+	require.Equal(t, articleHTTPKeys, keysOf(plugin(t, conf, "outputs", "http")), "and the seed's output")
+}
+
+func TestPairConfigHasTheDefaults(t *testing.T) {
+	for _, version := range telegraftest.Versions {
+		t.Run(version, func(t *testing.T) {
+			dir := t.TempDir()
+			path, err := pairConfig(testEnv(t, version), dir, "group", "db")
+			require.NoError(t, err)
+			conf := readTOML(t, path)
+			require.Equal(t, map[string]any{"flush_interval": "1s"}, conf["agent"],
+				"Telegraf's agent defaults but for sample.conf's advice, A-tuned's flush_interval")
+			require.Equal(t, []string{"command", "data_format"}, keysOf(plugin(t, conf, "inputs", "execd")))
+			outKeys := []string{"command", "data_format", "use_batch_format"}
+			if version == telegraftest.Seed {
+				outKeys = []string{"command", "data_format"}
+			}
+			require.Equal(t, outKeys, keysOf(plugin(t, conf, "outputs", "execd")))
+
+			consumer := plugin(t, readTOML(t, filepath.Join(dir, "kafka_consumer.conf")), "inputs", "kafka_consumer")
+			require.Equal(t, stockKafkaKeys, keysOf(consumer), "where to read and how to parse only: no ack_socket, no max_undelivered_messages")
+			writer := plugin(t, readTOML(t, filepath.Join(dir, "cnosdb.conf")), "outputs", "cnosdb")
+			require.Equal(t, []string{"database", "password", "urls", "username"}, keysOf(writer))
+		})
+	}
+}
+
+func TestRoutingConfigHoldsTheTopic(t *testing.T) {
+	e := testEnv(t, telegraftest.Latest)
+	e.n = 1_000_000
+	path, err := routingConfig(e, t.TempDir(), "/tmp/progress")
+	require.NoError(t, err)
+	conf := readTOML(t, path)
+	require.Equal(t, map[string]any{"metric_buffer_limit": int64(e.n)}, conf["agent"], "the replay does not wait for deliveries")
+}
+
+func TestWriteCounterCountsWritesOnly(t *testing.T) {
+	var (
+		mu     sync.Mutex
+		bodies []string
+		sizes  []int64
+	)
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies, sizes = append(bodies, r.URL.RequestURI()+" "+string(b)), append(sizes, r.ContentLength)
+		mu.Unlock()
+	}))
+	defer backend.Close()
+	wc, err := startWriteCounter(backend.URL)
+	require.NoError(t, err)
+	defer wc.close()
+
+	post := func(path, body string) {
+		resp, err := http.Post(wc.url+path, "text/plain", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	post("/api/v1/write?db=a", "m x=1 1\nm x=2 2\n")
+	before := wc.counts()
+	post("/api/v1/write?db=a", "m x=3 3\nm x=4 4\nm x=5 5") // no newline after the last line
+	post("/api/v1/sql?db=a", "SELECT 1\n")
+	require.Equal(t, writeCounts{requests: 1, lines: 3, bytes: 23}, wc.counts().sub(before))
+	require.Equal(t, writeCounts{requests: 2, lines: 5, bytes: 39}, wc.counts())
+	require.Equal(t, []string{"/api/v1/write?db=a m x=1 1\nm x=2 2\n", "/api/v1/write?db=a m x=3 3\nm x=4 4\nm x=5 5", "/api/v1/sql?db=a SELECT 1\n"}, bodies)
+	require.Equal(t, []int64{16, 23, 9}, sizes, "the sink sees each request's Content-Length")
+}
+
+func TestMeasurementsAlternate(t *testing.T) {
+	order := func(o options, round int) []string {
+		var ks []string
+		for _, m := range measurements(o, round) {
+			ks = append(ks, m.kind)
+		}
+		return ks
+	}
+	require.Equal(t, []string{runASeed, runATuned, runB}, order(options{}, 1))
+	require.Equal(t, []string{runB, runATuned, runASeed}, order(options{}, 2))
+	require.Equal(t, []string{runASeed, runATuned, runB, runInput, runRouting, runSarama, runKcat, runSink}, order(options{ceilings: true}, 3))
+}
+
+func TestFlagDefaults(t *testing.T) {
+	t.Setenv("BENCH_N", "")
+	parse := func(args ...string) options {
+		o, err := parseFlags(flag.NewFlagSet("bench", flag.ContinueOnError), args)
+		require.NoError(t, err)
+		return o
+	}
+	o := parse("-n", "20000")
+	require.False(t, o.ceilings, "a default run is the pipelines only")
+	require.False(t, o.backlog, "20000 messages are no backlog")
+	require.Equal(t, sinkCost, o.sink)
+	require.Equal(t, cnosdbdev.DefaultCost().Cores, o.sinkCores)
+	require.True(t, parse("-n", "50000").backlog)
+	require.True(t, parse("-n", "20000", "-backlog").backlog)
+	require.False(t, parse("-backlog=false").backlog)
+	_, err := parseFlags(flag.NewFlagSet("bench", flag.ContinueOnError), []string{"-sink", "free"})
+	require.Error(t, err)
+}
+
+func TestProcessCPUByName(t *testing.T) {
+	st := procStats{procs: []procSample{{name: procTelegraf, cpu: 2}, {name: "bench -replay", cpu: 3}, {name: "bench -replay", cpu: 4}}}
+	require.Equal(t, map[string]time.Duration{procTelegraf: 2, "bench -replay": 7}, st.byName())
+	_, err := processCPU(os.Getpid())
+	require.NoError(t, err, "a process's CPU time reads from /proc")
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// benchRun is a finished run of n messages taking seconds, with CPU per process and
+// the writes the proxy counted; what the targets see of it.
+func benchRun(w, kind string, round, n int, seconds float64, cpu map[string]time.Duration, requests int64) result {
+	res := result{workload: w, kind: kind, round: round, n: n, counted: int64(n), final: int64(n),
+		elapsed: time.Duration(seconds * float64(time.Second)), procCPU: cpu,
+		writes: writeCounts{requests: requests, lines: int64(n)}, peakKB: map[string]int64{}}
+	for _, d := range cpu {
+		res.cpu += d
+	}
+	return res
+}
+
+func targetStates(r *report) map[string]bool {
+	got := map[string]bool{}
+	for _, tg := range r.targets() {
+		got[tg.name] = tg.met
+	}
+	return got
+}
+
+func TestTargets(t *testing.T) {
+	const n = 1_000_000
+	batch := writerBatchSize()
+	// 95% of the writer's batch size per request.
+	b := benchRun("sensor", runB, 1, n, 10, map[string]time.Duration{
+		procTelegraf: 2 * time.Second, pluginInput: 2 * time.Second, pluginOutput: time.Second}, int64(float64(n)/(0.95*float64(batch))))
+	b.peakKB = map[string]int64{pluginInput: 50 << 10, pluginOutput: 120 << 10}
+	r := &report{opts: options{n: n, backlog: true}, sinkKind: sinkCost, workloads: []workloadInfo{{w: workloads["sensor"]}}, runs: []result{
+		benchRun("sensor", runASeed, 1, n, 100, map[string]time.Duration{procTelegraf: 20 * time.Second}, 1000),
+		benchRun("sensor", runATuned, 1, n, 17, map[string]time.Duration{procTelegraf: 8 * time.Second}, 200),
+		b,
+	}}
+	require.Equal(t, map[string]bool{
+		"sensor: B >= 1.5 x A-tuned messages/s, cost-model sink":                                                                                             true,  // 1.7
+		"sensor: B's total CPU per message <= 0.7 x A-tuned's, cost-model sink":                                                                              true,  // 5/8
+		"sensor: moonshot: B >= 2.0 x A-tuned messages/s, cost-model sink":                                                                                   false, // 1.7
+		"sensor: moonshot: B's total CPU per message <= 0.5 x A-tuned's, cost-model sink":                                                                    false, // 5/8
+		"sensor: B >= 1.0 x A-tuned messages/s into a real CnosDB":                                                                                           false, // not measured
+		fmt.Sprintf("sensor: B's lines per request >= 90%% of telegraf-cnosdb's default metric_batch_size (%d)", batch):                                      true,  // 95%
+		"sensor: each plugin process <= 100 MiB RSS with a 1000000-message backlog, default settings":                                                        false, // output 120 MiB
+		fmt.Sprintf("sensor: backlog of 1000000 messages (100.0x metric_buffer_limit) with defaults: all stored, >= %.0f lines/request", 0.9*float64(batch)): true,
+	}, targetStates(r))
+	for _, tg := range r.targets() {
+		if tg.name == "sensor: B >= 1.0 x A-tuned messages/s into a real CnosDB" {
+			require.Equal(t, "not measured: CNOSDB_URL not set", tg.figure)
+		}
+	}
+}
+
+func TestTargetsNeedTheirSink(t *testing.T) {
+	const n = 20_000
+	runs := []result{
+		benchRun("wide", runATuned, 1, n, 2, map[string]time.Duration{procTelegraf: time.Second}, 4),
+		benchRun("wide", runB, 1, n, 1, map[string]time.Duration{procTelegraf: time.Second}, 4),
+	}
+	r := &report{opts: options{n: n}, sinkKind: sinkCountOnly, workloads: []workloadInfo{{w: workloads["wide"]}}, runs: runs}
+	for _, tg := range r.targets() {
+		switch tg.name {
+		case "wide: B >= 1.5 x A-tuned messages/s, cost-model sink":
+			require.False(t, tg.met, "a count-only sink does not check a cost-model target")
+			require.Contains(t, tg.figure, "not measured: the sink is count-only")
+		case "wide: B >= 1.0 x A-tuned messages/s into a real CnosDB":
+			require.False(t, tg.met)
+		}
+		require.NotContains(t, tg.name, "backlog of", "no backlog check unless asked for")
+	}
+	r.sinkKind = sinkReal
+	require.True(t, targetStates(r)["wide: B >= 1.0 x A-tuned messages/s into a real CnosDB"])
+}
+
+func TestBacklogTarget(t *testing.T) {
+	batch := 0.9 * float64(writerBatchSize())
+	name := fmt.Sprintf("sensor: backlog of 50000 messages (5.0x metric_buffer_limit) with defaults: all stored, >= %.0f lines/request", batch)
+	run := func(final int64, failure string) result {
+		res := benchRun("sensor", runB, 1, 50_000, 5, map[string]time.Duration{procTelegraf: time.Second}, int64(50_000/batch))
+		res.final, res.failure = final, failure
+		return res
+	}
+	check := func(runs ...result) target {
+		r := &report{opts: options{n: 50_000, backlog: true}, sinkKind: sinkCost, workloads: []workloadInfo{{w: workloads["sensor"]}}, runs: runs}
+		for _, tg := range r.targets() {
+			if tg.name == name {
+				return tg
+			}
+		}
+		t.Fatalf("no target %q", name)
+		return target{}
+	}
+	require.True(t, check(run(50_000, ""), run(50_000, "")).met)
+	tg := check(run(50_000, ""), run(50_012, ""))
+	require.False(t, tg.met, "duplicates are not 'every message stored once'")
+	require.Contains(t, tg.figure, "50000 to 50012 counted once Telegraf had stopped")
+	tg = check(run(41_000, "stalled: nothing more arrived for 1m0s"))
+	require.False(t, tg.met)
+	require.Contains(t, tg.figure, "0 of 1 B runs finished")
+
+	small := &report{opts: options{n: 20_000, backlog: true}, workloads: []workloadInfo{{w: workloads["sensor"]}}}
+	for _, tg := range small.targets() {
+		if tg.name == fmt.Sprintf("sensor: backlog of 20000 messages (2.0x metric_buffer_limit) with defaults: all stored, >= %.0f lines/request", batch) {
+			require.False(t, tg.met)
+			require.Contains(t, tg.figure, "fewer than 5 x Telegraf's default metric_buffer_limit")
+			return
+		}
+	}
+	t.Fatal("-backlog with a small topic still reports the target")
+}
+
+func TestMediansOverRounds(t *testing.T) {
+	var runs []result
+	for round, seconds := range []float64{10, 30, 20} {
+		runs = append(runs, benchRun("sensor", runB, round+1, 100_000, seconds,
+			map[string]time.Duration{pluginOutput: time.Duration(round+1) * time.Second}, int64(20*(round+1))))
+	}
+	st := (&report{runs: runs}).stats("sensor", runB)
+	require.Equal(t, 3, st.finished)
+	require.InDelta(t, 5000, st.rate, 1e-9, "the median of 10000, 3333 and 5000 msg/s")
+	require.InDelta(t, 20, st.procCPU[pluginOutput], 1e-9, "the median of 10, 20 and 30 s per million")
+	require.InDelta(t, 2500, st.linesPerRequest, 1e-9, "the median of 5000, 2500 and 1667")
+	require.True(t, st.allStored)
+}
