@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type pipeline struct {
 	broker *kafkatest.Broker
 	target *cnosdbtest.Target
 	topic  string
+	group  string // the input's consumer group; the topic's name unless changed
 	db     string
 }
 
@@ -35,7 +37,7 @@ func newPipeline(t *testing.T, partitions int) *pipeline {
 	if target.Real {
 		db = target.NewDatabase(t, "")
 	}
-	return &pipeline{broker: broker, target: target, topic: topic, db: db}
+	return &pipeline{broker: broker, target: target, topic: topic, group: topic, db: db}
 }
 
 // telegrafConfig writes the plugins' own files and returns telegraf.conf with extra
@@ -55,7 +57,7 @@ func (p *pipeline) telegrafConfigWith(t *testing.T, version, parserOptions, extr
   offset = "oldest"
   kafka_version = "4.1.0"
   data_format = "json"
-%s`, p.broker.Addr(), p.topic, p.topic, parserOptions)), 0o600))
+%s`, p.broker.Addr(), p.topic, p.group, parserOptions)), 0o600))
 	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
 	require.NoError(t, os.WriteFile(cnosdbConf, []byte(fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
@@ -195,4 +197,48 @@ func TestAckWithoutTelegrafCnosDBSaysSo(t *testing.T) {
 		return strings.Contains(tg.Logs(), "ack: no output has answered a marker")
 	})
 	require.Contains(t, tg.Logs(), "set ack = false")
+}
+
+// TestReplayThroughAProcessorLandsOnTheSameRows: messages without a time of their own,
+// renamed and with a field renamed by processors.rename on their way, are read a
+// second time from the start by another consumer group; every message lands on the
+// row its first reading wrote, since its time comes from its Kafka record.
+func TestReplayThroughAProcessorLandsOnTheSameRows(t *testing.T) {
+	p := newPipeline(t, 3)
+	const n = 3000
+	messages, want := sensorMessages(n)
+	kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages)
+	rename := `
+[[processors.rename]]
+  [[processors.rename.replace]]
+    measurement = "kafka_consumer"
+    dest = "sensor"
+  [[processors.rename.replace]]
+    field = "temperature"
+    dest = "temperature_c"
+`
+	for round, group := range []string{p.topic, p.topic + "-replay"} {
+		p.group = group
+		tg := telegraftest.Start(t, telegraftest.Latest, p.telegrafConfig(t, telegraftest.Latest, rename))
+		if round == 0 {
+			waitForCount(t, p.target, p.db, "sensor", n, tg)
+		} else {
+			// Every message read again: the group's offsets reach the end of the topic.
+			waitFor(t, tg, "the replay's offsets at the end of the topic", func() bool {
+				total := int64(0)
+				for _, off := range p.broker.CommittedOffsets(t, group, p.topic) {
+					total += off
+				}
+				return total == n
+			})
+		}
+		tg.Stop(t)
+		require.Equal(t, n, p.target.Count(t, p.db, "sensor"), "round %d: one row per message", round+1)
+	}
+	var rows []string
+	for _, r := range p.target.Rows(t, p.db, "sensor") {
+		rows = append(rows, r["pressure"]+","+r["temperature_c"]+","+r["visibility"])
+	}
+	sort.Strings(rows)
+	require.Equal(t, want, rows, "the values of the first reading, on the same rows")
 }

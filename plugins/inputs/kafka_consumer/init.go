@@ -79,6 +79,17 @@ func (k *KafkaConsumer) Init() error {
 	default:
 		return fmt.Errorf("timestamp_source: %q is not one of \"metric\", \"inner\", \"outer\"", k.TimestampSource)
 	}
+	switch k.TimestampFallback {
+	case "":
+		k.TimestampFallback = "parse"
+		if k.Ack {
+			k.TimestampFallback = "record"
+		}
+	case "record", "parse":
+	default:
+		return fmt.Errorf("timestamp_fallback: %q is not one of \"record\", \"parse\"", k.TimestampFallback)
+	}
+	k.recordTimes = k.TimestampSource == "metric" && k.TimestampFallback == "record"
 	switch strings.ToLower(k.ConnectionStrategy) {
 	case "", "startup", "defer":
 	default:

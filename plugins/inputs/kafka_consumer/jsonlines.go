@@ -16,6 +16,10 @@ type lineOptions struct {
 	// time, if setTime, replaces every metric's time, as timestamp_source does.
 	time    time.Time
 	setTime bool
+	// timeless, if setTimeless, is the time of a metric whose message gives it none
+	// (see recordTime).
+	timeless    time.Time
+	setTimeless bool
 }
 
 // appendLines appends the line protocol of the metrics buf holds to dst, as parse
@@ -49,6 +53,8 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 	}
 	if d.lineOpts.setTime {
 		ts = d.lineOpts.time
+	} else if d.lineOpts.setTimeless && len(d.timeKey) == 0 {
+		ts = d.lineOpts.timeless
 	}
 	lp := appendEscaped(d.lp, name, nameEscapes)
 

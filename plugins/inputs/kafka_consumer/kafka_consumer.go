@@ -48,6 +48,7 @@ type KafkaConsumer struct {
 	MsgHeadersAsTags                     []string        `toml:"msg_headers_as_tags"`
 	MsgHeaderAsMetricName                string          `toml:"msg_header_as_metric_name"`
 	TimestampSource                      string          `toml:"timestamp_source"`
+	TimestampFallback                    string          `toml:"timestamp_fallback"`
 	ConsumerFetchDefault                 config.Size     `toml:"consumer_fetch_default"`
 	ConnectionStrategy                   string          `toml:"connection_strategy"`
 	ResolveCanonicalBootstrapServersOnly bool            `toml:"resolve_canonical_bootstrap_servers_only"`
@@ -77,6 +78,9 @@ type KafkaConsumer struct {
 
 	// testMode keeps the consumer from marking offsets (telegraf-kafka-consumer -test).
 	testMode bool
+	// recordTimes gives metrics without a time of their own the record's (see
+	// recordTime).
+	recordTimes bool
 
 	config        *sarama.Config
 	regexps       []*regexp.Regexp

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/IBM/sarama"
@@ -74,8 +75,13 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	if textFormats[k.Format()] && !utf8.Valid(msg.Value) {
 		return dst, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(msg.Value))
 	}
+	var timeless time.Time
+	setTimeless := false
+	if k.recordTimes {
+		timeless, setTimeless = recordTime(msg)
+	}
 	if d.direct {
-		o := lineOptions{topicTag: k.TopicTag, topic: msg.Topic}
+		o := lineOptions{topicTag: k.TopicTag, topic: msg.Topic, timeless: timeless, setTimeless: setTimeless}
 		switch k.TimestampSource {
 		case "inner":
 			o.time, o.setTime = msg.Timestamp, true
@@ -89,9 +95,19 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 			return out, nil
 		}
 	}
+	parsing := time.Now()
 	metrics, err := d.parse(msg.Value)
 	if err != nil {
 		return dst, err
+	}
+	if setTimeless {
+		// A parser gives a metric without a time of its own the time it parses at.
+		parsed := time.Now()
+		for _, m := range metrics {
+			if t := m.Time(); !t.Before(parsing) && !t.After(parsed) {
+				m.SetTime(timeless)
+			}
+		}
 	}
 	if len(metrics) == 0 {
 		return d.noMetrics(dst, msg)
@@ -142,6 +158,33 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 		return dst, fmt.Errorf("%w (no field line protocol can carry)", errNoMetrics)
 	}
 	return dst, nil
+}
+
+// Limits of recordTime: records per partition per millisecond, and partitions.
+const (
+	recordsPerMillisecond = 10000
+	partitionsPerTopic    = 100
+)
+
+// recordTime is the time of a metric whose message gives it none: the record's
+// timestamp, to the millisecond as Kafka keeps it, plus a sub-millisecond part from
+// its partition and offset. Reading the record again gives the same time, so a replay
+// writes the same row in CnosDB (one row per table, tags and time) instead of adding
+// one; and two records of a topic never share a time while no partition holds more
+// than recordsPerMillisecond records of one millisecond and the topic has at most
+// partitionsPerTopic partitions. Beyond them two records can share a time, and with
+// the same tags, a row. The split favours records per millisecond: a producer sending
+// from memory stamps well over a thousand records with one millisecond, while topics
+// rarely have more than a hundred partitions. The last six digits of the time in
+// nanoseconds read as the offset's last four and the partition's last two. false: the record has no timestamp (message format before
+// Kafka 0.10), and the metric keeps the time it was parsed at.
+func recordTime(msg *sarama.ConsumerMessage) (time.Time, bool) {
+	ms := msg.Timestamp.UnixMilli()
+	if msg.Timestamp.IsZero() || ms <= 0 {
+		return time.Time{}, false
+	}
+	sub := (msg.Offset%recordsPerMillisecond)*partitionsPerTopic + int64(msg.Partition)%partitionsPerTopic
+	return time.Unix(0, ms*int64(time.Millisecond)+sub).UTC(), true
 }
 
 // invalidUTF8At returns the offset of the first byte of b that is not valid UTF-8.
