@@ -1,6 +1,6 @@
 # Build, test and lint the Telegraf Kafka -> CnosDB plugins.
 #   make demo    the whole pipeline: Kafka, CnosDB, stock Telegraf, both plugins
-#   make build   binaries in bin/
+#   make build   binaries in bin/ (BIN=DIR for another directory)
 #   make deb     the Debian package in dist/
 #   make test    every check and test (what CI runs)
 #   make lint    gofmt, go vet, golangci-lint
@@ -9,17 +9,19 @@
 SHELL   := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 GO      ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The one version of the package and of both binaries (-version); make VERSION=…
+# overrides it for a build.
+VERSION := $(shell cat VERSION)
 MODULE  := github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb
 LDFLAGS := -s -w -X $(MODULE)/internal/version.Version=$(VERSION)
 GOLANGCI_LINT_VERSION := v2.15.0
 TOOLS   := $(CURDIR)/.tools
 TEST_TIMEOUT ?= 25m
 
-BINARIES := bin/telegraf-cnosdb bin/telegraf-kafka-consumer
+BIN     ?= bin
+BINARIES := $(BIN)/telegraf-cnosdb $(BIN)/telegraf-kafka-consumer
 
 DEMO_ARGS ?=
-PKG_VERSION ?= 0.1.0
 
 .PHONY: all build bench-e2e deb deps demo test unit lint fmt-check vet golangci-lint bench clean
 
@@ -27,7 +29,7 @@ all: build
 
 build: $(BINARIES)
 
-bin/%: FORCE
+$(BIN)/%: FORCE
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/$*
 
 FORCE:
@@ -37,7 +39,7 @@ test: lint unit
 
 # The whole pipeline on this machine until Ctrl-C (DEMO_ARGS="-duration 1m -rate 1000").
 demo: deps build
-	$(GO) run ./internal/tools/demo -bin bin $(DEMO_ARGS)
+	$(GO) run ./internal/tools/demo -bin $(BIN) $(DEMO_ARGS)
 
 # End-to-end benchmark: stock Telegraf as CnosDB's article sets it (A-seed) and as an
 # expert would (A-tuned) against the pair with its defaults (B), alternating, into a
@@ -48,11 +50,11 @@ demo: deps build
 BENCH_N ?=
 BENCH_ARGS ?=
 bench-e2e: deps build
-	$(GO) run ./internal/tools/bench -bin bin $(if $(BENCH_N),-n $(BENCH_N)) $(BENCH_ARGS)
+	$(GO) run ./internal/tools/bench -bin $(BIN) $(if $(BENCH_N),-n $(BENCH_N)) $(BENCH_ARGS)
 
 # dist/telegraf-kafka-cnosdb_<version>_amd64.deb
 deb: build
-	$(GO) run ./internal/tools/mkdeb -version $(PKG_VERSION) -out dist
+	$(GO) run ./internal/tools/mkdeb -version $(VERSION) -bin $(BIN) -out dist
 
 # What the tests need beyond Go: Java and Maven for the Kafka broker, kcat as an
 # independent Kafka client. Installs only what is missing (Debian packages).

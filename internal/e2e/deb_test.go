@@ -30,12 +30,14 @@ func TestDebInstallsRunsAndPurges(t *testing.T) {
 		t.Fatalf("%s is already installed here (%s); this test would remove it: purge it first or set SKIP_DEB_TEST=1", debName, out)
 	}
 
+	// The package takes its version from the VERSION file, as make deb does.
+	version := versionFile(t)
 	out := t.TempDir()
-	mkdeb := exec.Command("go", "run", "./internal/tools/mkdeb", "-root", ".", "-bin", binDir, "-out", out, "-version", "0.0.1")
+	mkdeb := exec.Command("go", "run", "./internal/tools/mkdeb", "-root", ".", "-bin", binDir, "-out", out)
 	mkdeb.Dir = "../.."
 	built, err := mkdeb.CombinedOutput()
 	require.NoError(t, err, string(built))
-	debs, err := filepath.Glob(filepath.Join(out, debName+"_0.0.1_amd64.deb"))
+	debs, err := filepath.Glob(filepath.Join(out, debName+"_"+version+"_amd64.deb"))
 	require.NoError(t, err)
 	require.Len(t, debs, 1, "dist name telegraf-kafka-cnosdb_<version>_amd64.deb")
 
@@ -48,6 +50,7 @@ func TestDebInstallsRunsAndPurges(t *testing.T) {
 	t.Cleanup(func() { _ = exec.Command("dpkg", "--purge", debName).Run() })
 
 	run("dpkg", "-i", debs[0])
+	require.Equal(t, version, run("dpkg-query", "-W", "-f=${Version}", debName))
 	require.Contains(t, run("/usr/bin/telegraf-cnosdb", "-version"), "telegraf-cnosdb ")
 	require.Contains(t, run("/usr/bin/telegraf-kafka-consumer", "-version"), "telegraf-kafka-consumer ")
 	require.Contains(t, run("/usr/bin/telegraf-cnosdb", "-sample-config"), "[[outputs.cnosdb]]")

@@ -1,7 +1,8 @@
 // Command mkdeb builds the project's Debian package with nFPM: both binaries in
 // /usr/bin, the plugins' configuration files as conffiles under /etc/telegraf/, an
 // example telegraf.d snippet that Telegraf does not load until it is renamed, and the
-// README and license under /usr/share/doc. `make deb` runs it after `make build`.
+// README and license under /usr/share/doc. `make deb` runs it after `make build`; the
+// version is that of the VERSION file unless -version is given.
 package main
 
 import (
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
@@ -18,12 +20,20 @@ import (
 const name = "telegraf-kafka-cnosdb"
 
 func main() {
-	version := flag.String("version", "0.1.0", "package version (Debian form: starts with a digit)")
+	version := flag.String("version", "", "package version (Debian form: starts with a digit); default: the `VERSION` file in -root")
 	arch := flag.String("arch", "amd64", "package architecture")
 	root := flag.String("root", ".", "repository root")
 	bin := flag.String("bin", "bin", "directory with the built binaries")
 	out := flag.String("out", "dist", "directory for the package")
 	flag.Parse()
+	if *version == "" {
+		b, err := os.ReadFile(filepath.Join(*root, "VERSION"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mkdeb:", err)
+			os.Exit(1)
+		}
+		*version = strings.TrimSpace(string(b))
+	}
 	path, err := build(*root, *bin, *out, *version, *arch)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkdeb:", err)
