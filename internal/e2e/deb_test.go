@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegrafd"
 )
 
 const debName = "telegraf-kafka-cnosdb"
@@ -55,8 +57,19 @@ func TestDebInstallsRunsAndPurges(t *testing.T) {
 	require.Contains(t, run("/usr/bin/telegraf-kafka-consumer", "-version"), "telegraf-kafka-consumer ")
 	require.Contains(t, run("/usr/bin/telegraf-cnosdb", "-sample-config"), "[[outputs.cnosdb]]")
 	conffiles := run("dpkg-query", "--control-show", debName, "conffiles")
-	for _, f := range []string{"/etc/telegraf/cnosdb.conf", "/etc/telegraf/kafka_consumer.conf",
-		"/etc/telegraf/telegraf.d/kafka-cnosdb.conf.example"} {
+	sample, err := os.ReadFile("../../sample.conf")
+	require.NoError(t, err)
+	examples, err := telegrafd.Files(sample)
+	require.NoError(t, err)
+	confs := []string{"/etc/telegraf/cnosdb.conf", "/etc/telegraf/kafka_consumer.conf"}
+	for _, e := range examples {
+		confs = append(confs, telegrafd.Dir+e.Name)
+		got, err := os.ReadFile(telegrafd.Dir + e.Name)
+		require.NoError(t, err)
+		require.Equal(t, string(e.Content), string(got), "%s, for Telegraf %s", e.Name, e.Telegraf)
+	}
+	require.Contains(t, confs, "/etc/telegraf/telegraf.d/kafka-cnosdb-telegraf-1.27.conf.example")
+	for _, f := range confs {
 		require.Contains(t, conffiles, f)
 		require.FileExists(t, f)
 	}
@@ -72,6 +85,7 @@ func TestDebInstallsRunsAndPurges(t *testing.T) {
 	require.FileExists(t, "/etc/telegraf/cnosdb.conf")
 	run("dpkg", "--purge", debName)
 	require.NoFileExists(t, "/etc/telegraf/cnosdb.conf")
-	require.NoFileExists(t, "/etc/telegraf/kafka_consumer.conf")
-	require.NoFileExists(t, "/etc/telegraf/telegraf.d/kafka-cnosdb.conf.example")
+	for _, f := range confs {
+		require.NoFileExists(t, f)
+	}
 }

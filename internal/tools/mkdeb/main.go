@@ -1,8 +1,9 @@
 // Command mkdeb builds the project's Debian package with nFPM: both binaries in
-// /usr/bin, the plugins' configuration files as conffiles under /etc/telegraf/, an
-// example telegraf.d snippet that Telegraf does not load until it is renamed, and the
-// README and license under /usr/share/doc. `make deb` runs it after `make build`; the
-// version is that of the VERSION file unless -version is given.
+// /usr/bin, the plugins' configuration files as conffiles under /etc/telegraf/, the
+// root sample.conf as telegraf.d examples for Telegraf 1.28 and later and for Telegraf
+// 1.27 (without use_batch_format), which Telegraf does not load until one is renamed,
+// and the README and license under /usr/share/doc. `make deb` runs it after
+// `make build`; the version is that of the VERSION file unless -version is given.
 package main
 
 import (
@@ -15,6 +16,8 @@ import (
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
 	"github.com/goreleaser/nfpm/v2/files"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegrafd"
 )
 
 const name = "telegraf-kafka-cnosdb"
@@ -49,6 +52,32 @@ func build(root, bin, out, version, arch string) (string, error) {
 			FileInfo: &files.ContentFileInfo{Mode: 0o644}}
 	}
 	doc := "/usr/share/doc/" + name + "/"
+
+	// The telegraf.d examples are made from sample.conf; nFPM packs files, so they
+	// are written to a directory of their own first.
+	sample, err := os.ReadFile(src("sample.conf"))
+	if err != nil {
+		return "", err
+	}
+	examples, err := telegrafd.Files(sample)
+	if err != nil {
+		return "", fmt.Errorf("making the telegraf.d examples: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "mkdeb-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	var contents files.Contents
+	for _, e := range examples {
+		path := filepath.Join(tmp, e.Name)
+		if err := os.WriteFile(path, e.Content, 0o644); err != nil {
+			return "", err
+		}
+		// Telegraf loads only *.conf from telegraf.d: renaming one enables the pair.
+		contents = append(contents, &files.Content{Source: path, Destination: telegrafd.Dir + e.Name,
+			Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
+	}
 	info := &nfpm.Info{
 		Name:        name,
 		Arch:        arch,
@@ -62,18 +91,16 @@ func build(root, bin, out, version, arch string) (string, error) {
 		Overridables: nfpm.Overridables{
 			// The plugins run under Telegraf but install and run without it.
 			Recommends: []string{"telegraf"},
-			Contents: files.Contents{
+			Contents: append(files.Contents{
 				{Source: filepath.Join(bin, "telegraf-kafka-consumer"), Destination: "/usr/bin/telegraf-kafka-consumer",
 					FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				{Source: filepath.Join(bin, "telegraf-cnosdb"), Destination: "/usr/bin/telegraf-cnosdb",
 					FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				conf("plugins/inputs/kafka_consumer/sample.conf", "/etc/telegraf/kafka_consumer.conf"),
 				conf("plugins/outputs/cnosdb/sample.conf", "/etc/telegraf/cnosdb.conf"),
-				// Telegraf loads only *.conf from telegraf.d: renaming this enables the pair.
-				conf("sample.conf", "/etc/telegraf/telegraf.d/kafka-cnosdb.conf.example"),
 				{Source: src("README.md"), Destination: doc + "README.md", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 				{Source: src("LICENSE"), Destination: doc + "copyright", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
-			},
+			}, contents...),
 		},
 	}
 	info = nfpm.WithDefaults(info)
