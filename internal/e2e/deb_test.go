@@ -73,8 +73,10 @@ func TestDebInstallsRunsAndPurges(t *testing.T) {
 		require.Contains(t, conffiles, f)
 		require.FileExists(t, f)
 	}
-	require.FileExists(t, "/usr/share/doc/"+debName+"/README.md")
-	require.FileExists(t, "/usr/share/doc/"+debName+"/copyright")
+	for _, f := range []string{"README.md", "copyright", "docs/delivery.md",
+		"plugins/inputs/kafka_consumer/README.md", "plugins/outputs/cnosdb/README.md"} {
+		require.FileExists(t, "/usr/share/doc/"+debName+"/"+f)
+	}
 	require.Contains(t, run("dpkg-query", "-W", "-f=${Recommends}", debName), "telegraf")
 
 	// A configuration edited by the operator survives removal; purge takes it away.

@@ -2,7 +2,7 @@
 // /usr/bin, the plugins' configuration files as conffiles under /etc/telegraf/, the
 // root sample.conf as telegraf.d examples for Telegraf 1.28 and later and for Telegraf
 // 1.27 (without use_batch_format), which Telegraf does not load until one is renamed,
-// and the README and license under /usr/share/doc. `make deb` runs it after
+// and the documentation and license under /usr/share/doc. `make deb` runs it after
 // `make build`; the version is that of the VERSION file unless -version is given.
 package main
 
@@ -52,6 +52,9 @@ func build(root, bin, out, version, arch string) (string, error) {
 			FileInfo: &files.ContentFileInfo{Mode: 0o644}}
 	}
 	doc := "/usr/share/doc/" + name + "/"
+	docFile := func(source string) *files.Content {
+		return &files.Content{Source: src(source), Destination: doc + source, FileInfo: &files.ContentFileInfo{Mode: 0o644}}
+	}
 
 	// The telegraf.d examples are made from sample.conf; nFPM packs files, so they
 	// are written to a directory of their own first.
@@ -78,6 +81,20 @@ func build(root, bin, out, version, arch string) (string, error) {
 		contents = append(contents, &files.Content{Source: path, Destination: telegrafd.Dir + e.Name,
 			Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 	}
+	docs, err := filepath.Glob(src("docs/*.md"))
+	if err != nil {
+		return "", err
+	}
+	// The documentation keeps the repository's layout, so that its links hold.
+	contents = append(contents, docFile("README.md"), docFile("sample.conf"),
+		docFile("plugins/inputs/kafka_consumer/README.md"), docFile("plugins/outputs/cnosdb/README.md"))
+	for _, d := range docs {
+		rel, err := filepath.Rel(root, d)
+		if err != nil {
+			return "", err
+		}
+		contents = append(contents, docFile(rel))
+	}
 	info := &nfpm.Info{
 		Name:        name,
 		Arch:        arch,
@@ -98,7 +115,6 @@ func build(root, bin, out, version, arch string) (string, error) {
 					FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				conf("plugins/inputs/kafka_consumer/sample.conf", "/etc/telegraf/kafka_consumer.conf"),
 				conf("plugins/outputs/cnosdb/sample.conf", "/etc/telegraf/cnosdb.conf"),
-				{Source: src("README.md"), Destination: doc + "README.md", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 				{Source: src("LICENSE"), Destination: doc + "copyright", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
 			}, contents...),
 		},
