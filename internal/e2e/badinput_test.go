@@ -140,7 +140,8 @@ func TestBadInputEndToEnd(t *testing.T) {
 		func(int) badCase { return good(next(), "a=b") },
 		func(int) badCase {
 			// CnosDB's line protocol keeps an escaped backslash as two: a tag value
-			// cannot hold a lone one (see the README).
+			// cannot hold a lone one (see "Line protocol as CnosDB takes it" in
+			// plugins/outputs/cnosdb/README.md).
 			c := good(next(), `a\b "c"`)
 			c.row[1] = `a\\b "c"`
 			return c
@@ -148,7 +149,7 @@ func TestBadInputEndToEnd(t *testing.T) {
 		func(int) badCase {
 			// Line protocol cannot carry a newline in a tag: Telegraf's serializer
 			// writes it as backslash n, which CnosDB then keeps with the backslash
-			// doubled (see the README).
+			// doubled (see plugins/outputs/cnosdb/README.md).
 			c := good(next(), "a\nb")
 			c.row[1] = `a\\nb`
 			return c
