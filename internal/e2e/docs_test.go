@@ -58,15 +58,15 @@ func TestPluginReadmesHoldTheirSampleConf(t *testing.T) {
 // TestDocLinksResolve: every relative link of the documentation names a file of the
 // repository, and a link to a heading (#anchor) names one that exists.
 func TestDocLinksResolve(t *testing.T) {
+	relative := 0
 	for _, doc := range allDocs(t) {
 		raw, err := os.ReadFile(filepath.Join("../..", doc))
 		require.NoError(t, err)
-		links := markdownLinks(string(raw))
-		require.NotEmpty(t, links, doc)
-		for _, link := range links {
+		for _, link := range markdownLinks(string(raw)) {
 			if regexp.MustCompile(`^[a-z][a-z0-9+.-]*:`).MatchString(link) {
 				continue // http:, https:, mailto:
 			}
+			relative++
 			path, anchor, _ := strings.Cut(link, "#")
 			target := doc
 			if path != "" {
@@ -82,6 +82,7 @@ func TestDocLinksResolve(t *testing.T) {
 			}
 		}
 	}
+	require.Positive(t, relative, "no relative link found: the link parser is broken")
 }
 
 // fencedBlock is a ``` block of a Markdown text.
