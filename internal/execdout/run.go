@@ -222,7 +222,10 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 		case <-ticker.C:
 			mu.Lock()
 			now := time.Now()
-			if !oldest.IsZero() && now.Sub(oldest) >= cfg.FlushInterval {
+			// Past FlushInterval too, a batch that is not full waits for a free writer:
+			// queued behind a busy one it gains nothing, and while CnosDB is down the
+			// entries read meanwhile keep Telegraf's buffer from filling.
+			if !oldest.IsZero() && now.Sub(oldest) >= cfg.FlushInterval && writerFree() {
 				flushLocked()
 			} else {
 				flushEarlyLocked(now)

@@ -35,6 +35,7 @@ type CnosDB struct {
 	Timeout              config.Duration `toml:"timeout"`
 	ContentEncoding      string          `toml:"content_encoding"`
 	MetricBatchSize      int             `toml:"metric_batch_size"`
+	MaxInFlight          int             `toml:"max_in_flight"`
 	MaxRequestSize       config.Size     `toml:"max_request_size"`
 	FlushInterval        config.Duration `toml:"flush_interval"`
 	MaxLineSize          config.Size     `toml:"max_line_size"`
@@ -61,7 +62,8 @@ type CnosDB struct {
 	urgent bool   // an input waits for the pending lines: flush them once the writer is free
 
 	unfinished atomic.Int64  // batches flushed without a final result
-	finished   chan struct{} // a value when unfinished drops to zero
+	finished   chan struct{} // a value when a writer becomes free
+	parallel   *inflight     // orders the writes of several writers; nil with a spool
 
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -79,9 +81,10 @@ type CnosDB struct {
 }
 
 // idleFlush is how long stdin must stay quiet before a batch that is not full is
-// written while the writer is free. Under a backlog Telegraf writes a full
-// metric_batch_size every few milliseconds; a longer pause means the stream is idle.
-const idleFlush = 20 * time.Millisecond
+// written while a writer is free. The Kafka input's markers say when it has nothing
+// more to send, so this only serves streams without them; it is longer than the
+// pauses between Telegraf's batches under a backlog (tens of milliseconds).
+const idleFlush = 200 * time.Millisecond
 
 // StdinConfig is how the stdin loop batches for this configuration.
 func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
@@ -95,6 +98,9 @@ func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
 		Log:           log,
 	}
 }
+
+// maxInFlightLimit bounds max_in_flight: CnosDB's intake stops growing well before.
+const maxInFlightLimit = 64
 
 // maxBodySize is CnosDB's limit for a write request; larger requests are refused.
 const maxBodySize = 160 * 1024 * 1024
@@ -138,6 +144,9 @@ func (c *CnosDB) Init() error {
 	}
 	if c.MetricBatchSize <= 0 {
 		return fmt.Errorf("metric_batch_size: must be positive, got %d", c.MetricBatchSize)
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > maxInFlightLimit {
+		return fmt.Errorf("max_in_flight: must be between 1 and %d, got %d", maxInFlightLimit, c.MaxInFlight)
 	}
 	if c.MaxRequestSize <= 0 || c.MaxRequestSize > maxBodySize {
 		return fmt.Errorf("max_request_size: must be between 1 B and 160 MiB (CnosDB's limit), got %d B", c.MaxRequestSize)
@@ -257,8 +266,21 @@ func (c *CnosDB) Connect() error {
 		go c.writeSpooled()
 	} else {
 		c.queue = make(chan *batch, 1)
-		c.free = make(chan *batch, 3)
-		go c.writeQueued()
+		c.free = make(chan *batch, 2+c.MaxInFlight)
+		c.parallel = newInflight(c.MaxInFlight)
+		c.writer.observe = c.parallel.observe
+		var writers sync.WaitGroup
+		for range c.MaxInFlight {
+			writers.Add(1)
+			go func() {
+				defer writers.Done()
+				c.writeQueued()
+			}()
+		}
+		go func() {
+			writers.Wait()
+			close(c.writerDone)
+		}()
 	}
 	c.statsDone = make(chan struct{})
 	go c.logStats()
@@ -360,12 +382,12 @@ func (c *CnosDB) Add(entry []byte, line int64) error {
 // FlushNow reports whether the Kafka input waits for the pending lines.
 func (c *CnosDB) FlushNow() bool { return c.urgent }
 
-// Busy reports whether flushed batches wait for their final result.
+// Busy reports whether every writer has a flushed batch without a final result.
 func (c *CnosDB) Busy() bool {
 	if c.spool != nil {
 		return c.spool.status().batches > 0
 	}
-	return c.unfinished.Load() > 0
+	return c.unfinished.Load() >= int64(c.parallel.writers())
 }
 
 // Finished receives a value when every flushed batch has its final result.
@@ -375,7 +397,7 @@ func (c *CnosDB) Finished() <-chan struct{} { return c.finished }
 func (c *CnosDB) started() { c.unfinished.Add(1) }
 
 func (c *CnosDB) ended() {
-	if c.unfinished.Add(-1) == 0 {
+	if c.unfinished.Add(-1) < int64(c.parallel.writers()) {
 		c.signalFinished()
 	}
 }
@@ -435,26 +457,33 @@ func (c *CnosDB) Drain() {
 	c.inflight.Wait()
 }
 
+// writeQueued is one of max_in_flight writers: it writes the batches it takes from
+// the queue, and the results go on in stream order.
 func (c *CnosDB) writeQueued() {
-	defer close(c.writerDone)
 	for b := range c.queue {
+		c.parallel.start(b)
 		res := c.writer.write(c.ctx, b)
-		if res.Aborted > 0 {
-			c.Log.Errorf("stopped before writing %d lines of batch %d (%d lines); they were not written",
-				res.Aborted, res.Seq, res.Lines)
-		}
-		if c.OnResult != nil {
-			c.OnResult(res)
-		}
-		c.acks.result(res)
-		c.stats.releaseBatch()
-		c.ended()
-		c.inflight.Done()
+		c.parallel.finish(res, c.resultFinal)
 		select {
 		case c.free <- b:
 		default:
 		}
 	}
+}
+
+// resultFinal acts on the final result of a batch, in stream order.
+func (c *CnosDB) resultFinal(res Result) {
+	if res.Aborted > 0 {
+		c.Log.Errorf("stopped before writing %d lines of batch %d (%d lines); they were not written",
+			res.Aborted, res.Seq, res.Lines)
+	}
+	if c.OnResult != nil {
+		c.OnResult(res)
+	}
+	c.acks.result(res)
+	c.stats.releaseBatch()
+	c.ended()
+	c.inflight.Done()
 }
 
 func (c *CnosDB) logStats() {
@@ -500,7 +529,8 @@ func New() *CnosDB {
 		Username:             "root",
 		Timeout:              config.Duration(10 * time.Second),
 		ContentEncoding:      "identity",
-		MetricBatchSize:      3000,
+		MetricBatchSize:      2000,
+		MaxInFlight:          2,
 		MaxRequestSize:       config.Size(16 * 1024 * 1024),
 		FlushInterval:        config.Duration(time.Second),
 		MaxLineSize:          config.Size(1024 * 1024 * 4),

@@ -43,6 +43,9 @@ type writer struct {
 	stats  *stats
 
 	serverErrorRetries int
+	// observe, when set, is told the outcome of every request, and whether it says
+	// that CnosDB is overloaded or unreachable.
+	observe func(o outcome, overloaded bool)
 	// createDatabase is called when CnosDB reports the database missing; nil when the
 	// plugin may not create it.
 	createDatabase func(context.Context) error
@@ -88,6 +91,9 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 		} else if ctx.Err() != nil {
 			r.Aborted += count
 			return
+		}
+		if w.observe != nil {
+			w.observe(o, o == transient)
 		}
 		switch o {
 		case written:
