@@ -193,7 +193,7 @@ func (k *KafkaConsumer) startAck(ctx context.Context) error {
 	if !k.Ack {
 		k.Log.Warn("ack = false: offsets are committed once messages are handed to Telegraf, " +
 			"so messages Telegraf drops when its metric_buffer_limit overflows, or holds when it or its output " +
-			"is killed, are lost (README: \"What can be lost\")")
+			"is killed, are lost (docs/delivery.md)")
 		return nil
 	}
 	if k.AckSocket == "" {

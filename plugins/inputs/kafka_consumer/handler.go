@@ -82,6 +82,14 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		return k.writer.Flush()
 	}
 
+	// backlogged: messages wait in msgs. The writer's markers say when no partition
+	// has any, so that the output writes what it holds rather than wait for more.
+	backlogged := false
+	defer func() {
+		if backlogged {
+			k.backlogged.Add(-1)
+		}
+	}()
 	done := ctx.Done()
 	for {
 		// While messages are waiting, take the next one with a plain receive after a
@@ -146,6 +154,14 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 
 		// Hand over when the batch is big, or when no message is waiting: then the
 		// stream is idle and the writer's timer takes it to stdout promptly.
+		if waiting := len(msgs) > 0; waiting != backlogged {
+			backlogged = waiting
+			if waiting {
+				k.backlogged.Add(1)
+			} else {
+				k.backlogged.Add(-1)
+			}
+		}
 		if len(buf) >= localBatch || len(msgs) == 0 {
 			if err := push(); err != nil {
 				return err

@@ -23,11 +23,14 @@ const (
 // Defaults of this plugin's own options.
 const (
 	// defaultAckMaxUndeliveredMessages replaces Telegraf's 1000 with the
-	// acknowledgement on, when messages are undelivered until CnosDB has them. It keeps
-	// a full batch of telegraf-cnosdb (metric_batch_size 3000) waiting while another is
-	// written, with room for a partial batch of Telegraf's (1000), and with its markers
-	// (markersPerSlots) stays below Telegraf's default metric_buffer_limit of 10000.
-	defaultAckMaxUndeliveredMessages = 8000
+	// acknowledgement on, when messages are undelivered until CnosDB has them. It
+	// covers what telegraf-cnosdb holds under a backlog with its defaults, two requests
+	// in flight, one queued and one filling (4 x metric_batch_size 2000), and a partial
+	// batch of Telegraf's (1000), so that reading never stops for slots while CnosDB
+	// keeps up. Telegraf's buffer holds at most these messages and their markers
+	// (markersPerSlots) less the batch telegraf-cnosdb fills before it stops reading
+	// stdin: below Telegraf's default metric_buffer_limit of 10000.
+	defaultAckMaxUndeliveredMessages = 10000
 	// markersPerSlots: at most one marker waits for "done" per this many
 	// max_undelivered_messages, so that markers take at most an eighth more room in
 	// Telegraf's buffer however slowly messages come.

@@ -107,6 +107,7 @@ type KafkaConsumer struct {
 	failedOnce sync.Once
 	wg         sync.WaitGroup
 	stopped    atomic.Bool
+	backlogged atomic.Int64 // partitions with messages waiting to be processed
 }
 
 // New returns the plugin with Telegraf's defaults and this plugin's own.

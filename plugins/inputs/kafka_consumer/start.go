@@ -24,6 +24,7 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 	k.window = newWindow(k.MaxUndeliveredMessages)
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 	k.writer.free = k.window.give
+	k.writer.idle = func() bool { return k.backlogged.Load() == 0 }
 	k.stats = newStats(k.ConsumerGroup)
 	k.poisonLog = newRateLimiter(10, time.Second)
 	k.topicsChanged = make(chan struct{}, 1)

@@ -33,6 +33,9 @@ type writer struct {
 	free func(n int)
 	// waiting: the acks held back by hold belong to a reader that waits for them.
 	waiting bool
+	// idle, when set, reports that no message waits to be read: a marker then says
+	// that nothing follows soon, as one written while the reader waits for slots does.
+	idle func() bool
 }
 
 // ack is a message whose metrics are in the buffer (or that had none): once they are
@@ -131,7 +134,7 @@ func (w *writer) flushLocked(waiting bool) error {
 	}
 	keep := false // the acks wait for a later marker
 	if w.hold != nil && len(w.acks) > 0 {
-		waiting = waiting || w.waiting
+		waiting = waiting || w.waiting || (w.idle != nil && w.idle())
 		var held bool
 		if w.buf, held = w.hold(w.buf, w.acks, time.Now(), waiting); !held {
 			keep = true
