@@ -53,6 +53,7 @@ type options struct {
 	workloads   []workload
 	compression sarama.CompressionCodec
 	ceilings    bool
+	only        []string // pipeline runs to make; all when empty
 	backlog     bool
 	sink        string
 	sinkCores   int
@@ -76,6 +77,15 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	names := fs.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
 	codec := fs.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
 	fs.BoolVar(&o.ceilings, "ceilings", false, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
+	fs.Func("only", "comma-separated pipeline runs to make (A-seed, A-tuned, B); the ratios need A-tuned and B", func(v string) error {
+		for _, kind := range strings.Split(v, ",") {
+			if !slices.Contains(pipelineKinds, kind) {
+				return fmt.Errorf("-only: %q is not one of %s", kind, strings.Join(pipelineKinds, ", "))
+			}
+			o.only = append(o.only, kind)
+		}
+		return nil
+	})
 	fs.BoolVar(&o.backlog, "backlog", false, fmt.Sprintf("check that B stores a backlog of at least %d messages (5 x Telegraf's default metric_buffer_limit) with the defaults; on by default when -n >= %d", backlogMin, backlogMin))
 	fs.StringVar(&o.sink, "sink", sinkCost, "the dev server's mode: cost (a real CnosDB's cost per request and per line) or count-only (free, a ceiling); ignored with CNOSDB_URL")
 	fs.IntVar(&o.sinkCores, "sink-cores", cnosdbdev.DefaultCost().Cores, "requests the cost-model sink serves at once")
@@ -185,7 +195,12 @@ type measurement struct {
 // first on a fresh machine nor last on a warm one; the input alone and the ceilings
 // after them.
 func measurements(o options, round int) []measurement {
-	order := slices.Clone(pipelineKinds)
+	var order []string
+	for _, kind := range pipelineKinds {
+		if len(o.only) == 0 || slices.Contains(o.only, kind) {
+			order = append(order, kind)
+		}
+	}
 	if round%2 == 0 {
 		slices.Reverse(order)
 	}

@@ -73,6 +73,19 @@ func (r result) rate() float64 {
 	return float64(r.counted) / r.elapsed.Seconds()
 }
 
+// flowRate is messages per second while they flow: from 1% to 99% of N counted. It
+// leaves out what does not depend on the pipeline's speed, starting the processes and
+// joining the group, and the wait of the last, partial batch for Telegraf's
+// flush_interval (a backlog's end, which makes rate() move in steps of flush_interval
+// on short runs). 0 when the timeline does not tell.
+func (r result) flowRate() float64 {
+	from, to := r.timeTo(0.01), r.timeTo(0.99)
+	if !r.ok() || to <= from {
+		return 0
+	}
+	return 0.98 * float64(r.n) / (to - from).Seconds()
+}
+
 // timeTo is when the run had counted frac of its messages, from its timeline; 0
 // when it never did. Set beside elapsed it tells a pipeline's rate from the wait
 // for its last, partial batch.
