@@ -457,9 +457,10 @@ var overflowLine = regexp.MustCompile(`Metric buffer overflow; (\d+) metrics hav
 // A backlog larger than Telegraf's metric_buffer_limit (here 10,000, Telegraf's
 // default), and no other fault. Without the acknowledgement the input read ahead of
 // CnosDB and Telegraf, whose buffer was full, dropped the oldest metrics, whose offsets
-// were committed. With it (the default), max_undelivered_messages (10,000 by default)
-// and the markers (at most an eighth more), less what telegraf-cnosdb holds, bound what sits between Kafka and CnosDB
-// below the limit: Telegraf must drop nothing, and nothing may be lost.
+// were committed. With it (the default), max_undelivered_messages (20,000 by default)
+// and the markers (at most an eighth more), less what telegraf-cnosdb holds (it reads
+// on until 8 full batches are queued), bound what waits in Telegraf's buffer below
+// the limit: Telegraf must drop nothing, and nothing may be lost.
 func faultBufferOverflow(t *testing.T) faultResult {
 	r := newFaultRig(t, rigOptions{})
 	r.bufferLimit = 10_000

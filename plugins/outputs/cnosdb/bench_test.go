@@ -1,15 +1,19 @@
 package cnosdb
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/testutil"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 )
 
 // benchLines is Telegraf's line protocol for the seed's sensor JSON, for a wider
@@ -109,4 +113,53 @@ func benchmarkWritePath(b *testing.B, line []byte, encoding string, spool bool) 
 		b.Fatalf("wrote %d lines of %d", got, b.N)
 	}
 	_ = c.Close()
+}
+
+// BenchmarkIntoCostModel measures the output alone writing full batches of the seed's
+// sensor lines into the dev server with a real CnosDB's cost and the parallelism of a
+// server with 2 and with 4 cores, at 1, 2 and 4 requests in flight: lines/s is what the
+// server took, bounded by what it charges, not by this process.
+func BenchmarkIntoCostModel(b *testing.B) {
+	for _, cores := range []int{2, 4} {
+		for _, inFlight := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("cores=%d/max_in_flight=%d", cores, inFlight), func(b *testing.B) {
+				cost := cnosdbdev.DefaultCost()
+				cost.Cores = cores
+				dev := cnosdbdev.New(cnosdbdev.Options{CountOnly: true, Cost: cost})
+				srv := httptest.NewServer(dev)
+				defer srv.Close()
+				c := New()
+				c.URLs = []string{srv.URL}
+				c.MaxInFlight = inFlight
+				c.FlushInterval = config.Duration(time.Hour)
+				c.StatsInterval = 0
+				c.Log = testutil.Logger{Quiet: true}
+				if err := c.Init(); err != nil {
+					b.Fatal(err)
+				}
+				if err := c.Connect(); err != nil {
+					b.Fatal(err)
+				}
+				// A time per line: lines of one row would be written in order, one
+				// request at a time.
+				line := benchLines["sensor"][:bytes.LastIndexByte(benchLines["sensor"], ' ')+1]
+				var entry []byte
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					entry = strconv.AppendInt(append(entry[:0], line...), 1690510331000000000+int64(i), 10)
+					if err := c.Add(entry, int64(i)); err != nil {
+						b.Fatal(err)
+					}
+					if n, _ := c.Pending(); n == c.MetricBatchSize {
+						c.Flush()
+					}
+				}
+				c.Flush()
+				c.Drain()
+				b.StopTimer()
+				_ = c.Close()
+				reportPerLine(b, int(dev.Stats().LinesAccepted))
+			})
+		}
+	}
 }

@@ -70,8 +70,9 @@ type CnosDB struct {
 	writerDone chan struct{} // closed when the queue is drained
 	statsDone  chan struct{} // closed when the summary loop ends
 
-	// Batches read from stdin: one being filled, one queued, one being written. With a
-	// spool, the spool is the queue and free is not used.
+	// Batches read from stdin: one being filled, up to queuedBatches queued, up to
+	// max_in_flight being written. With a spool, the spool is the queue and free is
+	// not used.
 	fill      *batch
 	queue     chan *batch
 	free      chan *batch
@@ -98,6 +99,13 @@ func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
 		Log:           log,
 	}
 }
+
+// queuedBatches is how many full batches wait for a writer before reading stdin
+// stops. While CnosDB is slow or down, what the Kafka input has in flight then waits
+// here rather than in Telegraf's buffer, whose metric_buffer_limit (10000 by default)
+// would otherwise overflow; 8 batches of 2000 lines of a few hundred bytes are a few
+// MiB.
+const queuedBatches = 8
 
 // maxInFlightLimit bounds max_in_flight: CnosDB's intake stops growing well before.
 const maxInFlightLimit = 64
@@ -265,8 +273,8 @@ func (c *CnosDB) Connect() error {
 		}
 		go c.writeSpooled()
 	} else {
-		c.queue = make(chan *batch, 1)
-		c.free = make(chan *batch, 2+c.MaxInFlight)
+		c.queue = make(chan *batch, queuedBatches)
+		c.free = make(chan *batch, 1+queuedBatches+c.MaxInFlight)
 		c.parallel = newInflight(c.MaxInFlight)
 		c.writer.observe = c.parallel.observe
 		var writers sync.WaitGroup
