@@ -32,6 +32,10 @@ func run() int {
 	var flags cli.Flags
 	fs := flag.NewFlagSet("telegraf-cnosdb", flag.ContinueOnError)
 	flags.Register(fs, "[[outputs.cnosdb]]")
+	// Not a plugin option: the bound is the same for every configuration, and the tests
+	// need a shorter one to check it without waiting half a minute.
+	shutdownTimeout := fs.Duration("shutdown-timeout", cnosdb.DefaultShutdownTimeout,
+		"after SIGTERM or SIGINT, how long to wait for CnosDB before giving up on the lines not written")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -65,32 +69,50 @@ func run() int {
 		return 1
 	}
 
-	// The first SIGTERM or SIGINT stops reading and writes what was read; a second one
-	// stops retrying too. With a spool, what was read is on disk already: the first one
-	// stops writing, and the rest is written at the next start.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	// The first SIGTERM or SIGINT stops reading and writes what was read, for at most
+	// -shutdown-timeout: a stop must not wait without end for an unreachable CnosDB. A
+	// second one gives up at once. With a spool, what was read is on disk already: the
+	// first one stops writing, and the rest is written at the next start. One channel
+	// for both, so that a second signal coming at once is not missed.
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	drained := make(chan struct{})
+	stopped := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		if plugin.Spooling() {
-			log.Info("stopping: lines read so far go to the spool and are written at the next start")
-			plugin.Abort()
+		defer close(stopped)
+		select {
+		case <-signals:
+		case <-drained:
 			return
 		}
-		again := make(chan os.Signal, 1)
-		signal.Notify(again, syscall.SIGTERM, syscall.SIGINT)
-		<-again
-		log.Warn("second signal: giving up on lines not yet written")
-		plugin.Abort()
+		stop()
+		again := make(chan struct{})
+		go func() {
+			select {
+			case <-signals:
+				close(again)
+			case <-drained:
+			}
+		}()
+		plugin.Stopping(*shutdownTimeout, again, drained)
 	}()
 
 	err := execdout.Run(ctx, os.Stdin, plugin, plugin.StdinConfig(log))
 	if cerr := plugin.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
+	close(drained)
+	<-stopped
 	plugin.LogTotals()
+	plugin.LogAbandoned()
 	if err != nil {
 		log.Errorf("reading stdin: %v", err)
+		return 1
+	}
+	if lines, safe := plugin.Abandoned(); lines > 0 && !safe {
 		return 1
 	}
 	return 0

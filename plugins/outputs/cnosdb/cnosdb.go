@@ -64,6 +64,7 @@ type CnosDB struct {
 	unfinished atomic.Int64  // batches flushed without a final result
 	finished   chan struct{} // a value when a writer becomes free
 	parallel   *inflight     // orders the writes of several writers; nil with a spool
+	held       held          // what CnosDB does not have yet, for the log at a stop
 
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -384,7 +385,9 @@ func (c *CnosDB) Add(entry []byte, line int64) error {
 		c.urgent = c.urgent || (waiting && c.fill.len() > 0)
 		return nil
 	}
-	return c.enc.addLineProtocol(c.fill, entry, line)
+	err := c.enc.addLineProtocol(c.fill, entry, line)
+	c.held.filled(c.fill.len())
+	return err
 }
 
 // FlushNow reports whether the Kafka input waits for the pending lines.
@@ -429,6 +432,7 @@ func (c *CnosDB) Pending() (lines, size int) {
 // queued one, or with a spool, while the spool is full.
 func (c *CnosDB) Flush() {
 	c.urgent = false
+	c.held.flushed(c.fill.len(), c.spool == nil)
 	if c.spool != nil {
 		if err := c.spool.append(c.ctx, c.fill); err != nil {
 			c.Log.Errorf("%d lines read from stdin could not be spooled and are lost: %v", c.fill.len(), err)
@@ -470,7 +474,9 @@ func (c *CnosDB) Drain() {
 func (c *CnosDB) writeQueued() {
 	for b := range c.queue {
 		c.parallel.start(b)
+		c.held.writeStarted(b.len())
 		res := c.writer.write(c.ctx, b)
+		c.held.writeEnded(b.len())
 		c.parallel.finish(res, c.resultFinal)
 		select {
 		case c.free <- b:
@@ -489,6 +495,7 @@ func (c *CnosDB) resultFinal(res Result) {
 		c.OnResult(res)
 	}
 	c.acks.result(res)
+	c.held.final(res)
 	c.stats.releaseBatch()
 	c.ended()
 	c.inflight.Done()

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
+)
+
+// closedPort returns the address of a TCP port nothing listens on: connections are
+// refused, as to a CnosDB that is down.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+// ackListener stands for the Kafka input's acknowledgement socket: it takes
+// connections and reads what the output says, so that its markers are answered.
+func ackListener(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ack.sock")
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_, _ = io.Copy(io.Discard, bufio.NewReader(conn))
+			}()
+		}
+	}()
+	return path
+}
+
+type stopRun struct {
+	cmd    *exec.Cmd
+	stderr *syncbuf.Buffer
+	done   chan error
+}
+
+// startUnreachable runs the command against a CnosDB that refuses connections, feeds
+// it lines (and a marker naming ackSocket, if set) and waits until it has read them.
+func startUnreachable(t *testing.T, lines int, ackSocket string, args ...string) *stopRun {
+	t.Helper()
+	conf := writeConfig(t, fmt.Sprintf(`[[outputs.cnosdb]]
+  urls = ["http://%s"]
+  database = "stop"
+  metric_batch_size = 100
+  flush_interval = "100ms"
+  retry_initial_interval = "50ms"
+  retry_max_interval = "200ms"
+`, closedPort(t)))
+	cmd := exec.Command(binary, append([]string{"-config", conf}, args...)...)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	r := &stopRun{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = r.stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	go func() { r.done <- cmd.Wait() }()
+
+	var in strings.Builder
+	for i := 0; i < lines; i++ {
+		fmt.Fprintf(&in, "stop,host=h x=%d %d\n", i, int64(i)+1)
+	}
+	if ackSocket != "" {
+		in.Write(ackproto.AppendMarker(nil, ackproto.Marker{Socket: ackSocket, ID: "test/0/1"}, time.Now()))
+	}
+	_, err = io.WriteString(stdin, in.String())
+	require.NoError(t, err)
+	fd := int(stdin.(*os.File).Fd())
+	deadline := time.Now().Add(time.Minute)
+	for {
+		unread, err := unix.IoctlGetInt(fd, unix.TIOCINQ)
+		require.NoError(t, err)
+		if unread == 0 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the process does not read its stdin")
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Let the writers take the first batches, so that some are being written.
+	time.Sleep(300 * time.Millisecond)
+	return r
+}
+
+var holdingLine = regexp.MustCompile(`([IW])! \[outputs\.cnosdb\] stopping: (?:(\d+) batches \((\d+) lines\) not yet written \((\d+) being written, (\d+) queued\)|no batch waiting for CnosDB) and (\d+) lines being filled; they are written while CnosDB answers, for up to (\S+) \(a second signal gives up at once\); lines not written by then (.*)`)
+
+// signal sends SIGTERM and returns the holding line, which must come at once.
+func (r *stopRun) signal(t *testing.T) []string {
+	t.Helper()
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+	deadline := time.Now().Add(time.Second)
+	for {
+		if m := holdingLine.FindStringSubmatch(r.stderr.String()); m != nil {
+			return m
+		}
+		require.True(t, time.Now().Before(deadline), "no line saying what is held within 1s of SIGTERM:\n%s", r.stderr.String())
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (r *stopRun) wait(t *testing.T, within time.Duration) (exitCode int) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		require.NoError(t, err)
+		return 0
+	case <-time.After(within):
+		t.Fatalf("still running %s after SIGTERM:\n%s", within, r.stderr.String())
+		return -1
+	}
+}
+
+func heldLines(t *testing.T, m []string) int {
+	t.Helper()
+	n := 0
+	for _, s := range []string{m[3], m[6]} {
+		if s == "" {
+			continue
+		}
+		v, err := strconv.Atoi(s)
+		require.NoError(t, err)
+		n += v
+	}
+	return n
+}
+
+func requireLevels(t *testing.T, stderr string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		require.Regexp(t, `^[EWID]! `, line, "every stderr line carries a level for Telegraf's execd")
+	}
+}
+
+// With CnosDB unreachable, SIGTERM says at once what is held and that it would be lost
+// (no spool, no acknowledgement), and the process gives up and exits within the bound.
+func TestSIGTERMWithCnosDBDownEndsWithinTheBound(t *testing.T) {
+	const bound = 2 * time.Second
+	r := startUnreachable(t, 500, "", "-shutdown-timeout", bound.String())
+	began := time.Now()
+	m := r.signal(t)
+	require.Equal(t, "W", m[1], "lines that would be lost are a warning")
+	require.Equal(t, 500, heldLines(t, m), m[0])
+	require.Equal(t, bound.String(), m[7])
+	require.Contains(t, m[8], "are lost")
+
+	// The bound, the second of reading stdin Telegraf may still have written to, and
+	// the acknowledgements' two seconds at Close at most.
+	require.Equal(t, 1, r.wait(t, bound+10*time.Second), "lines were lost")
+	elapsed := time.Since(began)
+	t.Logf("exited %s after SIGTERM", elapsed.Round(time.Millisecond))
+	require.GreaterOrEqual(t, elapsed, bound)
+	out := r.stderr.String()
+	require.Contains(t, out, "W! [outputs.cnosdb] stopping: CnosDB did not take what was read within 2s: giving up on ")
+	require.Contains(t, out, "E! [outputs.cnosdb] stopped with 500 lines not written, which are lost")
+	requireLevels(t, out)
+}
+
+// With the Kafka input's acknowledgement on, the lines not written are read again: the
+// holding line says so, as information, and the exit status is 0.
+func TestSIGTERMWithAcknowledgementSaysLinesAreReadAgain(t *testing.T) {
+	const bound = 2 * time.Second
+	r := startUnreachable(t, 300, ackListener(t), "-shutdown-timeout", bound.String())
+	m := r.signal(t)
+	require.Equal(t, "I", m[1], m[0])
+	require.Equal(t, 300, heldLines(t, m), m[0])
+	require.Contains(t, m[8], "are read again from Kafka at the input's next start")
+	require.Equal(t, 0, r.wait(t, bound+10*time.Second), r.stderr.String())
+	out := r.stderr.String()
+	require.Contains(t, out, "W! [outputs.cnosdb] stopped with 300 lines not written, which are read again from Kafka")
+	requireLevels(t, out)
+}
+
+// A second signal gives up at once, well before the default bound of 30s.
+func TestSecondSignalGivesUpAtOnce(t *testing.T) {
+	r := startUnreachable(t, 500, "")
+	m := r.signal(t)
+	require.Equal(t, "30s", m[7], "the default bound")
+	began := time.Now()
+	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+	require.Equal(t, 1, r.wait(t, 10*time.Second))
+	t.Logf("exited %s after the second SIGTERM", time.Since(began).Round(time.Millisecond))
+	out := r.stderr.String()
+	require.Contains(t, out, "W! [outputs.cnosdb] second signal: giving up on ")
+	require.Contains(t, out, "E! [outputs.cnosdb] stopped with 500 lines not written")
+	requireLevels(t, out)
+}

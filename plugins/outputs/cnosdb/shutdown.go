@@ -1,0 +1,184 @@
+package cnosdb
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultShutdownTimeout bounds a stop: how long the lines read so far may wait for
+// CnosDB after the first SIGTERM or SIGINT before the plugin gives up on them. It is
+// fixed rather than an option: a stop that waits for an unreachable CnosDB without end
+// only ends with a SIGKILL that says nothing, while a stated bound ends it with a log
+// of what was not written.
+const DefaultShutdownTimeout = 30 * time.Second
+
+// held counts what the plugin has read and CnosDB does not have yet, so that a stop can
+// say it. The stdin loop and the writers change it while the signal handler reads it,
+// hence the atomics.
+type held struct {
+	batches, lines        atomic.Int64 // flushed without a final result (in memory)
+	writing, writingLines atomic.Int64 // of those, being written now
+	filling               atomic.Int64 // lines in the batch being filled
+	abandoned             atomic.Int64 // lines given up on after Abort
+	acked                 atomic.Bool  // markers came: stays set once Close forgets them
+}
+
+// filled is called by the stdin loop after each entry with the lines being filled.
+func (h *held) filled(lines int) { h.filling.Store(int64(lines)) }
+
+// flushed is called when the batch being filled, of lines lines, is handed on: to the
+// writers in memory, or to the spool.
+func (h *held) flushed(lines int, inMemory bool) {
+	h.filling.Store(0)
+	if inMemory {
+		h.batches.Add(1)
+		h.lines.Add(int64(lines))
+	}
+}
+
+// writeStarted and writeEnded bracket the write of a batch of lines lines.
+func (h *held) writeStarted(lines int) {
+	h.writing.Add(1)
+	h.writingLines.Add(int64(lines))
+}
+
+func (h *held) writeEnded(lines int) {
+	h.writing.Add(-1)
+	h.writingLines.Add(-int64(lines))
+}
+
+// final is called with the final result of a batch held in memory.
+func (h *held) final(r Result) {
+	h.batches.Add(-1)
+	h.lines.Add(-int64(r.Lines))
+	h.abandoned.Add(int64(r.Aborted))
+}
+
+// Holding is what the plugin has read and CnosDB does not have yet.
+type Holding struct {
+	Batches, Lines        int64 // flushed, not yet written: queued or being written, or in the spool
+	Writing, WritingLines int64 // of those, being written now (without a spool)
+	Filling               int64 // lines in the batch being filled
+	Spool                 bool  // what is held is on disk, written at the next start
+	// Acknowledged: the Kafka input's acknowledgement is on, so it commits offsets only
+	// for lines this plugin confirmed, and reads the others again at its next start.
+	Acknowledged bool
+}
+
+// Holding reports what the plugin holds now. Safe to call at any time after Connect.
+func (c *CnosDB) Holding() Holding {
+	if c.acks.seen() {
+		c.held.acked.Store(true)
+	}
+	h := Holding{Filling: c.held.filling.Load(), Acknowledged: c.held.acked.Load()}
+	if c.spool != nil {
+		st := c.spool.status()
+		h.Spool, h.Batches, h.Lines = true, st.batches, st.lines
+		return h
+	}
+	h.Batches, h.Lines = c.held.batches.Load(), c.held.lines.Load()
+	h.Writing, h.WritingLines = c.held.writing.Load(), c.held.writingLines.Load()
+	return h
+}
+
+// Empty reports whether nothing is held.
+func (h Holding) Empty() bool { return h.Lines == 0 && h.Filling == 0 }
+
+// String says what is held, e.g. "2 batches (4000 lines) not yet written (1 being
+// written, 1 queued) and 120 lines being filled".
+func (h Holding) String() string {
+	var s string
+	switch {
+	case h.Spool:
+		s = fmt.Sprintf("%d batches (%d lines) in the spool", h.Batches, h.Lines)
+	case h.Batches > 0:
+		s = fmt.Sprintf("%d batches (%d lines) not yet written (%d being written, %d queued)",
+			h.Batches, h.Lines, h.Writing, h.Batches-h.Writing)
+	default:
+		s = "no batch waiting for CnosDB"
+	}
+	return fmt.Sprintf("%s and %d lines being filled", s, h.Filling)
+}
+
+// fate says what becomes of lines not written when the plugin gives up on them, as the
+// end of a sentence whose subject they are.
+func (h Holding) fate() string {
+	if h.Acknowledged {
+		return "are read again from Kafka at the input's next start (its acknowledgement " +
+			"commits offsets only for lines written): none is lost"
+	}
+	return "are lost: no spool_dir keeps them, and no acknowledgement from the Kafka " +
+		"input has them read again"
+}
+
+// Stopping is what follows the first SIGTERM or SIGINT while the stdin loop reads its
+// last lines and drains: it logs at once what the plugin holds and where it goes, then
+// stops the retries (Abort) when timeout has passed or again receives a second signal,
+// so that the process ends within a known time even while CnosDB is unreachable. It
+// returns when drained closes (everything read is written or given up) or after Abort.
+// With a spool what is held is on disk already: it aborts at once.
+func (c *CnosDB) Stopping(timeout time.Duration, again <-chan struct{}, drained <-chan struct{}) {
+	h := c.Holding()
+	switch {
+	case h.Spool:
+		c.Log.Infof("stopping: %s; the lines still read from stdin go to the spool too, "+
+			"and all are written at the next start", h)
+		c.Abort()
+		return
+	case h.Empty():
+		c.Log.Infof("stopping: every line read so far is written; lines still read from stdin "+
+			"are written while CnosDB answers, for up to %s (a second signal gives up at once)", timeout)
+	case h.Acknowledged:
+		c.Log.Infof("stopping: %s; they are written while CnosDB answers, for up to %s "+
+			"(a second signal gives up at once); lines not written by then %s", h, timeout, h.fate())
+	default:
+		c.Log.Warnf("stopping: %s; they are written while CnosDB answers, for up to %s "+
+			"(a second signal gives up at once); lines not written by then %s", h, timeout, h.fate())
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-drained:
+		return
+	case <-again:
+		h = c.Holding()
+		c.Log.Warnf("second signal: giving up on %s", h)
+	case <-t.C:
+		h = c.Holding()
+		c.Log.Warnf("stopping: CnosDB did not take what was read within %s: giving up on %s", timeout, h)
+	}
+	c.Abort()
+}
+
+// Abandoned reports the lines given up on after Abort, and whether they are safe: in
+// the spool, or read again from Kafka.
+func (c *CnosDB) Abandoned() (lines int64, safe bool) {
+	if c.spool != nil {
+		return c.spool.status().lines, true
+	}
+	return c.held.abandoned.Load(), c.Holding().Acknowledged
+}
+
+// LogAbandoned logs, at exit, the lines a stop gave up on and what becomes of them.
+func (c *CnosDB) LogAbandoned() {
+	lines, safe := c.Abandoned()
+	switch {
+	case lines == 0, c.spool != nil: // the spool says at its close what it keeps
+	case safe:
+		c.Log.Warnf("stopped with %d lines not written, which %s", lines, Holding{Acknowledged: true}.fate())
+	default:
+		c.Log.Errorf("stopped with %d lines not written, which %s", lines, Holding{}.fate())
+	}
+}
+
+// seen reports whether the Kafka input's markers came on stdin: its acknowledgement is
+// on.
+func (a *acks) seen() bool {
+	if a == nil {
+		return false
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.conns) > 0 || len(a.held) > 0 || len(a.fill) > 0
+}
