@@ -1,9 +1,10 @@
 // Command demo runs the whole pipeline on one machine: a Kafka broker, CnosDB (a real
 // one when CNOSDB_URL is set or cnosdb is on PATH, otherwise the dev server), stock
 // Telegraf with both plugins, and a producer of the seed's sensor JSON on topic
-// "oceanic". It shows a live progress line; on Ctrl-C (or after -duration) it lets the
-// pipeline catch up, prints rows queried back from CnosDB and stops everything it
-// started. `make demo` builds the plugins and runs it.
+// "oceanic". It says what it waits for while it sets up, counts -duration from when
+// data flows, shows a live progress line, and on Ctrl-C (or after -duration) stops
+// producing, lets the pipeline catch up, prints rows queried back from CnosDB and stops
+// everything it started. `make demo` builds the plugins and runs it.
 package main
 
 import (
@@ -40,6 +41,13 @@ const (
 	table    = "kafka_consumer"
 )
 
+// Bounds of the waits, so that a demo that cannot work says why instead of hanging.
+const (
+	flowTimeout  = 3 * time.Minute  // from Telegraf's start to the first rows in CnosDB
+	stallTimeout = 30 * time.Second // catching up with no new row for this long
+	stopTimeout  = 30 * time.Second // Telegraf's own stop (its execd children get 10 s)
+)
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
@@ -47,27 +55,79 @@ func main() {
 	}
 }
 
-func run() error {
+// interrupts turns SIGINT and SIGTERM into a stop: first is closed at the first
+// signal, and more receives one value for each later one. The demo's children run in
+// process groups of their own, so that a Ctrl-C at the terminal reaches only the demo,
+// which stops them in order instead of having them die under it.
+type interrupts struct {
+	first chan struct{}
+	more  chan struct{}
+	n     atomic.Int32
+}
+
+func catchInterrupts() *interrupts {
+	in := &interrupts{first: make(chan struct{}), more: make(chan struct{}, 1)}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+			if in.n.Add(1) == 1 {
+				close(in.first)
+				continue
+			}
+			select {
+			case in.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return in
+}
+
+func (in *interrupts) interrupted() bool { return in.n.Load() > 0 }
+
+// console prints the demo's lines; a progress line is ended before the next one.
+type console struct{ progress bool }
+
+func (c *console) say(format string, args ...any) {
+	if c.progress {
+		fmt.Println()
+		c.progress = false
+	}
+	fmt.Printf("==> "+format+"\n", args...)
+}
+
+func (c *console) show(format string, args ...any) {
+	fmt.Printf("\r"+format+" ", args...)
+	c.progress = true
+}
+
+func usage() {
+	out := flag.CommandLine.Output()
+	fmt.Fprintf(out, `Usage: demo [flags]   (make demo DEMO_ARGS="flags")
+
+Runs Kafka, CnosDB, stock Telegraf %s with telegraf-kafka-consumer and telegraf-cnosdb,
+and a producer, on this machine; -duration counts from when data flows.
+  -telegraf %s   runs the Telegraf of CnosDB's Kafka article instead.
+Ctrl-C stops producing and waits for the pipeline to write what was produced; a second
+Ctrl-C skips that wait. Either way the demo prints its summary and exits 0.
+
+`, telegraftest.Latest, telegraftest.Seed)
+	flag.PrintDefaults()
+}
+
+func run() (err error) {
 	binDir := flag.String("bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
 	rate := flag.Int("rate", 500, "sensor messages produced per second")
-	duration := flag.Duration("duration", 0, "stop after this long (0: at Ctrl-C)")
-	version := flag.String("telegraf", telegraftest.Latest, "stock Telegraf version to run")
+	duration := flag.Duration("duration", 0, "stop after data has flowed this long (0: at Ctrl-C)")
+	version := flag.String("telegraf", telegraftest.Latest, "stock Telegraf version to run (or "+telegraftest.Seed+")")
+	flag.Usage = usage
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-
-	work, err := os.MkdirTemp("", "telegraf-kafka-cnosdb-demo")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(work)
-	say := func(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+	began := time.Now()
+	intr := catchInterrupts()
+	var con console
+	say := con.say
 
 	inputBin, err := filepath.Abs(filepath.Join(*binDir, "telegraf-kafka-consumer"))
 	if err != nil {
@@ -83,29 +143,75 @@ func run() error {
 		}
 	}
 
-	say("building stock Telegraf %s (cached after the first run)", *version)
-	telegraf, err := telegraftest.Build(*version)
+	work, err := os.MkdirTemp("", "telegraf-kafka-cnosdb-demo")
 	if err != nil {
 		return err
 	}
+	// The logs say why a run failed: they stay then, and go with a run that worked.
+	var logs []string
+	defer func() {
+		if con.progress {
+			fmt.Println() // the error goes below the progress line, not over it
+		}
+		if err != nil && len(logs) > 0 {
+			err = fmt.Errorf("%w\nthe logs are kept: %s", err, strings.Join(logs, ", "))
+			return
+		}
+		_ = os.RemoveAll(work)
+	}()
+	// stoppedEarly ends a run interrupted during set-up: nothing was produced yet.
+	stoppedEarly := func(during string) error {
+		say("interrupted while %s: nothing was produced; stopped after %s", during, since(began))
+		return nil
+	}
 
-	say("starting Apache Kafka %s (KRaft, 127.0.0.1)", kafkatest.KafkaVersion)
-	broker, err := kafkatest.Launch(func(string, ...any) {}, filepath.Join(work, "kafka"), kafkatest.Options{})
+	say("building stock Telegraf %s (cached after the first run, which takes minutes)", *version)
+	buildStart := time.Now()
+	telegraf, err := telegraftest.Build(*version)
+	if intr.interrupted() {
+		return stoppedEarly("building Telegraf")
+	}
+	if err != nil {
+		return err
+	}
+	if d := time.Since(buildStart); d > 2*time.Second {
+		say("built Telegraf %s in %s", *version, d.Round(time.Second))
+	}
+
+	say("starting Apache Kafka %s (KRaft, 127.0.0.1; the first run fetches its jars)", kafkatest.KafkaVersion)
+	broker, err := kafkatest.Launch(func(format string, args ...any) {
+		fmt.Printf("    "+format+"\n", args...)
+	}, filepath.Join(work, "kafka"), kafkatest.Options{})
+	if intr.interrupted() {
+		if broker != nil {
+			broker.Stop()
+		}
+		return stoppedEarly("starting Kafka")
+	}
 	if err != nil {
 		return err
 	}
 	defer broker.Stop()
+	logs = append(logs, broker.LogFile()+" (Kafka)")
 
-	db, err := startCnosDB(say, work)
+	db, err := startCnosDB(say, work, intr)
+	if db != nil {
+		defer db.stop()
+		if db.log != "" {
+			logs = append(logs, db.log+" (CnosDB)")
+		}
+	}
+	if intr.interrupted() {
+		return stoppedEarly("starting CnosDB")
+	}
 	if err != nil {
 		return err
 	}
-	defer db.stop()
 
 	if err := createTopic(broker.Addr()); err != nil {
 		return err
 	}
-	say("created topic %q", topic)
+	say("created topic %q (6 partitions)", topic)
 
 	conf, err := writeConfigs(work, *version, broker.Addr(), db, inputBin, outputBin)
 	if err != nil {
@@ -117,24 +223,43 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
+	logs = append([]string{logPath + " (Telegraf and both plugins)"}, logs...)
 	tg := exec.Command(telegraf, "--config", conf)
 	tg.Stdout, tg.Stderr = logFile, logFile
-	tg.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// A group of its own: the terminal's SIGINT must not reach Telegraf and its
+	// plugins, which the demo stops itself once the pipeline has caught up.
+	tg.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := tg.Start(); err != nil {
 		return fmt.Errorf("starting Telegraf: %w", err)
 	}
 	tgDone := make(chan error, 1)
 	go func() { tgDone <- tg.Wait() }()
-	say("running Telegraf %s with telegraf-kafka-consumer and telegraf-cnosdb (log: %s)", *version, logPath)
+	tgRunning := true
+	// On a failure, Telegraf and its plugins go too, before the broker and CnosDB.
+	defer func() {
+		if tgRunning {
+			_ = syscall.Kill(-tg.Process.Pid, syscall.SIGKILL)
+			<-tgDone //nolint:errcheck // killed: its exit status says nothing more
+		}
+	}()
+	telegrafExited := func(err error) error {
+		tgRunning = false
+		// Its plugins may outlive it in its process group.
+		_ = syscall.Kill(-tg.Process.Pid, syscall.SIGKILL)
+		return fmt.Errorf("telegraf exited (%w); see %s", err, logPath)
+	}
+	say("started Telegraf %s with telegraf-kafka-consumer and telegraf-cnosdb", *version)
 
 	producer, err := newProducer(broker.Addr())
 	if err != nil {
-		return err
+		return fmt.Errorf("connecting the producer: %w", err)
 	}
+	prodCtx, stopProducing := context.WithCancel(context.Background())
+	defer stopProducing()
 	produced := make(chan int64, 1)
-	go func() { produced <- produce(ctx, producer, *rate) }()
-
+	go func() { produced <- produce(prodCtx, producer, *rate) }()
 	say("producing %d sensor messages/s to %q; Ctrl-C to stop", *rate, topic)
+
 	admin, err := sarama.NewClusterAdmin([]string{broker.Addr()}, kafkatest.NewConfig())
 	if err != nil {
 		return err
@@ -146,52 +271,110 @@ func run() error {
 	}
 	defer client.Close()
 
-	progress := func(n int64) (consumed, lag int64, written int) {
-		consumed, lag = offsets(admin, client)
+	progress := func(n int64) (written int) {
+		consumed, lag := offsets(admin, client)
 		written, _ = db.count()
-		fmt.Printf("\rproduced %9d  consumed %9d  written %9d  lag %7d ", n, consumed, written, lag)
-		return consumed, lag, written
+		con.show("produced %9d  consumed %9d  written %9d  lag %7d", n, consumed, written, lag)
+		return written
 	}
-	var total int64
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-loop:
-	for {
+
+	// Data flows once the Kafka input has joined its group and the first rows are in
+	// CnosDB: only then does -duration start, so that set-up does not eat it.
+	say("waiting for Telegraf's Kafka input to join consumer group %q", group)
+	flowDeadline := time.After(flowTimeout)
+	joined, flowing := false, false
+	var flowedAt time.Time
+	for !flowing && !intr.interrupted() {
 		select {
-		case <-ctx.Done():
-			total = <-produced
+		case <-intr.first:
+			continue
+		case err := <-tgDone:
+			return telegrafExited(err)
+		case <-flowDeadline:
+			return fmt.Errorf("no row reached CnosDB %s after Telegraf started; see %s", flowTimeout, logPath)
+		case <-tick.C:
+		}
+		if !joined && groupStable(admin) {
+			joined = true
+			say("the Kafka input has joined %q; waiting for the first rows in CnosDB "+
+				"(table %q exists once telegraf-cnosdb writes its first batch)", group, table)
+		}
+		if written := progress(producedSoFar.Load()); joined && written > 0 {
+			flowing, flowedAt = true, time.Now()
+		}
+	}
+	var stopAt <-chan time.Time
+	if flowing {
+		if *duration > 0 {
+			stopAt = time.After(*duration)
+			say("data flows, %s after start; running for %s from now", since(began), *duration)
+		} else {
+			say("data flows, %s after start; Ctrl-C to stop", since(began))
+		}
+	}
+loop:
+	for flowing {
+		select {
+		case <-intr.first:
+			break loop
+		case <-stopAt:
 			break loop
 		case err := <-tgDone:
-			return fmt.Errorf("telegraf exited (%w); see %s", err, logPath)
+			return telegrafExited(err)
 		case <-tick.C:
 			progress(producedSoFar.Load())
 		}
 	}
+	stopProducing()
+	total := <-produced
 	producer.Close()
+	stoppedAt := time.Now()
 
-	fmt.Println()
-	say("stopped producing after %d messages; waiting for the pipeline to catch up", total)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, _, written := progress(total); int64(written) >= total {
-			break
+	// Catch up: wait until every message produced is in CnosDB, while rows keep coming.
+	// A second Ctrl-C skips it.
+	say("stopped producing after %d messages; waiting for the pipeline to write them all (Ctrl-C again to skip)", total)
+	skipped := false
+	best, lastGain := -1, time.Now()
+catchUp:
+	for {
+		written := progress(total)
+		switch {
+		case int64(written) >= total:
+			break catchUp
+		case written > best:
+			best, lastGain = written, time.Now()
+		case time.Since(lastGain) > stallTimeout:
+			return fmt.Errorf("the pipeline stalled at %d of %d messages: no new row in %s; see %s",
+				written, total, stallTimeout, logPath)
 		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	fmt.Println()
-	_ = tg.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-tgDone:
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "telegraf: %v (log: %s)\n", err, logPath)
+		select {
+		case <-intr.more:
+			skipped = true
+			break catchUp
+		case err := <-tgDone:
+			return telegrafExited(err)
+		case <-time.After(500 * time.Millisecond):
 		}
-	case <-time.After(30 * time.Second):
-		_ = tg.Process.Kill()
 	}
+	caughtUp := time.Since(stoppedAt)
+	if skipped {
+		say("second Ctrl-C: not waiting for the rest; stopping Telegraf")
+	} else {
+		say("the pipeline caught up in %s; stopping Telegraf", caughtUp.Round(100*time.Millisecond))
+	}
+	tgRunning = false
+	stopping := time.Now()
+	killed, stopErr := stopTelegraf(tg, tgDone, intr)
+	if killed {
+		say("another Ctrl-C: killed Telegraf and its plugins")
+	}
+	tgStop := since(stopping)
 
 	say("SELECT * FROM %s ORDER BY time DESC LIMIT 10 (database %q):", table, database)
 	rows, err := db.sql(fmt.Sprintf("SELECT * FROM %s ORDER BY time DESC LIMIT 10", table))
-	if err != nil {
+	if err != nil && !missing(err) {
 		return err
 	}
 	fmt.Print(rows)
@@ -200,7 +383,57 @@ loop:
 		return err
 	}
 	say("%d of %d produced messages are in CnosDB", written, total)
+	flowed := "data never flowed"
+	if flowing {
+		flowed = fmt.Sprintf("data flowed for %s", stoppedAt.Sub(flowedAt).Round(100*time.Millisecond))
+	}
+	say("set-up %s, %s, caught up in %s, Telegraf stopped in %s: %s in all",
+		setupTime(began, flowedAt, stoppedAt, flowing), flowed, caughtUp.Round(100*time.Millisecond), tgStop, since(began))
+	if int64(written) < total && !skipped && !killed {
+		return fmt.Errorf("%d of %d produced messages did not reach CnosDB; see %s", total-int64(written), total, logPath)
+	}
+	if stopErr != nil {
+		return fmt.Errorf("telegraf did not stop cleanly: %w; see %s", stopErr, logPath)
+	}
 	return nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+func setupTime(began, flowedAt, stoppedAt time.Time, flowing bool) time.Duration {
+	if !flowing {
+		return stoppedAt.Sub(began).Round(100 * time.Millisecond)
+	}
+	return flowedAt.Sub(began).Round(100 * time.Millisecond)
+}
+
+// stopTelegraf stops Telegraf as a service manager would: SIGTERM, so that it stops
+// its input, hands what it holds to telegraf-cnosdb and closes its stdin; SIGKILL to
+// its process group after stopTimeout, or at once on another Ctrl-C (killed).
+func stopTelegraf(tg *exec.Cmd, done <-chan error, intr *interrupts) (killed bool, err error) {
+	_ = tg.Process.Signal(syscall.SIGTERM)
+	kill := func() { _ = syscall.Kill(-tg.Process.Pid, syscall.SIGKILL) }
+	select {
+	case err := <-done:
+		return false, err
+	case <-intr.more:
+		kill()
+		<-done //nolint:errcheck // killed: its exit status says nothing more
+		return true, nil
+	case <-time.After(stopTimeout):
+		kill()
+		<-done //nolint:errcheck // killed: its exit status says nothing more
+		return false, fmt.Errorf("killed: it had not stopped %s after SIGTERM", stopTimeout)
+	}
+}
+
+// groupStable reports whether the consumer group has members with their partitions.
+func groupStable(admin sarama.ClusterAdmin) bool {
+	groups, err := admin.DescribeConsumerGroups([]string{group})
+	if err != nil || len(groups) == 0 {
+		return false
+	}
+	return groups[0].State == "Stable" && len(groups[0].Members) > 0
 }
 
 // producedSoFar counts messages acknowledged by Kafka.
@@ -326,34 +559,38 @@ func writeConfigs(dir, version, brokerAddr string, db *cnosdb, inputBin, outputB
 // cnosdb is the CnosDB the demo writes to.
 type cnosdb struct {
 	url, user, password string
+	log                 string // its log, when the demo started it
 	stop                func()
 }
 
-func startCnosDB(say func(string, ...any), work string) (*cnosdb, error) {
+func startCnosDB(say func(string, ...any), work string, intr *interrupts) (*cnosdb, error) {
 	db := &cnosdb{user: "root", stop: func() {}}
 	if u := os.Getenv("CNOSDB_URL"); u != "" {
 		db.url = strings.TrimRight(u, "/")
 		db.user = envOr("CNOSDB_USER", "root")
 		db.password = os.Getenv("CNOSDB_PASSWORD")
-		say("using the real CnosDB at %s (CNOSDB_URL)", db.url)
-		return db, db.waitUp()
+		say("using the real CnosDB at %s (CNOSDB_URL); waiting for it to answer", db.url)
+		return db, db.waitUp(intr)
 	}
 	if path, err := exec.LookPath("cnosdb"); err == nil {
 		cmd := exec.Command(path, "run", "--deployment-mode", "singleton")
 		cmd.Dir = work
-		log, err := os.Create(filepath.Join(work, "cnosdb.log"))
+		db.log = filepath.Join(work, "cnosdb.log")
+		log, err := os.Create(db.log)
 		if err != nil {
 			return nil, err
 		}
 		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		// Its own process group, like Telegraf's: the demo stops it after the count.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
+			log.Close()
 			return nil, fmt.Errorf("starting %s: %w", path, err)
 		}
 		db.url = "http://127.0.0.1:8902"
 		db.stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); log.Close() }
-		say("started the real CnosDB found on PATH (%s) at %s", path, db.url)
-		return db, db.waitUp()
+		say("started the real CnosDB found on PATH (%s); waiting for it to answer at %s", path, db.url)
+		return db, db.waitUp(intr)
 	}
 	dev := cnosdbdev.New(cnosdbdev.Options{})
 	front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
@@ -374,7 +611,8 @@ func envOr(name, fallback string) string {
 	return fallback
 }
 
-func (db *cnosdb) waitUp() error {
+// waitUp waits until CnosDB answers its ping, for a minute at most or until Ctrl-C.
+func (db *cnosdb) waitUp(intr *interrupts) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		resp, err := http.Get(db.url + "/api/v1/ping")
@@ -383,12 +621,38 @@ func (db *cnosdb) waitUp() error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("CnosDB at %s does not answer /api/v1/ping", db.url)
+			return fmt.Errorf("CnosDB at %s does not answer /api/v1/ping after 60s: %w", db.url, err)
 		}
-		time.Sleep(500 * time.Millisecond)
+		select {
+		case <-intr.first:
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
+}
+
+// sqlError is CnosDB's answer to a query it did not run.
+type sqlError struct {
+	stmt   string
+	status int
+	body   string
+}
+
+func (e *sqlError) Error() string { return fmt.Sprintf("%s: HTTP %d: %s", e.stmt, e.status, e.body) }
+
+// missing reports whether err says the table or the database does not exist yet:
+// telegraf-cnosdb creates the database at its start, and CnosDB the table at the first
+// write, so until then there are no rows rather than an error.
+func missing(err error) bool {
+	var se *sqlError
+	if !errors.As(err, &se) {
+		return false
+	}
+	body := strings.ToLower(se.body)
+	return strings.Contains(body, "table not found") || strings.Contains(body, "database not found")
 }
 
 func (db *cnosdb) sql(stmt string) (string, error) {
@@ -399,15 +663,15 @@ func (db *cnosdb) sql(stmt string) (string, error) {
 	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(db.user+":"+db.password)))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("querying CnosDB: %w", err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("reading CnosDB's answer: %w", err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s: HTTP %d: %s", stmt, resp.StatusCode, body)
+		return "", &sqlError{stmt: stmt, status: resp.StatusCode, body: strings.TrimSpace(string(body))}
 	}
 	return string(body), nil
 }
@@ -415,6 +679,9 @@ func (db *cnosdb) sql(stmt string) (string, error) {
 // count returns the rows of the sensor table; 0 before the table exists.
 func (db *cnosdb) count() (int, error) {
 	out, err := db.sql("SELECT exact_count(*) FROM " + table)
+	if missing(err) {
+		return 0, nil
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -422,5 +689,9 @@ func (db *cnosdb) count() (int, error) {
 	if len(lines) < 2 {
 		return 0, nil
 	}
-	return strconv.Atoi(lines[1])
+	n, err := strconv.Atoi(lines[1])
+	if err != nil {
+		return 0, fmt.Errorf("counting rows: CnosDB answered %q: %w", out, err)
+	}
+	return n, nil
 }
