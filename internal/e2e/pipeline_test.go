@@ -154,11 +154,11 @@ func TestGracefulTelegrafRestartLosesNothing(t *testing.T) {
 // TestAnotherOutputBesideThePair: an outputs.file beside the pair, with the namedrop
 // the sample configuration documents, gets every metric of the messages and none of
 // the input's acknowledgement markers, and the acknowledgement still works: the
-// messages outnumber max_undelivered_messages, so the input reads them all only if
-// telegraf-cnosdb confirms.
+// messages outnumber max_undelivered_messages (20,000 by default), so the input reads
+// them all only if telegraf-cnosdb confirms.
 func TestAnotherOutputBesideThePair(t *testing.T) {
 	p := newPipeline(t, 1)
-	const n = 12000
+	const n = 25000
 	messages, want := sensorMessages(n)
 	kafkatest.ProduceWithKcat(t, p.broker, p.topic, messages)
 	file := filepath.Join(t.TempDir(), "metrics.out")
