@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sync"
@@ -144,7 +145,7 @@ func (w *writer) flushLocked(waiting bool) error {
 		}
 	}
 	if len(w.buf) > 0 {
-		if _, err := w.out.Write(w.buf); err != nil {
+		if err := writeWholeLines(w.out, w.buf); err != nil {
 			w.err = fmt.Errorf("writing metrics: %w", err)
 			return w.err
 		}
@@ -178,4 +179,31 @@ func (w *writer) completeLocked(acks []ack) {
 	if w.free != nil {
 		w.free(len(acks))
 	}
+}
+
+// pipeBuf is PIPE_BUF on Linux: a write of at most this many bytes to a pipe is
+// atomic, all of it or none.
+const pipeBuf = 4096
+
+// writeWholeLines writes buf, whole lines, to out in writes of at most pipeBuf bytes
+// that each end at a line's end. A process killed while a larger write waits for room
+// in the pipe leaves part of it there, and Telegraf would read the cut line as a
+// metric of its own: a second row for its message when it is read again. A line
+// longer than pipeBuf goes in one write.
+func writeWholeLines(out io.Writer, buf []byte) error {
+	for len(buf) > 0 {
+		n := len(buf)
+		if n > pipeBuf {
+			if i := bytes.LastIndexByte(buf[:pipeBuf], '\n'); i >= 0 {
+				n = i + 1
+			} else if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+				n = i + 1
+			}
+		}
+		if _, err := out.Write(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }

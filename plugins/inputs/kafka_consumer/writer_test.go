@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -101,4 +102,33 @@ func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 	require.Equal(t, []bool{true}, markers, "the reader that waited is still waiting")
 	w.markPending()
 	require.Len(t, markers, 1, "nothing left to mark")
+}
+
+// Lines reach stdout in writes of at most a pipe's atomic size, each ending at a line's
+// end, so that a kill never leaves a cut line in the pipe; a longer line goes whole.
+func TestWriteWholeLines(t *testing.T) {
+	var buf []byte
+	for i := range 500 {
+		buf = fmt.Appendf(buf, "sensor id=%di,v=%d.5 %d\n", i, i, 1700000000000000000+i)
+	}
+	long := append(bytes.Repeat([]byte("x"), 2*pipeBuf), '\n')
+	buf = append(buf, long...)
+	buf = append(buf, "tail v=1 1\n"...)
+	out := &recordingWriter{}
+	require.NoError(t, writeWholeLines(out, buf))
+	require.Equal(t, string(buf), string(bytes.Join(out.writes, nil)))
+	for _, w := range out.writes {
+		require.Equal(t, byte('\n'), w[len(w)-1], "every write ends a line")
+		if len(w) > pipeBuf {
+			require.Equal(t, string(long), string(w), "only a line longer than a pipe's atomic size goes over it")
+		}
+	}
+	require.Greater(t, len(out.writes), len(buf)/pipeBuf)
+}
+
+type recordingWriter struct{ writes [][]byte }
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, append([]byte(nil), p...))
+	return len(p), nil
 }
