@@ -114,53 +114,49 @@ func IsMarker(line []byte) bool {
 // ParseMarker returns what a marker line says. Other tags and fields, such as a host
 // tag Telegraf adds, are ignored.
 func ParseMarker(line []byte) (Marker, error) {
-	socket, id, waiting, err := parseMarker(line)
-	return Marker{Socket: socket, ID: id, Waiting: waiting}, err
-}
-
-func parseMarker(line []byte) (socket, id string, waiting bool, err error) {
+	var m Marker
 	dec := lineprotocol.NewDecoderWithBytes(line)
 	if !dec.Next() {
-		return "", "", false, errors.New("empty marker")
+		return m, errors.New("empty marker")
 	}
 	name, err := dec.Measurement()
 	if err != nil {
-		return "", "", false, fmt.Errorf("marker: %w", err)
+		return m, fmt.Errorf("marker: %w", err)
 	}
 	if string(name) != Measurement {
-		return "", "", false, fmt.Errorf("marker: measurement %q, expected %q", name, Measurement)
+		return m, fmt.Errorf("marker: measurement %q, expected %q", name, Measurement)
 	}
 	for {
 		key, value, err := dec.NextTag()
 		if err != nil {
-			return "", "", false, fmt.Errorf("marker: %w", err)
+			return Marker{}, fmt.Errorf("marker: %w", err)
 		}
 		if key == nil {
 			break
 		}
 		if string(key) == SocketTag {
-			socket = string(value)
+			m.Socket = string(value)
 		}
 	}
 	for {
 		key, value, err := dec.NextField()
 		if err != nil {
-			return "", "", false, fmt.Errorf("marker: %w", err)
+			return Marker{}, fmt.Errorf("marker: %w", err)
 		}
 		if key == nil {
 			break
 		}
 		switch {
 		case string(key) == IDField && value.Kind() == lineprotocol.String:
-			id = value.StringV()
+			m.ID = value.StringV()
 		case string(key) == WaitField && value.Kind() == lineprotocol.Bool:
-			waiting = value.BoolV()
+			m.Waiting = value.BoolV()
 		}
 	}
-	if socket == "" || id == "" {
-		return "", "", false, fmt.Errorf("marker without a %s tag or a string field %s", SocketTag, IDField)
+	if m.Socket == "" || m.ID == "" {
+		return Marker{}, fmt.Errorf("marker without a %s tag or a string field %s", SocketTag, IDField)
 	}
-	return socket, id, waiting, nil
+	return m, nil
 }
 
 // ParseMessage parses one line the output sends: verb Received or Done, and the id.
