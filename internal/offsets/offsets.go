@@ -95,3 +95,24 @@ func (p *Partition) InFlight() int {
 	defer p.mu.Unlock()
 	return len(p.pending) - p.head
 }
+
+// Last returns the highest offset handed out, or -1 before the first.
+func (p *Partition) Last() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// Abandon takes back the message at offset, the last one handed out, which will not
+// be done: the next Add may hand it out again.
+func (p *Partition) Abandon(offset int64) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := len(p.pending)
+	if n == p.head || p.pending[n-1].offset != offset || p.pending[n-1].done {
+		return fmt.Errorf("offset %d is not the last one in flight", offset)
+	}
+	p.pending = p.pending[:n-1]
+	p.last = offset - 1
+	return nil
+}

@@ -99,3 +99,20 @@ func BenchmarkAddDone(b *testing.B) {
 		_, _, _ = p.Done(int64(i))
 	}
 }
+
+func TestAbandonHandsOutAgain(t *testing.T) {
+	p := New()
+	require.Equal(t, int64(-1), p.Last())
+	require.NoError(t, p.Add(3))
+	require.NoError(t, p.Add(4))
+	require.Error(t, p.Abandon(3), "only the last one in flight")
+	require.NoError(t, p.Abandon(4))
+	require.Equal(t, int64(3), p.Last())
+	require.NoError(t, p.Add(4), "abandoned: it may be handed out again")
+	mark, _, err := p.Done(3)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), mark)
+	_, _, err = p.Done(4)
+	require.NoError(t, err)
+	require.Error(t, p.Abandon(4), "done: not in flight")
+}
