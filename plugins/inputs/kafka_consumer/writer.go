@@ -29,7 +29,10 @@ type writer struct {
 	// a marker to it: the acks complete when the output confirms the marker. It
 	// refuses (false) while too many markers wait for confirmation; the acks then
 	// wait in the writer for the next marker (see markPending).
-	hold func(dst []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool)
+	hold func(dst, before []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool)
+	// unheld is what was written for w.acks while hold refused a marker: the next
+	// marker's batch holds it too, so that a lost batch can be written again whole.
+	unheld []byte
 	// free gives back the max_undelivered_messages slots of messages done.
 	free func(n int)
 	// waiting: the acks held back by hold belong to a reader that waits for them.
@@ -137,17 +140,21 @@ func (w *writer) flushLocked(waiting bool) error {
 	if w.hold != nil && len(w.acks) > 0 {
 		waiting = waiting || w.waiting || (w.idle != nil && w.idle())
 		var held bool
-		if w.buf, held = w.hold(w.buf, w.acks, time.Now(), waiting); !held {
+		if w.buf, held = w.hold(w.buf, w.unheld, w.acks, time.Now(), waiting); !held {
 			keep = true
 			w.waiting = waiting
 		} else {
 			w.waiting = false
+			w.unheld = w.unheld[:0]
 		}
 	}
 	if len(w.buf) > 0 {
 		if err := writeWholeLines(w.out, w.buf); err != nil {
 			w.err = fmt.Errorf("writing metrics: %w", err)
 			return w.err
+		}
+		if keep {
+			w.unheld = append(w.unheld, w.buf...)
 		}
 		w.buf = w.buf[:0]
 	}
@@ -160,6 +167,28 @@ func (w *writer) flushLocked(waiting bool) error {
 	clear(w.acks)
 	w.acks = w.acks[:0]
 	return nil
+}
+
+// rewrite runs fn, which writes batches held for the output again, holding the lock,
+// so that nothing is written between them; then it writes again what waits for a
+// marker, which follows them in the stream.
+func (w *writer) rewrite(fn func(write func([]byte) error) error) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	write := func(b []byte) error {
+		if err := writeWholeLines(w.out, b); err != nil {
+			w.err = fmt.Errorf("writing metrics: %w", err)
+			return w.err
+		}
+		return nil
+	}
+	if err := fn(write); err != nil {
+		return err
+	}
+	return write(w.unheld)
 }
 
 // complete marks messages done whose acks were held for the output's confirmation.

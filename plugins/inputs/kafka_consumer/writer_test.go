@@ -78,13 +78,15 @@ func TestWriterKeepsItsError(t *testing.T) {
 func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 	out := &countingWriter{}
 	w := newWriter(out, 1<<20, time.Hour)
-	var markers []bool // the waiting flag of each marker written
+	var markers []bool   // the waiting flag of each marker written
+	var batches []string // the lines each marker's batch holds
 	refuse := true
-	w.hold = func(dst []byte, acks []ack, _ time.Time, waiting bool) ([]byte, bool) {
+	w.hold = func(dst, before []byte, acks []ack, _ time.Time, waiting bool) ([]byte, bool) {
 		if refuse {
 			return dst, false
 		}
 		markers = append(markers, waiting)
+		batches = append(batches, string(before)+string(dst))
 		return append(dst, fmt.Sprintf("marker acks=%d\n", len(acks))...), true
 	}
 	p := testPartition()
@@ -100,8 +102,27 @@ func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 	w.markPending()
 	require.Equal(t, "a v=1 1\nb v=1 1\nmarker acks=2\n", out.String())
 	require.Equal(t, []bool{true}, markers, "the reader that waited is still waiting")
+	require.Equal(t, []string{"a v=1 1\nb v=1 1\n"}, batches, "the batch holds the lines written before its marker")
 	w.markPending()
 	require.Len(t, markers, 1, "nothing left to mark")
+}
+
+// Batches written again go out whole and in order, before anything written after, and
+// what waits for a marker follows them.
+func TestWriterRewritesBeforeAnythingNew(t *testing.T) {
+	out := &countingWriter{}
+	w := newWriter(out, 1<<20, time.Hour)
+	w.hold = func(dst, _ []byte, _ []ack, _ time.Time, _ bool) ([]byte, bool) { return dst, false }
+	p := testPartition()
+	require.NoError(t, p.offsets.Add(0))
+	require.NoError(t, w.Write([]byte("waits v=1 1\n"), []ack{{p, 0}}))
+	require.NoError(t, w.Flush())
+	require.NoError(t, w.Write([]byte("new v=1 1\n"), nil))
+	require.NoError(t, w.rewrite(func(write func([]byte) error) error {
+		return write([]byte("old v=1 1\nold v=2 1\n"))
+	}))
+	require.NoError(t, w.Flush())
+	require.Equal(t, "waits v=1 1\nold v=1 1\nold v=2 1\nwaits v=1 1\nnew v=1 1\n", out.String())
 }
 
 // Lines reach stdout in writes of at most a pipe's atomic size, each ending at a line's
