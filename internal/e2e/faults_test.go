@@ -122,10 +122,9 @@ func faultConnectionsRefused(t *testing.T) faultResult {
 //
 // Telegraf counts a metric as delivered once it is written into the output's stdin,
 // so the lines in the pipe and in the output's memory at the kill would be lost; with
-// ack_socket, the input sees the output's connection close and reads every message it
-// had not had confirmed again. Nothing may be lost; the note says how many ids the
-// killed output held (handed over and not stored by it), which come back as duplicates
-// or from the rewind.
+// the acknowledgement, the input sees the output's connection close and writes every
+// batch it had not had confirmed again. Nothing may be lost; the note says how many
+// ids the killed output stored and how many messages were written again.
 func faultKillOutput(t *testing.T) faultResult {
 	r := newFaultRig(t, rigOptions{})
 	r.produce(0, faultMessages)
@@ -145,19 +144,19 @@ func faultKillOutput(t *testing.T) faultResult {
 	rewinds, reread := countRewinds(t, tg.Logs())
 	storedByOld := r.rec().AcceptedBefore(killed)
 	res := r.result("kill-9-output", nil)
-	res.note = fmt.Sprintf("%d ids stored before the kill; %d rewinds read %d messages again", len(storedByOld), rewinds, reread)
+	res.note = fmt.Sprintf("%d ids stored before the kill; %d losses, %d messages written again", len(storedByOld), rewinds, reread)
 	return res
 }
 
-// rewindLine is the input's warning when it reads unconfirmed messages again.
-var rewindLine = regexp.MustCompile(`\[inputs\.kafka_consumer\] ack: (.*); reading the (\d+) messages not confirmed again`)
+// rewindLine is the input's warning when it writes unconfirmed messages again.
+var rewindLine = regexp.MustCompile(`\[inputs\.kafka_consumer\] ack: (.*); writing the (\d+) messages not confirmed \(\d+ batches\) again`)
 
-// countRewinds logs the input's rewinds and returns how many there were and how many
-// messages they read again. A kill between two confirmed batches needs none.
+// countRewinds logs the losses the input saw and returns how many there were and how
+// many messages it wrote again. A kill between two confirmed batches needs none.
 func countRewinds(t *testing.T, logs string) (rewinds, messages int) {
 	t.Helper()
 	for _, m := range rewindLine.FindAllStringSubmatch(logs, -1) {
-		t.Logf("rewind: %s (%s messages)", m[1], m[2])
+		t.Logf("written again: %s (%s messages)", m[1], m[2])
 		n, _ := strconv.Atoi(m[2])
 		rewinds++
 		messages += n

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,20 +14,21 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 )
 
-// acker holds, with ack_socket set, the batches written to stdout whose messages wait
-// for telegraf-cnosdb's "done": their offsets are not marked and their
-// max_undelivered_messages slots not freed until then. It rewinds (ends the consumer
-// group session, so that the messages are read again from the committed offsets) when
-// a marker or what the output held may be lost.
+// acker holds, with acknowledgement on, the batches written to stdout whose messages
+// wait for telegraf-cnosdb's "done": their offsets are not marked and their
+// max_undelivered_messages slots not freed until then. When a marker or what the
+// output held may be lost, it writes every batch still held again, with new markers:
+// only what was not confirmed is written twice, and the consumer group session goes
+// on, so no partition is read again and no member of the group rebalances.
 type acker struct {
 	socket  string
 	timeout time.Duration
 	log     telegraf.Logger
-	// complete marks a batch's messages done; drop frees their slots without marking.
+	// complete marks a batch's messages done.
 	complete func([]ack)
-	drop     func([]ack)
-	// rewind asks for the consumer group session to end.
-	rewind func()
+	// rewrite runs write holding the writer's lock, so that nothing new is written
+	// between the batches written again; write writes whole lines to stdout.
+	rewrite func(fn func(write func([]byte) error) error) error
 	// maxMarkers bounds the markers waiting for "done", so that markers and messages
 	// together stay within Telegraf's metric_buffer_limit; markPending writes a marker
 	// held back by that bound once one is confirmed.
@@ -44,12 +46,14 @@ type acker struct {
 	heard        bool      // an output answered a marker of this process
 
 	acked    atomic.Int64 // messages done
-	rewinds  atomic.Int64
+	rewinds  atomic.Int64 // losses after which the held batches were written again
+	resent   atomic.Int64 // messages written again
 	messages atomic.Int64 // messages held now
 }
 
 type heldBatch struct {
 	acks     []ack
+	lines    []byte // what was written for acks, without the marker
 	received bool
 }
 
@@ -66,26 +70,35 @@ func newAcker(socket string, timeout time.Duration, maxMarkers int, log telegraf
 	}
 }
 
-// hold takes over a batch's acks (copied) and appends its marker to dst, or refuses
-// while maxMarkers markers wait for "done". The writer calls it, holding its lock,
-// right before it writes dst.
-func (a *acker) hold(dst []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool) {
+// hold takes over a batch's acks and lines (copied: the lines written before for acks
+// without a marker, then dst) and appends its marker to dst, or refuses while
+// maxMarkers markers wait for "done". The writer calls it, holding its lock, right
+// before it writes dst.
+func (a *acker) hold(dst, before []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.pending) >= a.maxMarkers {
 		return dst, false
 	}
+	if a.firstHeld.IsZero() {
+		a.firstHeld = now
+	}
+	lines := make([]byte, 0, len(before)+len(dst))
+	b := &heldBatch{acks: append([]ack(nil), acks...), lines: append(append(lines, before...), dst...)}
+	return a.markLocked(dst, b, now, waiting), true
+}
+
+// markLocked holds b under the next marker of this generation and appends the marker
+// to dst.
+func (a *acker) markLocked(dst []byte, b *heldBatch, now time.Time, waiting bool) []byte {
 	a.seq++
 	if len(a.pending) == 0 {
 		a.lastProgress = now
 	}
-	if a.firstHeld.IsZero() {
-		a.firstHeld = now
-	}
-	a.pending[a.seq] = &heldBatch{acks: append([]ack(nil), acks...)}
-	a.messages.Add(int64(len(acks)))
+	a.pending[a.seq] = b
+	a.messages.Add(int64(len(b.acks)))
 	id := ackproto.ID{Instance: a.instance, Generation: a.generation, Seq: a.seq}
-	return ackproto.AppendMarker(dst, ackproto.Marker{Socket: a.socket, ID: id.String(), Waiting: waiting}, now), true
+	return ackproto.AppendMarker(dst, ackproto.Marker{Socket: a.socket, ID: id.String(), Waiting: waiting}, now)
 }
 
 // ours reports whether id names a marker of this process (any generation).
@@ -96,7 +109,7 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 	a.mu.Lock()
 	if id.Instance != a.instance || id.Generation != a.generation {
 		a.mu.Unlock()
-		return // from before a rewind or another process: read again anyway
+		return // from before a loss, or another process: written again since
 	}
 	b, ok := a.pending[id.Seq]
 	if !ok {
@@ -115,7 +128,9 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 		}
 	}
 	if lost > 0 {
-		a.rewindLocked(fmt.Sprintf("marker %d never reached telegraf-cnosdb while marker %d did (Telegraf dropped metrics)", lost, id.Seq))
+		gen := a.generation
+		a.mu.Unlock()
+		a.writeAgain(gen, fmt.Sprintf("marker %d never reached telegraf-cnosdb while marker %d did (Telegraf dropped metrics)", lost, id.Seq))
 		return
 	}
 	if verb != ackproto.Done {
@@ -140,29 +155,59 @@ func (a *acker) connectionClosed() {
 		a.mu.Unlock()
 		return
 	}
-	a.rewindLocked("the connection of telegraf-cnosdb closed (it stopped or died) while it held unconfirmed lines")
+	gen := a.generation
+	a.mu.Unlock()
+	a.writeAgain(gen, "the connection of telegraf-cnosdb closed (it stopped or died) while it held unconfirmed lines")
 }
 
-// rewindLocked drops every held batch, frees their slots, starts a new generation and
-// ends the session; it unlocks a.mu.
-func (a *acker) rewindLocked(why string) {
-	held := a.pending
-	a.pending = make(map[uint64]*heldBatch)
-	a.generation++
-	a.messages.Store(0)
-	a.mu.Unlock()
-	a.rewinds.Add(1)
-	n := 0
-	for _, b := range held {
-		n += len(b.acks)
-	}
-	a.log.Warnf("ack: %s; reading the %d messages not confirmed again from the committed offsets (they may be stored twice)", why, n)
-	for _, b := range held {
-		a.drop(b.acks)
-	}
-	a.rewind()
-	if a.markPending != nil {
-		a.markPending()
+// writeAgain writes every batch held in generation gen again, in the order they were
+// first written and before anything new, each under a marker of a new generation; the
+// markers of the old one are ignored from then on. Of what Telegraf and the output
+// still hold of the old generation, the lines are stored (twice, at worst) and the
+// markers do nothing. A later loss found in gen, which was written again already, is
+// no new loss.
+func (a *acker) writeAgain(gen uint64, why string) {
+	err := a.rewrite(func(write func([]byte) error) error {
+		a.mu.Lock()
+		if a.generation != gen || len(a.pending) == 0 {
+			a.mu.Unlock()
+			return nil
+		}
+		held := make([]*heldBatch, 0, len(a.pending))
+		seqs := make([]uint64, 0, len(a.pending))
+		for seq := range a.pending {
+			seqs = append(seqs, seq)
+		}
+		slices.Sort(seqs)
+		n := 0
+		for _, seq := range seqs {
+			held = append(held, a.pending[seq])
+			n += len(a.pending[seq].acks)
+		}
+		a.pending = make(map[uint64]*heldBatch, len(held))
+		a.generation++
+		a.messages.Store(0)
+		a.rewinds.Add(1)
+		a.resent.Add(int64(n))
+		a.log.Warnf("ack: %s; writing the %d messages not confirmed (%d batches) again: they may be stored twice", why, n, len(held))
+		var out []byte
+		now := time.Now()
+		for i, b := range held {
+			b.received = false
+			// The last says that nothing follows soon, so that the output writes
+			// without waiting for a full batch.
+			out = a.markLocked(append(out[:0], b.lines...), b, now, i == len(held)-1)
+			a.mu.Unlock()
+			if err := write(out); err != nil {
+				return err
+			}
+			a.mu.Lock()
+		}
+		a.mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		a.log.Errorf("ack: writing unconfirmed messages again: %v", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,9 +18,8 @@ import (
 // ackRig is an acker whose effects are recorded.
 type ackRig struct {
 	a         *acker
-	completed []int64 // offsets marked done
-	dropped   int
-	rewinds   int
+	completed []int64  // offsets marked done
+	written   []string // what was written again, line by line
 	log       *testutil.CaptureLogger
 }
 
@@ -31,27 +31,52 @@ func newAckRig() *ackRig {
 			r.completed = append(r.completed, a.offset)
 		}
 	}
-	r.a.drop = func(acks []ack) { r.dropped += len(acks) }
-	r.a.rewind = func() { r.rewinds++ }
+	r.a.rewrite = func(fn func(write func([]byte) error) error) error {
+		return fn(func(b []byte) error {
+			r.written = append(r.written, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+			return nil
+		})
+	}
 	return r
 }
 
-// hold writes a batch of the offsets and returns its marker's id.
+// hold writes a batch of the offsets, as line "m v=<offset> 1" each, and returns its
+// marker's id.
 func (r *ackRig) hold(t *testing.T, offsets ...int64) ackproto.ID {
 	t.Helper()
 	acks := make([]ack, len(offsets))
+	var lines string
 	for i, o := range offsets {
 		acks[i] = ack{offset: o}
+		lines += fmt.Sprintf("m v=%d 1\n", o)
 	}
-	line, held := r.a.hold([]byte("m v=1 1\n"), acks, time.Now(), false)
+	line, held := r.a.hold([]byte(lines), nil, acks, time.Now(), false)
 	require.True(t, held)
-	marker := strings.TrimPrefix(string(line), "m v=1 1\n")
-	m, err := ackproto.ParseMarker([]byte(strings.TrimSuffix(marker, "\n")))
+	return markerID(t, strings.TrimPrefix(string(line), lines))
+}
+
+func markerID(t *testing.T, line string) ackproto.ID {
+	t.Helper()
+	m, err := ackproto.ParseMarker([]byte(strings.TrimSuffix(line, "\n")))
 	require.NoError(t, err)
 	require.Equal(t, "/tmp/x.sock", m.Socket)
 	parsed, err := ackproto.ParseID(m.ID)
 	require.NoError(t, err)
 	return parsed
+}
+
+// rewritten returns the lines written again and the ids of their markers.
+func (r *ackRig) rewritten(t *testing.T) (lines []string, ids []ackproto.ID) {
+	t.Helper()
+	for _, l := range r.written {
+		if strings.HasPrefix(l, ackproto.Measurement) {
+			ids = append(ids, markerID(t, l))
+		} else {
+			lines = append(lines, l)
+		}
+	}
+	r.written = nil
+	return lines, ids
 }
 
 func TestAckerMarksOnlyOnDone(t *testing.T) {
@@ -76,37 +101,66 @@ func TestAckerMarksOnlyOnDone(t *testing.T) {
 	r.a.handle(ackproto.Done, second, time.Now())
 	require.Equal(t, []int64{0, 1, 2}, r.completed)
 	require.Equal(t, int64(3), r.a.acked.Load())
-	require.Zero(t, r.rewinds)
+	require.Zero(t, r.a.rewinds.Load())
+	require.Empty(t, r.written)
 }
 
-func TestAckerRewindsOnAGap(t *testing.T) {
+// A marker that did not arrive while a later one did was dropped by Telegraf: every
+// batch not confirmed is written again, in order, under new markers, and nothing
+// confirmed is.
+func TestAckerWritesAgainOnAGap(t *testing.T) {
 	r := newAckRig()
-	lost := r.hold(t, 0, 1)
-	later := r.hold(t, 2)
+	first := r.hold(t, 0)
+	r.a.handle(ackproto.Done, first, time.Now())
+	lost := r.hold(t, 1, 2)
+	later := r.hold(t, 3)
 	r.a.handle(ackproto.Received, later, time.Now())
-	require.Equal(t, 1, r.rewinds, "marker %d was skipped: lost in Telegraf", lost.Seq)
-	require.Equal(t, 3, r.dropped, "every held message frees its slot")
-	require.Empty(t, r.completed, "nothing is marked")
-	require.Contains(t, r.log.Messages()[0].Text, "reading the 3 messages not confirmed again")
+	require.Equal(t, int64(1), r.a.rewinds.Load(), "marker %d was skipped: lost in Telegraf", lost.Seq)
+	require.Equal(t, int64(3), r.a.resent.Load())
+	require.Equal(t, []int64{0}, r.completed, "nothing more is marked")
+	require.Contains(t, r.log.Messages()[0].Text, "writing the 3 messages not confirmed (2 batches) again")
+	lines, ids := r.rewritten(t)
+	require.Equal(t, []string{"m v=1 1", "m v=2 1", "m v=3 1"}, lines)
+	require.Len(t, ids, 2)
+	require.Equal(t, later.Generation+1, ids[0].Generation)
+	require.Less(t, ids[0].Seq, ids[1].Seq)
+	batches, msgs := r.a.outstanding()
+	require.Equal(t, 2, batches, "they are still held")
+	require.Equal(t, int64(3), msgs)
 
-	// The old generation's acknowledgements are ignored after the rewind.
+	// The old generation's acknowledgements are ignored since.
 	r.a.handle(ackproto.Done, later, time.Now())
-	require.Empty(t, r.completed)
-	next := r.hold(t, 3)
-	require.Equal(t, later.Generation+1, next.Generation)
-	r.a.handle(ackproto.Done, next, time.Now())
-	require.Equal(t, []int64{3}, r.completed)
+	r.a.handle(ackproto.Done, lost, time.Now())
+	require.Equal(t, []int64{0}, r.completed)
+	r.a.handle(ackproto.Done, ids[0], time.Now())
+	r.a.handle(ackproto.Done, ids[1], time.Now())
+	require.Equal(t, []int64{0, 1, 2, 3}, r.completed)
+	next := r.hold(t, 4)
+	require.Equal(t, ids[1].Generation, next.Generation)
+	require.Greater(t, next.Seq, ids[1].Seq)
+	require.Equal(t, int64(1), r.a.rewinds.Load())
 }
 
-func TestAckerRewindsWhenTheOutputGoes(t *testing.T) {
+func TestAckerWritesAgainWhenTheOutputGoes(t *testing.T) {
 	r := newAckRig()
 	r.a.connectionClosed()
-	require.Zero(t, r.rewinds, "nothing outstanding: nothing to read again")
+	require.Zero(t, r.a.rewinds.Load(), "nothing outstanding: nothing to write again")
 	id := r.hold(t, 5)
 	r.a.handle(ackproto.Received, id, time.Now())
 	r.a.connectionClosed()
-	require.Equal(t, 1, r.rewinds)
-	require.Equal(t, 1, r.dropped)
+	require.Equal(t, int64(1), r.a.rewinds.Load())
+	lines, ids := r.rewritten(t)
+	require.Equal(t, []string{"m v=5 1"}, lines)
+	require.Len(t, ids, 1)
+
+	// A second connection of the old output closing is no new loss once the batches
+	// were written again; a loss of the new generation is.
+	r.a.writeAgain(id.Generation, "late")
+	require.Empty(t, r.written)
+	r.a.connectionClosed()
+	require.Equal(t, int64(2), r.a.rewinds.Load())
+	lines, _ = r.rewritten(t)
+	require.Equal(t, []string{"m v=5 1"}, lines)
 }
 
 func TestAckerTimeoutLogsAndWaits(t *testing.T) {
@@ -121,7 +175,7 @@ func TestAckerTimeoutLogsAndWaits(t *testing.T) {
 	require.Len(t, r.log.Messages(), 1)
 	require.Contains(t, r.log.Messages()[0].Text, "no acknowledgement from telegraf-cnosdb")
 	require.Contains(t, r.log.Messages()[0].Text, ackproto.Measurement)
-	require.Zero(t, r.rewinds, "waiting is safe: no rewind")
+	require.Zero(t, r.a.rewinds.Load(), "waiting is safe: nothing is written again")
 }
 
 func TestAckSocketServes(t *testing.T) {
@@ -194,10 +248,10 @@ func TestAckerBoundsTheMarkersWaiting(t *testing.T) {
 	marked := 0
 	r.a.markPending = func() { marked++ }
 	ids := []ackproto.ID{r.hold(t, 0), r.hold(t, 1), r.hold(t, 2)}
-	_, held := r.a.hold(nil, []ack{{offset: 3}}, time.Now(), false)
+	_, held := r.a.hold(nil, nil, []ack{{offset: 3}}, time.Now(), false)
 	require.False(t, held, "a fourth marker while three wait")
 	r.a.handle(ackproto.Done, ids[0], time.Now())
 	require.Equal(t, 1, marked, "the writer is told a marker is free")
-	_, held = r.a.hold(nil, []ack{{offset: 3}}, time.Now(), false)
+	_, held = r.a.hold(nil, nil, []ack{{offset: 3}}, time.Now(), false)
 	require.True(t, held)
 }

@@ -216,15 +216,8 @@ func (k *KafkaConsumer) startAck(ctx context.Context) error {
 		k.stopAck()
 		return err
 	}
-	k.rewound = make(chan struct{}, 1)
 	a.complete = k.writer.complete
-	a.drop = func(acks []ack) { k.window.give(len(acks)) }
-	a.rewind = func() {
-		select {
-		case k.rewound <- struct{}{}:
-		default:
-		}
-	}
+	a.rewrite = k.writer.rewrite
 	k.acker, k.ackServer = a, srv
 	k.stats.ack = a
 	k.writer.hold = a.hold

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
 )
 
 // handler is the sarama.ConsumerGroupHandler of one session; sarama calls ConsumeClaim
@@ -44,13 +42,15 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		id:      claim.Partition(),
 		session: sess,
 		claim:   claim,
-		offsets: offsets.New(),
 		counts:  k.stats.counters(claim.Topic(), claim.Partition()),
 		log:     k.Log,
 	}
 	if k.testMode {
 		p.session = nil
 	}
+	pr := k.progressOf(p.topic, p.id)
+	pr.claim(p, p.session)
+	defer pr.release(p.session)
 	k.stats.claimed(p)
 	defer k.stats.released(p)
 
@@ -117,6 +117,9 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		if !ok {
 			return finish()
 		}
+		if msg.Offset < p.resumeAt && k.handedOut(p, msg) {
+			continue
+		}
 
 		// Wait for a max_undelivered_messages slot; with the window closed, write out
 		// what is pending, since it is what frees slots, and say that nothing more
@@ -145,8 +148,12 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			k.noMetrics(p, msg, perr)
 		} else if perr != nil {
 			if err := k.poison(ctx, p, msg, perr); err != nil {
-				// Not handled: leave it (and what follows) to the next owner.
+				// Not handled: leave it (and what follows) to the next claim, of this
+				// process or another.
 				k.Log.Error(err)
+				if err := p.offsets.Abandon(msg.Offset); err != nil {
+					k.Log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
+				}
 				return finish()
 			}
 		}
@@ -168,6 +175,22 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			}
 		}
 	}
+}
+
+// handedOut reports whether an earlier claim of this process handed msg out, so that
+// this one skips it: it is done, or held until the output confirms it. Offsets that
+// start again below what was handed out (the topic was created again) start the
+// partition's progress anew.
+func (k *KafkaConsumer) handedOut(p *partition, msg *sarama.ConsumerMessage) bool {
+	if p.claim != nil && p.claim.HighWaterMarkOffset() < p.resumeAt {
+		k.Log.Warnf("topic %q partition %d: its high watermark %d is below offset %d, which this process read "+
+			"before (was the topic deleted and created again?); reading from offset %d",
+			p.topic, p.id, p.claim.HighWaterMarkOffset(), p.resumeAt, msg.Offset)
+		p.progress.restart(p)
+		return false
+	}
+	p.counts.skipped.Add(1)
+	return true
 }
 
 // poison handles a message that is too long or does not parse: it is logged (rate

@@ -96,10 +96,9 @@ type KafkaConsumer struct {
 	topicsMu      sync.Mutex
 	topics        []string
 	topicsChanged chan struct{}
-	acker         *acker        // nil with ack = false
-	ackServer     *ackServer    // nil with ack = false
-	ackDir        string        // the private directory of the socket when ack_socket is not set
-	rewound       chan struct{} // ends the session after a rewind; nil with ack = false
+	acker         *acker     // nil with ack = false
+	ackServer     *ackServer // nil with ack = false
+	ackDir        string     // the private directory of the socket when ack_socket is not set
 
 	acc        telegraf.Accumulator
 	cancel     context.CancelFunc
@@ -108,6 +107,9 @@ type KafkaConsumer struct {
 	wg         sync.WaitGroup
 	stopped    atomic.Bool
 	backlogged atomic.Int64 // partitions with messages waiting to be processed
+
+	progressMu sync.Mutex
+	progress   map[topicPartition]*progress
 }
 
 // New returns the plugin with Telegraf's defaults and this plugin's own.

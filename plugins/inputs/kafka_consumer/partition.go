@@ -1,6 +1,8 @@
 package kafka_consumer
 
 import (
+	"sync"
+
 	"github.com/IBM/sarama"
 
 	"github.com/influxdata/telegraf"
@@ -8,17 +10,23 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
 )
 
-// partition is one claim of a partition in one consumer-group session: the messages
-// handed out and done, and where to mark them. A later claim of the same partition
-// gets a new one.
+// partition is one claim of a partition in one consumer-group session: where its
+// messages are tracked and marked. A later claim of the same partition gets a new
+// one, with the same progress.
 type partition struct {
 	topic   string
 	id      int32
 	session sarama.ConsumerGroupSession // nil in test mode: nothing is marked
 	claim   sarama.ConsumerGroupClaim   // nil in test mode
-	offsets *offsets.Partition
-	counts  *partitionCounts
-	log     telegraf.Logger
+	// offsets tracks what this process handed out and finished of the partition, in
+	// this claim and the earlier ones (progress.offsets when the claim began).
+	offsets  *offsets.Partition
+	progress *progress // nil in test mode
+	// resumeAt is the first offset no earlier claim of this process handed out: the
+	// claim skips the messages before it, which are done or held for the output.
+	resumeAt int64
+	counts   *partitionCounts
+	log      telegraf.Logger
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
 	unmarked bool
@@ -40,16 +48,26 @@ func (p *partition) done(offset int64) {
 	}
 }
 
-// markSession marks the offset done reached in the session: once per write rather
-// than once per message, since each MarkOffset takes sarama's locks.
+// markSession marks the offset done reached, once per write rather than once per
+// message, since each MarkOffset takes sarama's locks. It marks in the session that
+// holds the partition now, which need not be the one that read the messages: a
+// rebalance or a broker restart can end a session while its messages wait for the
+// output.
 func (p *partition) markSession() {
 	if !p.unmarked {
 		return
 	}
 	p.unmarked = false
-	if p.session != nil {
-		p.session.MarkOffset(p.topic, p.id, p.counts.marked.Load(), "")
+	if sess := p.holder(); sess != nil {
+		sess.MarkOffset(p.topic, p.id, p.offsets.Mark(), "")
 	}
+}
+
+func (p *partition) holder() sarama.ConsumerGroupSession {
+	if p.progress == nil {
+		return p.session
+	}
+	return p.progress.holder(p.offsets)
 }
 
 // lag is the high watermark of the last fetch minus the marked offset, or minus the
@@ -67,4 +85,77 @@ func (p *partition) lag() (int64, bool) {
 		return 0, hwm == 0
 	}
 	return max(hwm-mark, 0), true
+}
+
+// progress is what this process handed out and finished of one partition over every
+// session that claimed it. A session ends at each rebalance and when the broker goes,
+// and sarama starts the next claim at the committed offset, which can be well behind:
+// a commit at a session's end fails with the broker gone, and messages that wait for
+// the output's confirmation are not committed at all. What this process handed out is
+// done, or held until the output confirms it (and written again if it is lost), so a
+// later claim skips it instead of writing it twice, and marks what earlier claims
+// finish.
+type progress struct {
+	mu      sync.Mutex
+	offsets *offsets.Partition
+	session sarama.ConsumerGroupSession // of the claim that holds the partition now
+}
+
+// progressOf returns the progress of a partition, creating it on first use.
+func (k *KafkaConsumer) progressOf(topic string, id int32) *progress {
+	k.progressMu.Lock()
+	defer k.progressMu.Unlock()
+	key := topicPartition{topic, id}
+	pr, ok := k.progress[key]
+	if !ok {
+		pr = &progress{offsets: offsets.New()}
+		if k.progress == nil {
+			k.progress = make(map[topicPartition]*progress)
+		}
+		k.progress[key] = pr
+	}
+	return pr
+}
+
+// claim makes sess the holder of the partition, marks in it what earlier claims
+// finished (their sessions may not have committed it), and gives p the tracker and
+// the first offset not handed out yet.
+func (pr *progress) claim(p *partition, sess sarama.ConsumerGroupSession) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.session = sess
+	p.offsets, p.progress = pr.offsets, pr
+	p.resumeAt = pr.offsets.Last() + 1
+	if mark := pr.offsets.Mark(); mark >= 0 && sess != nil {
+		sess.MarkOffset(p.topic, p.id, mark, "")
+	}
+}
+
+// release ends sess's hold, unless a later claim holds the partition already.
+func (pr *progress) release(sess sarama.ConsumerGroupSession) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.session == sess {
+		pr.session = nil
+	}
+}
+
+// holder returns the session to mark tracker's offsets in: none if the partition is
+// not held now, or if its offsets started again since (see restart).
+func (pr *progress) holder(tracker *offsets.Partition) sarama.ConsumerGroupSession {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.offsets != tracker {
+		return nil
+	}
+	return pr.session
+}
+
+// restart forgets what earlier claims handed out, for a partition whose offsets are
+// now below it: the topic was deleted and created again, or its log truncated.
+func (pr *progress) restart(p *partition) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	pr.offsets = offsets.New()
+	p.offsets, p.resumeAt = pr.offsets, 0
 }

@@ -120,8 +120,6 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			select {
 			case <-k.topicsChanged:
 				endSession()
-			case <-k.rewound:
-				endSession()
 			case <-sessCtx.Done():
 			}
 		}()

@@ -19,6 +19,7 @@ type partitionCounts struct {
 	parseErrors  atomic.Int64
 	noMetrics    atomic.Int64
 	deadLettered atomic.Int64
+	skipped      atomic.Int64 // fetched again by a later session, and skipped
 	marked       atomic.Int64 // last marked offset, -1 before the first
 }
 
@@ -101,6 +102,7 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			"parse_errors":  c.parseErrors.Load(),
 			"no_metrics":    c.noMetrics.Load(),
 			"dead_lettered": c.deadLettered.Load(),
+			"skipped":       c.skipped.Load(),
 			"rebalances":    rebalances,
 		}
 		if s.ack != nil {
