@@ -110,6 +110,7 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			fields["acked"] = s.ack.acked.Load()
 			fields["outstanding"] = held
 			fields["rewinds"] = s.ack.rewinds.Load()
+			fields["resent"] = s.ack.resent.Load()
 		}
 		if p, ok := s.claims[key]; ok {
 			if lag, ok := p.lag(); ok {
