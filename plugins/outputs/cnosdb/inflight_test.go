@@ -77,21 +77,46 @@ func TestSeriesKey(t *testing.T) {
 // one at a time.
 func TestInflightBacksOffAndRecovers(t *testing.T) {
 	f := newInflight(4)
-	f.observe(transient, true)
+	f.observe(transient, 0, 0)
 	require.Equal(t, 2, f.writers())
-	f.observe(transient, true)
-	f.observe(transient, true)
+	f.observe(transient, 0, 0)
+	f.observe(transient, 0, 0)
 	require.Equal(t, 1, f.writers())
 	for range growAfter - 1 {
-		f.observe(written, false)
+		f.observe(written, time.Millisecond, 100)
 	}
 	require.Equal(t, 1, f.writers())
-	f.observe(written, false)
+	f.observe(written, time.Millisecond, 100)
 	require.Equal(t, 2, f.writers())
 	for range 3 * growAfter {
-		f.observe(written, false)
+		f.observe(written, time.Millisecond, 100)
 	}
 	require.Equal(t, 4, f.writers(), "never more than max_in_flight")
+}
+
+// A request much slower per line than the usual halves the writers; one as slow per
+// line but larger does not, and a CnosDB that stays slower is backed off from once.
+func TestInflightBacksOffWhenLatencyClimbs(t *testing.T) {
+	f := newInflight(4)
+	for range 40 {
+		f.observe(written, 10*time.Millisecond, 2000) // 4.5 µs per line, the request included
+	}
+	require.Equal(t, 4, f.writers())
+	f.observe(written, 50*time.Millisecond, 10000) // the same per line, 5 times the size
+	require.Equal(t, 4, f.writers(), "a larger request is not a slower CnosDB")
+	f.observe(written, 15*time.Millisecond, 2000) // 1.5 times: what one more writer costs
+	require.Equal(t, 4, f.writers())
+	f.observe(written, 40*time.Millisecond, 2000)
+	require.Equal(t, 2, f.writers(), "four times as long per line")
+	require.Equal(t, int64(1), f.backoffs)
+
+	// CnosDB stays that slow: the usual catches up before the writers are gone,
+	// and they grow again.
+	for range 200 {
+		f.observe(written, 40*time.Millisecond, 2000)
+	}
+	require.Equal(t, 4, f.writers(), "a lasting slowdown becomes the usual")
+	require.LessOrEqual(t, f.backoffs, int64(3))
 }
 
 // With max_in_flight = 2 two requests are under way at once, and the results, acks

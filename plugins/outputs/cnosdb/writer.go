@@ -43,9 +43,9 @@ type writer struct {
 	stats  *stats
 
 	serverErrorRetries int
-	// observe, when set, is told the outcome of every request, and whether it says
-	// that CnosDB is overloaded or unreachable.
-	observe func(o outcome, overloaded bool)
+	// observe, when set, is told the outcome of every request, how long it took and
+	// how many lines it carried.
+	observe func(o outcome, took time.Duration, lines int)
 	// createDatabase is called when CnosDB reports the database missing; nil when the
 	// plugin may not create it.
 	createDatabase func(context.Context) error
@@ -93,7 +93,7 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 			return
 		}
 		if w.observe != nil {
-			w.observe(o, o == transient)
+			w.observe(o, time.Since(start), count)
 		}
 		switch o {
 		case written:
