@@ -545,7 +545,7 @@ func New() *CnosDB {
 		Timeout:              config.Duration(10 * time.Second),
 		ContentEncoding:      "identity",
 		MetricBatchSize:      2000,
-		MaxInFlight:          2,
+		MaxInFlight:          4,
 		MaxRequestSize:       config.Size(16 * 1024 * 1024),
 		FlushInterval:        config.Duration(time.Second),
 		MaxLineSize:          config.Size(1024 * 1024 * 4),

@@ -154,6 +154,7 @@ func TestTwoRequestsInFlight(t *testing.T) {
 
 	c := New()
 	c.URLs = []string{srv.URL}
+	c.MaxInFlight = 2
 	c.MetricBatchSize = 10
 	c.FlushInterval = config.Duration(time.Hour)
 	c.StatsInterval = 0
