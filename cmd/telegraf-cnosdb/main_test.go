@@ -72,7 +72,24 @@ func TestRefusesBadConfigurationNamingTheKey(t *testing.T) {
 }
 
 func TestSIGTERMFlushesWhatWasRead(t *testing.T) {
+	// A batch far from full and an hour-long interval: only the signal flushes it.
 	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	sigtermAfterReading(t, target, 100000)
+}
+
+// With batches of 500 and slow answers, SIGTERM comes while several requests are in
+// flight and more batches wait: every one is written before the exit.
+func TestSIGTERMFlushesEveryRequestInFlight(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	target.Faults().SetLatency(300 * time.Millisecond)
+	sigtermAfterReading(t, target, 500)
+	require.GreaterOrEqual(t, target.Faults().Stats().MostAtOnce, int64(2), "requests overlapped")
+}
+
+// sigtermAfterReading writes 5,000 lines to the command's stdin, sends SIGTERM once it
+// has read them all, and checks that it wrote them all and exited 0.
+func sigtermAfterReading(t *testing.T, target *cnosdbtest.Target, batchSize int) {
+	t.Helper()
 	db := target.NewDatabase(t, "")
 	conf := writeConfig(t, fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
@@ -80,9 +97,9 @@ func TestSIGTERMFlushesWhatWasRead(t *testing.T) {
   username = %q
   password = %q
   create_database = false
-  metric_batch_size = 100000
+  metric_batch_size = %d
   flush_interval = "1h"
-`, target.URL, db, target.User, target.Password))
+`, target.URL, db, target.User, target.Password, batchSize))
 
 	cmd := exec.Command(binary, "-config", conf)
 	stdin, err := cmd.StdinPipe()
@@ -112,9 +129,9 @@ func TestSIGTERMFlushesWhatWasRead(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
-	// A batch far from full and an hour-long interval: only the signal flushes it.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, cmd.Wait(), stderr.String())
+	target.Faults().SetLatency(0)
 	require.Equal(t, n, target.Count(t, db, "term"))
 	for _, line := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
 		require.Regexp(t, `^[EWID]! `, line, "every stderr line carries a level for Telegraf's execd")

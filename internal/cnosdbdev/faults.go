@@ -31,11 +31,13 @@ type Faults struct {
 	dropping  bool
 	refuser   func(on bool) // set by Front
 
-	requests  int64
-	responded int64
-	dropped   int64
-	passed    int64
-	perPath   map[string]int64
+	requests   int64
+	responded  int64
+	dropped    int64
+	passed     int64
+	perPath    map[string]int64
+	active     int64 // requests in the fault layer now
+	mostAtOnce int64
 }
 
 type cannedResponse struct {
@@ -52,6 +54,9 @@ type FaultStats struct {
 	Dropped   int64            `json:"dropped"`   // connections closed without an answer
 	Passed    int64            `json:"passed"`    // handed to the backend
 	Paths     map[string]int64 `json:"paths"`     // requests per URL path
+	// MostAtOnce is the most requests that were in the fault layer at once, from
+	// their arrival to the end of their answer: what a client had in flight.
+	MostAtOnce int64 `json:"most_at_once"`
 }
 
 // FaultState describes the faults currently set.
@@ -137,7 +142,7 @@ func (f *Faults) Stats() FaultStats {
 	for p, n := range f.perPath {
 		paths[p] = n
 	}
-	return FaultStats{Requests: f.requests, Responded: f.responded, Dropped: f.dropped, Passed: f.passed, Paths: paths}
+	return FaultStats{Requests: f.requests, Responded: f.responded, Dropped: f.dropped, Passed: f.passed, Paths: paths, MostAtOnce: f.mostAtOnce}
 }
 
 // Requests returns how many requests for path reached the fault layer
@@ -168,6 +173,7 @@ func (f *Faults) ResetCounters() {
 	defer f.mu.Unlock()
 	f.requests, f.responded, f.dropped, f.passed = 0, 0, 0, 0
 	f.perPath = nil
+	f.mostAtOnce = f.active
 }
 
 func (f *Faults) dropsConnections() bool {
@@ -195,6 +201,8 @@ func (f *Faults) decide(path string) (faultAction, *cannedResponse, time.Duratio
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
+	f.active++
+	f.mostAtOnce = max(f.mostAtOnce, f.active)
 	if f.perPath == nil {
 		f.perPath = make(map[string]int64)
 	}
@@ -225,6 +233,7 @@ func (f *Faults) decide(path string) (faultAction, *cannedResponse, time.Duratio
 func (f *Faults) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		action, canned, latency := f.decide(r.URL.Path)
+		defer f.leave()
 		if latency > 0 {
 			if !sleepContext(r.Context(), latency) {
 				return
@@ -248,6 +257,13 @@ func (f *Faults) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// leave counts the end of a request decide counted.
+func (f *Faults) leave() {
+	f.mu.Lock()
+	f.active--
+	f.mu.Unlock()
 }
 
 func sleepContext(ctx context.Context, d time.Duration) bool {

@@ -95,6 +95,8 @@ func TestSpoolKeepsMemoryBoundedDuringAnOutage(t *testing.T) {
 	require.Equal(t, int64(batches), int64(len(got.all)))
 	require.Equal(t, spoolStatus{limit: int64(c.SpoolMaxSize)}, c.spool.status(), "the spool is empty")
 	require.LessOrEqual(t, c.stats.inMemoryPeak.Load(), int64(1))
+	require.Equal(t, int64(1), target.Faults().Stats().MostAtOnce,
+		"with a spool, one request at a time whatever max_in_flight")
 }
 
 // countingReader counts what the plugin read from its input.
