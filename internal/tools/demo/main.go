@@ -126,6 +126,7 @@ func run() (err error) {
 
 	began := time.Now()
 	intr := catchInterrupts()
+	defer takeForeground()()
 	var con console
 	say := con.say
 
