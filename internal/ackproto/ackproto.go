@@ -10,6 +10,12 @@
 // result (in CnosDB, or rejected by CnosDB and logged). The input commits a batch's
 // offsets only on "done".
 //
+// A marker carries the number of lines the input wrote since its previous marker. Telegraf
+// drops the oldest metrics when its buffer overflows, and may drop lines without a marker
+// among them: an output that read fewer lines since the previous marker of the same
+// input says "lost <id>", and the input writes again what it has not had confirmed.
+// Lines of other inputs in between only add, so a count never makes a loss of none.
+//
 // A marker does not cut the output's request short: under a backlog more lines follow
 // at once, and requests as large as the output's batch are what a CnosDB serves
 // fastest. A marker with the field wait = true says that the input has stopped until
@@ -36,12 +42,16 @@ const (
 	SocketTag = "socket"
 	IDField   = "id"
 	WaitField = "wait"
+	// LinesField counts the lines written since the previous marker.
+	LinesField = "lines"
 )
 
-// Messages from the output to the input, one a line: Received or Done, a space, an id.
+// Messages from the output to the input, one a line: a verb, a space, an id.
 const (
 	Received = "received"
 	Done     = "done"
+	// Lost says that lines before the marker did not reach the output.
+	Lost = "lost"
 )
 
 // ID names one marker: the input process (Instance, random per start), the rewind
@@ -84,6 +94,9 @@ type Marker struct {
 	// Waiting says that the input reads nothing more until the lines before the
 	// marker are done.
 	Waiting bool
+	// Lines is how many lines the input wrote since its previous marker; 0 when
+	// the marker does not say.
+	Lines int64
 }
 
 // AppendMarker appends the marker line (with its newline) for m.
@@ -96,6 +109,9 @@ func AppendMarker(dst []byte, m Marker, at time.Time) []byte {
 	enc.AddField(IDField, lineprotocol.MustNewValue(m.ID))
 	if m.Waiting {
 		enc.AddField(WaitField, lineprotocol.BoolValue(true))
+	}
+	if m.Lines > 0 {
+		enc.AddField(LinesField, lineprotocol.IntValue(m.Lines))
 	}
 	enc.EndLine(at)
 	return enc.Bytes()
@@ -151,6 +167,8 @@ func ParseMarker(line []byte) (Marker, error) {
 			m.ID = value.StringV()
 		case string(key) == WaitField && value.Kind() == lineprotocol.Bool:
 			m.Waiting = value.BoolV()
+		case string(key) == LinesField && value.Kind() == lineprotocol.Int:
+			m.Lines = value.IntV()
 		}
 	}
 	if m.Socket == "" || m.ID == "" {
@@ -159,11 +177,11 @@ func ParseMarker(line []byte) (Marker, error) {
 	return m, nil
 }
 
-// ParseMessage parses one line the output sends: verb Received or Done, and the id.
+// ParseMessage parses one line the output sends: verb Received, Done or Lost, and the id.
 func ParseMessage(line string) (verb string, id ID, err error) {
 	verb, rest, ok := strings.Cut(strings.TrimSpace(line), " ")
-	if !ok || (verb != Received && verb != Done) {
-		return "", ID{}, fmt.Errorf("ack message %q: expected %q or %q and an id", line, Received, Done)
+	if !ok || (verb != Received && verb != Done && verb != Lost) {
+		return "", ID{}, fmt.Errorf("ack message %q: expected %q, %q or %q and an id", line, Received, Done, Lost)
 	}
 	id, err = ParseID(rest)
 	return verb, id, err

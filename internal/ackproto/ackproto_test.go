@@ -10,8 +10,8 @@ import (
 func TestMarkerRoundTrip(t *testing.T) {
 	id := ID{Instance: "0a1b2c3d4e5f6071", Generation: 3, Seq: 42}
 	for _, socket := range []string{"/run/ack.sock", `/tmp/a dir,with=odd\chars/ack.sock`} {
-		for _, waiting := range []bool{false, true} {
-			m := Marker{Socket: socket, ID: id.String(), Waiting: waiting}
+		for i, waiting := range []bool{false, true} {
+			m := Marker{Socket: socket, ID: id.String(), Waiting: waiting, Lines: int64(i * 1000)}
 			line := AppendMarker(nil, m, time.Unix(0, 1700000000000000000))
 			require.Equal(t, byte('\n'), line[len(line)-1])
 			require.True(t, IsMarker(line))
@@ -46,6 +46,9 @@ func TestParseMessage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Done, verb)
 	require.Equal(t, ID{Instance: "abc", Generation: 2, Seq: 9}, id)
+	verb, _, err = ParseMessage("lost abc/2/9\n")
+	require.NoError(t, err)
+	require.Equal(t, Lost, verb)
 	for _, bad := range []string{"", "ok abc/1/2", "done abc/1", "received abc/x/2", "done /1/2"} {
 		_, _, err := ParseMessage(bad)
 		require.Error(t, err, bad)

@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/plugins/common/kafka"
 )
 
 // KafkaVersion is the Apache Kafka release the harness runs. It must equal
@@ -292,6 +294,10 @@ func stderrLogf(format string, args ...any) {
 // cleanup functions do not run then.
 func Main(m *testing.M) {
 	mainCalled.Store(true)
+	// Telegraf's Kafka plugins set sarama's global logger once, at their first Init;
+	// set it before any client of this package's brokers runs, which would read it
+	// meanwhile.
+	kafka.SetLogger(telegraf.Info)
 	stopSignals := stopBrokersOnSignal()
 	code := m.Run()
 	stopSignals()

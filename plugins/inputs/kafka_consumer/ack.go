@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -98,7 +99,8 @@ func (a *acker) markLocked(dst []byte, b *heldBatch, now time.Time, waiting bool
 	a.pending[a.seq] = b
 	a.messages.Add(int64(len(b.acks)))
 	id := ackproto.ID{Instance: a.instance, Generation: a.generation, Seq: a.seq}
-	return ackproto.AppendMarker(dst, ackproto.Marker{Socket: a.socket, ID: id.String(), Waiting: waiting}, now)
+	m := ackproto.Marker{Socket: a.socket, ID: id.String(), Waiting: waiting, Lines: int64(bytes.Count(b.lines, []byte{'\n'}))}
+	return ackproto.AppendMarker(dst, m, now)
 }
 
 // ours reports whether id names a marker of this process (any generation).
@@ -114,6 +116,12 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 	b, ok := a.pending[id.Seq]
 	if !ok {
 		a.mu.Unlock()
+		return
+	}
+	if verb == ackproto.Lost {
+		gen := a.generation
+		a.mu.Unlock()
+		a.writeAgain(gen, fmt.Sprintf("telegraf-cnosdb did not receive every line before marker %d (Telegraf dropped metrics: its buffer overflowed)", id.Seq))
 		return
 	}
 	b.received = true

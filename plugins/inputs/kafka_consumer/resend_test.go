@@ -22,11 +22,15 @@ type fakeOutput struct {
 	// batches are the lines of each marker seen, in order, with the marker's id.
 	batches []outputBatch
 	lines   []string // lines seen and not yet followed by a marker
+	counted int64    // lines seen since the last marker, stats included
 }
 
 type outputBatch struct {
 	id    string
 	lines []string
+	// counted is the lines seen since the marker before, and said what the
+	// marker says it follows.
+	counted, said int64
 }
 
 // poll parses what the plugin wrote since the last call.
@@ -39,6 +43,7 @@ func (o *fakeOutput) poll() {
 	o.read += end + 1
 	for _, line := range strings.Split(text[:end], "\n") {
 		if !ackproto.IsMarker([]byte(line)) {
+			o.counted++
 			if !strings.HasPrefix(line, statsMeasurement) {
 				o.lines = append(o.lines, line)
 			}
@@ -50,8 +55,9 @@ func (o *fakeOutput) poll() {
 			o.conn, err = net.Dial("unix", m.Socket)
 			require.NoError(o.t, err)
 		}
-		o.batches = append(o.batches, outputBatch{id: m.ID, lines: o.lines})
+		o.batches = append(o.batches, outputBatch{id: m.ID, lines: o.lines, counted: o.counted, said: m.Lines})
 		o.lines = nil
+		o.counted = 0
 	}
 }
 
@@ -185,4 +191,38 @@ func TestNewSessionSkipsWhatWasReadBefore(t *testing.T) {
 	require.Empty(t, o.lines)
 	require.Positive(t, skipped())
 	require.Zero(t, r.k.acker.rewinds.Load())
+}
+
+// Each marker counts the lines written since the one before, so that the output can
+// tell lines Telegraf dropped; told "lost", the input writes again what it holds.
+func TestLostLinesAreWrittenAgain(t *testing.T) {
+	b := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "lost")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 2)
+	r := start(t, ackTable(b, topic, group))
+	o := &fakeOutput{t: t, out: r.out}
+	produceInRounds(t, b, topic, o)
+	for _, batch := range o.batches {
+		require.Positive(t, batch.said, "marker %s", batch.id)
+		require.Equal(t, batch.counted, batch.said, "marker %s", batch.id)
+	}
+	confirmed := o.confirm(len(o.batches) / 2)
+	waitFor(t, "the confirmed offsets marked", func() bool { return r.k.acker.acked.Load() == int64(len(confirmed)) })
+	unconfirmed := o.held()
+
+	// As telegraf-cnosdb says when fewer lines came than the marker counts.
+	_, err := fmt.Fprintf(o.conn, "lost %s\n", o.batches[0].id)
+	require.NoError(t, err)
+	o.batches = nil
+	waitFor(t, "the unconfirmed lines written again", func() bool { o.poll(); return o.linesSeen() >= len(unconfirmed) })
+	require.Equal(t, unconfirmed, o.held(), "the lines of the unconfirmed batches, in order")
+	require.Equal(t, int64(1), r.k.acker.rewinds.Load())
+	for _, batch := range o.batches {
+		require.Equal(t, batch.counted, batch.said, "marker %s, written again", batch.id)
+	}
+	o.confirm(len(o.batches))
+	waitFor(t, "every message confirmed", func() bool { return r.k.acker.acked.Load() == n })
+	r.k.Stop()
+	require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
 }

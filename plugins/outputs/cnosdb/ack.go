@@ -24,6 +24,9 @@ type acks struct {
 	held        map[uint64][]marker // by batch seq, for batches not yet final
 	lastFlushed uint64              // seq of the newest flushed batch
 	lastFinal   uint64              // seq of the newest batch whose result is final
+	// lines read from stdin when each input's previous marker was read: with the
+	// count a marker carries, they show lines Telegraf dropped.
+	readAtMarker map[string]int64
 }
 
 type marker struct {
@@ -31,12 +34,13 @@ type marker struct {
 }
 
 func newAcks(log telegraf.Logger) *acks {
-	return &acks{log: log, conns: make(map[string]*ackConn), held: make(map[uint64][]marker)}
+	return &acks{log: log, conns: make(map[string]*ackConn), held: make(map[uint64][]marker), readAtMarker: make(map[string]int64)}
 }
 
-// marker handles a marker read from stdin while fill lines are in the batch being
-// filled, and reports whether the input waits for it.
-func (a *acks) marker(entry []byte, fill int, line int64) (waiting bool) {
+// marker handles a marker read from stdin, its line, after read lines that were not
+// markers and while fill lines are in the batch being filled, and reports whether the
+// input waits for it.
+func (a *acks) marker(entry []byte, fill int, line, read int64) (waiting bool) {
 	parsed, err := ackproto.ParseMarker(entry)
 	if err != nil {
 		a.log.Warnf("stdin line %d: %v; not acknowledged", line, err)
@@ -45,6 +49,17 @@ func (a *acks) marker(entry []byte, fill int, line int64) (waiting bool) {
 	m := marker{socket: parsed.Socket, id: parsed.ID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	since := read - a.readAtMarker[parsed.Socket]
+	a.readAtMarker[parsed.Socket] = read
+	if since < parsed.Lines {
+		// Telegraf dropped the oldest metrics of its buffer, and none of them was a
+		// marker: the input must write them again. Lines of other inputs in between
+		// can hide such a loss, never make one up.
+		a.log.Warnf("stdin line %d: marker %s follows %d lines where the Kafka input wrote %d: Telegraf dropped the rest (its buffer overflowed, or a filter or processor drops the input's metrics); the input writes them again",
+			line, parsed.ID, since, parsed.Lines)
+		a.sendLocked(m, ackproto.Lost)
+		return parsed.Waiting
+	}
 	a.sendLocked(m, ackproto.Received)
 	switch {
 	case fill > 0:

@@ -78,6 +78,27 @@ func waitingMarkerLine(socket string, seq uint64) string {
 	return string(ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: ackproto.ID{Instance: "in", Seq: seq}.String(), Waiting: true}, time.Unix(1, 0)))
 }
 
+// A marker that follows fewer lines than it counts since its input's marker before
+// is answered "lost"; lines of another input in between never make a loss up.
+func TestMarkerAfterDroppedLinesIsLost(t *testing.T) {
+	one, other := listenForAcks(t), listenForAcks(t)
+	a := newAcks(testutil.Logger{Quiet: true})
+	m := func(socket string, seq uint64, lines int64) []byte {
+		id := ackproto.ID{Instance: "in", Seq: seq}.String()
+		return ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: id, Lines: lines}, time.Unix(1, 0))
+	}
+	a.marker(m(one.path, 1, 10), 0, 11, 10)  // 10 lines, then the marker
+	a.marker(m(other.path, 1, 7), 0, 19, 17) // the other input's 7 lines
+	a.marker(m(one.path, 2, 10), 0, 30, 27)  // 3 of the other's and 7 of these: 10
+	a.marker(m(one.path, 3, 10), 0, 40, 36)  // 9 of 10: one dropped
+	a.marker(m(other.path, 2, 3), 0, 41, 36) // 19 lines since its last: no loss
+	a.marker(m(one.path, 4, 0), 0, 42, 36)   // a marker that does not count
+	require.Eventually(t, func() bool { return len(one.messages()) == 7 && len(other.messages()) == 4 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, []string{"received in/0/1", "done in/0/1", "received in/0/2", "done in/0/2", "lost in/0/3",
+		"received in/0/4", "done in/0/4"}, one.messages())
+	require.Equal(t, []string{"received in/0/1", "done in/0/1", "received in/0/2", "done in/0/2"}, other.messages())
+}
+
 func TestAcksFollowBatchResults(t *testing.T) {
 	l := listenForAcks(t)
 	a := newAcks(testutil.Logger{})
@@ -85,13 +106,13 @@ func TestAcksFollowBatchResults(t *testing.T) {
 		return []byte(strings.TrimSuffix(markerLine(l.path, seq), "\n"))
 	}
 	// Nothing flushed, nothing pending: done at once.
-	require.False(t, a.marker(m(1), 0, 1))
+	require.False(t, a.marker(m(1), 0, 1, 0))
 	// Lines in the batch being filled: the marker waits for that batch (seq 1).
-	require.False(t, a.marker(m(2), 5, 2))
+	require.False(t, a.marker(m(2), 5, 2, 5))
 	a.flushed(1)
 	// Empty batch being filled, batch 1 not final: attached to it.
-	require.False(t, a.marker(m(3), 0, 3))
-	require.False(t, a.marker(m(4), 3, 4))
+	require.False(t, a.marker(m(3), 0, 3, 5))
+	require.False(t, a.marker(m(4), 3, 4, 8))
 	a.flushed(2)
 	a.result(Result{Seq: 1, Lines: 5, Written: 5})
 	want := []string{"received in/0/1", "done in/0/1", "received in/0/2", "received in/0/3", "received in/0/4",

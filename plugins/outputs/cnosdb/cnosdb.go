@@ -59,7 +59,9 @@ type CnosDB struct {
 	stats  stats
 	spool  *spool // nil without spool_dir
 	acks   *acks  // answers the Kafka input's markers on stdin
-	urgent bool   // an input waits for the pending lines: flush them once the writer is free
+	// linesRead counts the entries Add took that were not markers.
+	linesRead int64
+	urgent    bool // an input waits for the pending lines: flush them once the writer is free
 
 	unfinished atomic.Int64  // batches flushed without a final result
 	finished   chan struct{} // a value when a writer becomes free
@@ -381,10 +383,11 @@ func (c *CnosDB) Add(entry []byte, line int64) error {
 		// A marker alone does not flush: under a backlog more lines follow at once and
 		// belong in the same request. One that says the input waits for it does, as
 		// soon as the writer is free, since nothing more comes until then.
-		waiting := c.acks.marker(entry, c.fill.len(), line)
+		waiting := c.acks.marker(entry, c.fill.len(), line, c.linesRead)
 		c.urgent = c.urgent || (waiting && c.fill.len() > 0)
 		return nil
 	}
+	c.linesRead++
 	err := c.enc.addLineProtocol(c.fill, entry, line)
 	c.held.filled(c.fill.len())
 	return err
