@@ -151,10 +151,49 @@ func TestWriteCounterCountsWritesOnly(t *testing.T) {
 	before := wc.counts()
 	post("/api/v1/write?db=a", "m x=3 3\nm x=4 4\nm x=5 5") // no newline after the last line
 	post("/api/v1/sql?db=a", "SELECT 1\n")
-	require.Equal(t, writeCounts{requests: 1, lines: 3, bytes: 23}, wc.counts().sub(before))
-	require.Equal(t, writeCounts{requests: 2, lines: 5, bytes: 39}, wc.counts())
+	require.Equal(t, writeCounts{requests: 1, lines: 3, bytes: 23, accepted: 3}, wc.counts().sub(before))
+	require.Equal(t, writeCounts{requests: 2, lines: 5, bytes: 39, accepted: 5}, wc.counts())
 	require.Equal(t, []string{"/api/v1/write?db=a m x=1 1\nm x=2 2\n", "/api/v1/write?db=a m x=3 3\nm x=4 4\nm x=5 5", "/api/v1/sql?db=a SELECT 1\n"}, bodies)
 	require.Equal(t, []int64{16, 23, 9}, sizes, "the sink sees each request's Content-Length")
+}
+
+// The sink answers 2xx to some writes only: accepted counts their lines, and a
+// recording notes each one as its answer passes.
+func TestWriteCounterAcceptsTwoHundredsOnly(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		switch r.URL.Query().Get("db") {
+		case "busy":
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		case "quiet":
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer backend.Close()
+	wc, err := startWriteCounter(backend.URL)
+	require.NoError(t, err)
+	defer wc.close()
+	post := func(db, body string) {
+		resp, err := http.Post(wc.url+writePath+"?db="+db, "text/plain", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+
+	post("a", "m x=1 1\n")
+	require.EqualValues(t, 1, wc.record(), "the lines accepted before the recording")
+	start := time.Now()
+	post("a", "m x=2 2\nm x=3 3")
+	post("busy", "m x=4 4\nm x=5 5\n")
+	post("quiet", "m x=6 6\n")
+	acc := wc.stopRecording()
+	post("a", "m x=7 7\n")
+
+	require.Len(t, acc, 2, "the 503 is no acceptance")
+	require.Equal(t, []int64{2, 1}, []int64{acc[0].lines, acc[1].lines}, "a last line without a newline counts")
+	require.False(t, acc[0].at.Before(start))
+	require.False(t, acc[1].at.Before(acc[0].at))
+	require.Empty(t, wc.stopRecording(), "nothing after the recording stopped")
+	require.Equal(t, writeCounts{requests: 5, lines: 7, bytes: 55, accepted: 5}, wc.counts())
 }
 
 func TestMeasurementsAlternate(t *testing.T) {
