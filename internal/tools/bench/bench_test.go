@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -120,4 +121,30 @@ func TestDatabaseNamesNeedNoQuoting(t *testing.T) {
 	if got := databaseName("sensor", runATuned, 1); got != "bench_sensor_a_tuned_1" {
 		t.Errorf("databaseName = %q", got)
 	}
+}
+
+// A benchmark of the output alone only: its table, its ratios and no pipeline's.
+func TestReportOfTheOutputAlone(t *testing.T) {
+	const n = 300_000
+	run := func(kind string, seconds float64) result {
+		res := result{workload: "sensor", kind: kind, round: 1, n: n, counted: n, final: -1,
+			elapsed: time.Duration(seconds * float64(time.Second)), steady: n / (seconds - 0.1),
+			procCPU: map[string]time.Duration{pluginOutput: time.Second}, cpu: time.Second,
+			writes: writeCounts{requests: 150, lines: n, accepted: n}, peakKB: map[string]int64{pluginOutput: 30 << 10}}
+		return res
+	}
+	r := &report{opts: options{n: n, rounds: 1, only: []string{runOutput1, runOutputDefault}, poll: time.Second},
+		sinkKind: sinkCost, outputSink: "a 4-core dev server", outputSinkKind: sinkCost,
+		workloads: []workloadInfo{{w: workloads["sensor"]}}, runs: []result{run(runOutput1, 1.6), run(runOutputDefault, 0.7)}}
+	md := r.markdown()
+	require.Contains(t, md, "- output alone's sink: a 4-core dev server\n")
+	require.Contains(t, md, "each round runs no pipeline, then the output alone (output-1, output-default, backwards in even rounds)")
+	require.Contains(t, md, "| output-1 | 1 | 1 of 1 | 200000 | 187500 | 187500 | 3.33 | 2000 | 93.8 | telegraf-cnosdb 30.0 |")
+	require.Contains(t, md, fmt.Sprintf("| output-default | %d | 1 of 1 | 500000 |", defaultInFlight()))
+	require.Contains(t, md, fmt.Sprintf("- output alone, default max_in_flight (%d) / max_in_flight = 1, lines/s while flowing (first to last accepted): 2.50\n", defaultInFlight()))
+	require.NotContains(t, md, "B / A-tuned", "no pipeline ran")
+	require.NotContains(t, md, "A-tuned messages/s while flowing, cost-model sink", "nor its targets")
+	require.Contains(t, md, "- [met] sensor: output alone, default max_in_flight")
+	require.NotContains(t, md, "plot-sensor.png", "no pipeline, no plot")
+	require.NotContains(t, md, "| output-1 | 1 of 1 |", "the output alone is not in the pipelines' table")
 }

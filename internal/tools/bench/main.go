@@ -7,7 +7,10 @@
 // writes, or a real CnosDB (CNOSDB_URL), behind a proxy that counts the requests.
 // With -ceilings it also measures the input alone and the ceilings around the
 // pipelines: a raw sarama consumer and kcat reading the topic, Telegraf's own execd
-// routing rate, and the sink's accept rate. It reports throughput, CPU per message
+// routing rate, and the sink's accept rate. With -output-alone (and -ceilings) it
+// measures telegraf-cnosdb by itself, fed the workload's line protocol on stdin, into
+// a cost-model sink of 4 cores, with one request in flight and with its default. It
+// reports throughput, CPU per message
 // per process, lines per request, requests per second and peak memory of each, the
 // ratios, and the targets met.
 // `make bench-e2e` builds the plugins and runs it; results go to
@@ -53,7 +56,8 @@ type options struct {
 	workloads   []workload
 	compression sarama.CompressionCodec
 	ceilings    bool
-	only        []string // pipeline runs to make; all when empty
+	outputAlone bool
+	only        []string // pipeline and output-alone runs to make; see pipelines and outputRuns
 	backlog     bool
 	sink        string
 	sinkCores   int
@@ -77,10 +81,13 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	names := fs.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
 	codec := fs.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
 	fs.BoolVar(&o.ceilings, "ceilings", false, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
-	fs.Func("only", "comma-separated pipeline runs to make (A-seed, A-tuned, B); the ratios need A-tuned and B", func(v string) error {
+	fs.BoolVar(&o.outputAlone, "output-alone", false, fmt.Sprintf("also run telegraf-cnosdb alone, fed the line protocol on stdin, into a %d-core cost-model sink, with max_in_flight = 1 and its default (%s, %s; on with -ceilings)",
+		outputAloneCores, runOutput1, runOutputDefault))
+	onlyKinds := slices.Concat(pipelineKinds, outputAloneKinds)
+	fs.Func("only", fmt.Sprintf("comma-separated runs to make of %s; naming only output-alone runs makes no pipeline run; the ratios need A-tuned and B, or both output-alone runs", strings.Join(onlyKinds, ", ")), func(v string) error {
 		for _, kind := range strings.Split(v, ",") {
-			if !slices.Contains(pipelineKinds, kind) {
-				return fmt.Errorf("-only: %q is not one of %s", kind, strings.Join(pipelineKinds, ", "))
+			if !slices.Contains(onlyKinds, kind) {
+				return fmt.Errorf("-only: %q is not one of %s", kind, strings.Join(onlyKinds, ", "))
 			}
 			o.only = append(o.only, kind)
 		}
@@ -136,6 +143,40 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	return o, nil
 }
 
+// pipelines are the pipeline runs to make, in an odd round's order: those -only
+// names, or all when it names nothing.
+func (o options) pipelines() []string {
+	var kinds []string
+	for _, kind := range pipelineKinds {
+		if len(o.only) == 0 || slices.Contains(o.only, kind) {
+			kinds = append(kinds, kind)
+		}
+	}
+	return kinds
+}
+
+// outputRuns are the output-alone runs to make, in an odd round's order: those -only
+// names, or both with -output-alone or -ceilings.
+func (o options) outputRuns() []string {
+	var named []string
+	for _, kind := range outputAloneKinds {
+		if slices.Contains(o.only, kind) {
+			named = append(named, kind)
+		}
+	}
+	switch {
+	case len(named) > 0:
+		return named
+	case o.outputAlone || o.ceilings:
+		return slices.Clone(outputAloneKinds)
+	}
+	return nil
+}
+
+// needsKafka says whether any run reads the topic; the output alone does not, and
+// when it is all that runs, neither Kafka nor Telegraf is started.
+func (o options) needsKafka() bool { return len(o.pipelines()) > 0 || o.ceilings }
+
 func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
 func benchmark() error {
@@ -159,6 +200,9 @@ func benchmark() error {
 	}
 	rep := &report{opts: o, started: time.Now(), machine: machine(), versions: versions(e),
 		sink: e.sink.desc, sinkKind: e.sink.kind, dbMeasured: e.sink.pid != 0}
+	if e.outSink != nil {
+		rep.outputSink, rep.outputSinkKind = outputAloneDesc(e.outSink), e.outSink.kind
+	}
 	for _, w := range o.workloads {
 		info, err := prepareWorkload(ctx, e, w, o)
 		if err != nil {
@@ -192,27 +236,30 @@ type measurement struct {
 
 // measurements are the runs of one round: the pipelines first, in pipelineKinds'
 // order in odd rounds and backwards in even ones, so that neither side always runs
-// first on a fresh machine nor last on a warm one; the input alone and the ceilings
-// after them.
+// first on a fresh machine nor last on a warm one; then the input alone, the output
+// alone (its two runs alternating the same way) and the ceilings.
 func measurements(o options, round int) []measurement {
-	var order []string
-	for _, kind := range pipelineKinds {
-		if len(o.only) == 0 || slices.Contains(o.only, kind) {
-			order = append(order, kind)
-		}
-	}
+	pipelines, outputs := o.pipelines(), o.outputRuns()
 	if round%2 == 0 {
-		slices.Reverse(order)
+		slices.Reverse(pipelines)
+		slices.Reverse(outputs)
 	}
 	var ms []measurement
-	for _, kind := range order {
+	for _, kind := range pipelines {
 		ms = append(ms, measurement{kind, "", func(ctx context.Context, e *env, r int) (result, error) {
 			return runPipeline(ctx, e, kind, r)
 		}})
 	}
 	if o.ceilings {
+		ms = append(ms, measurement{runInput, "", runInputAlone})
+	}
+	for _, kind := range outputs {
+		ms = append(ms, measurement{kind, "", func(ctx context.Context, e *env, r int) (result, error) {
+			return runOutputAlone(ctx, e, kind, r)
+		}})
+	}
+	if o.ceilings {
 		ms = append(ms,
-			measurement{runInput, "", runInputAlone},
 			measurement{runRouting, "", runRoutingCeiling},
 			measurement{runSarama, "", runSaramaCeiling},
 			measurement{runKcat, "", runKcatCeiling},
@@ -262,10 +309,6 @@ func setUp(ctx context.Context, o options) (*env, func(), error) {
 		return nil, cleanup, fmt.Errorf("creating %s: %w", e.outDir, err)
 	}
 
-	say("building stock Telegraf %s (cached after the first run)", o.version)
-	if e.telegraf, err = telegraftest.Build(o.version); err != nil {
-		return nil, cleanup, err
-	}
 	work, err := os.MkdirTemp("", "telegraf-kafka-cnosdb-bench")
 	if err != nil {
 		return nil, cleanup, err
@@ -273,13 +316,21 @@ func setUp(ctx context.Context, o options) (*env, func(), error) {
 	e.work = work
 	undo = append(undo, func() { os.RemoveAll(work) })
 
-	say("starting Apache Kafka %s (KRaft, 127.0.0.1)", kafkatest.KafkaVersion)
-	broker, err := kafkatest.Launch(func(string, ...any) {}, filepath.Join(work, "kafka"), kafkatest.Options{})
-	if err != nil {
-		return nil, cleanup, fmt.Errorf("starting Kafka: %w", err)
+	if o.needsKafka() {
+		say("building stock Telegraf %s (cached after the first run)", o.version)
+		if e.telegraf, err = telegraftest.Build(o.version); err != nil {
+			return nil, cleanup, err
+		}
+		say("starting Apache Kafka %s (KRaft, 127.0.0.1)", kafkatest.KafkaVersion)
+		broker, err := kafkatest.Launch(func(string, ...any) {}, filepath.Join(work, "kafka"), kafkatest.Options{})
+		if err != nil {
+			return nil, cleanup, fmt.Errorf("starting Kafka: %w", err)
+		}
+		undo = append(undo, broker.Stop)
+		e.brokerAddr = broker.Addr()
+	} else {
+		say("only the output alone runs: neither Telegraf nor Kafka is started")
 	}
-	undo = append(undo, broker.Stop)
-	e.brokerAddr = broker.Addr()
 
 	if e.sink, err = openSink(ctx, o.sink, o.sinkCores); err != nil {
 		return nil, cleanup, err
@@ -291,26 +342,38 @@ func setUp(ctx context.Context, o options) (*env, func(), error) {
 	if e.sink.kind == sinkReal {
 		e.pollEvery = max(e.pollEvery, 500*time.Millisecond)
 	}
+	if len(o.outputRuns()) > 0 {
+		if e.outSink, err = openOutputSink(e.sink); err != nil {
+			return nil, cleanup, err
+		}
+		if e.outSink != e.sink {
+			undo = append(undo, e.outSink.close)
+		}
+		say("output alone's sink: %s", outputAloneDesc(e.outSink))
+	}
 	return e, cleanup, nil
 }
 
-// prepareWorkload fills w's topic and writes its line protocol for the ceilings.
+// prepareWorkload fills w's topic, unless no run reads it, and writes its line
+// protocol for the ceilings and the output alone.
 func prepareWorkload(ctx context.Context, e *env, w workload, o options) (workloadInfo, error) {
 	info := workloadInfo{w: w}
 	e.workload = w
-	if err := createTopic(e.brokerAddr, w.topic(), w.partitions); err != nil {
-		return info, err
+	if o.needsKafka() {
+		if err := createTopic(e.brokerAddr, w.topic(), w.partitions); err != nil {
+			return info, err
+		}
+		say("preloading topic %q: %d %s messages on %d partition(s), compression %s",
+			w.topic(), o.n, w.name, w.partitions, o.compression)
+		took, avg, err := preload(ctx, e.brokerAddr, w, o.n, o.compression)
+		if err != nil {
+			return info, err
+		}
+		info.avgBytes, info.produceRate = avg, float64(o.n)/took.Seconds()
 	}
-	say("preloading topic %q: %d %s messages on %d partition(s), compression %s",
-		w.topic(), o.n, w.name, w.partitions, o.compression)
-	took, avg, err := preload(ctx, e.brokerAddr, w, o.n, o.compression)
-	if err != nil {
-		return info, err
-	}
-	info.avgBytes, info.produceRate = avg, float64(o.n)/took.Seconds()
 	e.lpPath = filepath.Join(e.work, w.name+".lp")
-	if o.ceilings {
-		say("writing the %s workload's line protocol for the ceilings", w.name)
+	if o.ceilings || len(o.outputRuns()) > 0 {
+		say("writing the %s workload's line protocol for the ceilings and the output alone", w.name)
 		if err := writeLineProtocol(w, o.n, e.lpPath); err != nil {
 			return info, err
 		}
@@ -331,6 +394,9 @@ func writeResults(dir string, rep *report) error {
 		return err
 	}
 	for _, wi := range rep.workloads {
+		if !rep.plotted(wi.w.name) {
+			continue
+		}
 		if err := writePlot(filepath.Join(dir, "plot-"+wi.w.name+".png"), wi.w, rep.opts.n, rep.runs); err != nil {
 			return err
 		}

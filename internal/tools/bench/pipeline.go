@@ -22,6 +22,7 @@ type env struct {
 	self       string // this program, run by Telegraf in -replay and -discard modes
 	brokerAddr string
 	sink       *sink
+	outSink    *sink // the output-alone runs', nil when there are none
 	outDir     string
 	work       string // scratch directory, removed at the end
 	pollEvery  time.Duration
@@ -113,15 +114,15 @@ func consumerConfig(e *env, dir, group, extra string) (string, error) {
 }
 
 // writerConfig is telegraf-cnosdb's configuration: default settings but for where
-// to write.
-func writerConfig(e *env, dir, db string) (string, error) {
+// to write, plus extra.
+func writerConfig(s *sink, dir, db, extra string) (string, error) {
 	path := filepath.Join(dir, "cnosdb.conf")
 	return path, writeFile(path, fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
   database = %q
   username = %q
   password = %q
-`, e.sink.url, db, e.sink.user, e.sink.password))
+%s`, s.url, db, s.user, s.password, extra))
 }
 
 // pairAgentTOML is B's agent: Telegraf's defaults (metric_batch_size 1000,
@@ -156,7 +157,7 @@ func pairConfig(e *env, dir, group, db string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	writerConf, err := writerConfig(e, dir, db)
+	writerConf, err := writerConfig(e.sink, dir, db, "")
 	if err != nil {
 		return "", err
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -16,13 +17,21 @@ import (
 // writePath is the write endpoint both pipelines post to.
 const writePath = "/api/v1/write"
 
-// writeCounts is what the proxy has seen of the write requests.
+// writeCounts is what the proxy has seen of the write requests; accepted are the
+// lines of those the sink answered with 2xx.
 type writeCounts struct {
-	requests, lines, bytes int64
+	requests, lines, bytes, accepted int64
 }
 
 func (c writeCounts) sub(o writeCounts) writeCounts {
-	return writeCounts{c.requests - o.requests, c.lines - o.lines, c.bytes - o.bytes}
+	return writeCounts{c.requests - o.requests, c.lines - o.lines, c.bytes - o.bytes, c.accepted - o.accepted}
+}
+
+// acceptance is a write request the sink answered with 2xx: when the answer had
+// passed the proxy, and the lines the request carried.
+type acceptance struct {
+	at    time.Time
+	lines int64
 }
 
 // writeCounter is a reverse proxy in front of the sink that counts the write
@@ -31,7 +40,11 @@ func (c writeCounts) sub(o writeCounts) writeCounts {
 // for stock Telegraf and for the plugins, and whether the sink is the dev server or
 // a real CnosDB.
 type writeCounter struct {
-	requests, lines, bytes atomic.Int64
+	requests, lines, bytes, accepted atomic.Int64
+
+	mu        sync.Mutex
+	recording bool
+	accepts   []acceptance // while recording
 
 	url    string
 	server *http.Server
@@ -68,13 +81,20 @@ func startWriteCounter(target string) (*writeCounter, error) {
 	}
 	c.server = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodPost && r.URL.Path == writePath {
-				c.requests.Add(1)
-				// The body stays as it came, Content-Length and all: the sink sees
-				// the request the client made.
-				r.Body = &countingBody{ReadCloser: r.Body, c: c}
+			if r.Method != http.MethodPost || r.URL.Path != writePath {
+				proxy.ServeHTTP(w, r)
+				return
 			}
-			proxy.ServeHTTP(w, r)
+			c.requests.Add(1)
+			// The body stays as it came, Content-Length and all: the sink sees the
+			// request the client made.
+			body := &countingBody{ReadCloser: r.Body, c: c}
+			r.Body = body
+			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+			proxy.ServeHTTP(sw, r)
+			if sw.code/100 == 2 {
+				c.accept(body.total())
+			}
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
 	}
@@ -88,8 +108,52 @@ func startWriteCounter(target string) (*writeCounter, error) {
 }
 
 func (c *writeCounter) counts() writeCounts {
-	return writeCounts{c.requests.Load(), c.lines.Load(), c.bytes.Load()}
+	return writeCounts{c.requests.Load(), c.lines.Load(), c.bytes.Load(), c.accepted.Load()}
 }
+
+// accept counts the lines of a request the sink took, and notes when while recording.
+func (c *writeCounter) accept(lines int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Under the lock, so that a recording holds every line counted since it began.
+	c.accepted.Add(lines)
+	if c.recording {
+		c.accepts = append(c.accepts, acceptance{at: time.Now(), lines: lines})
+	}
+}
+
+// record starts noting every write the sink accepts, and returns the count of
+// accepted lines at that moment.
+func (c *writeCounter) record() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.recording, c.accepts = true, nil
+	return c.accepted.Load()
+}
+
+// stopRecording returns the writes accepted since record, in the order of their
+// answers.
+func (c *writeCounter) stopRecording() []acceptance {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	acc := c.accepts
+	c.recording, c.accepts = false, nil
+	return acc
+}
+
+// statusWriter notes the status the sink answered with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets the reverse proxy flush the connection underneath.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (c *writeCounter) close() {
 	_ = c.server.Close()
@@ -97,20 +161,28 @@ func (c *writeCounter) close() {
 }
 
 // countingBody counts the lines of a write body as the proxy forwards it: by the
-// time the sink has a request's lines, the proxy has counted them.
+// time the sink has a request's lines, the proxy has counted them. The transport
+// may close it from a goroutine of its own, hence the lock.
 type countingBody struct {
 	io.ReadCloser
-	c    *writeCounter
-	last byte // the last byte read, to count a last line without a newline
-	done bool
+	c *writeCounter
+
+	mu    sync.Mutex
+	lines int64 // newlines read so far
+	last  byte  // the last byte read, to count a last line without a newline
+	done  bool
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if n > 0 {
-		b.c.lines.Add(int64(bytes.Count(p[:n], []byte{'\n'})))
+		newlines := int64(bytes.Count(p[:n], []byte{'\n'}))
+		b.c.lines.Add(newlines)
 		b.c.bytes.Add(int64(n))
+		b.mu.Lock()
+		b.lines += newlines
 		b.last = p[n-1]
+		b.mu.Unlock()
 	}
 	if errors.Is(err, io.EOF) {
 		b.finish()
@@ -124,8 +196,21 @@ func (b *countingBody) Close() error {
 }
 
 func (b *countingBody) finish() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if !b.done && b.last != 0 && b.last != '\n' {
 		b.c.lines.Add(1)
 	}
 	b.done = true
+}
+
+// total is the lines of the body read so far, a last one without a newline
+// included.
+func (b *countingBody) total() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last != 0 && b.last != '\n' {
+		return b.lines + 1
+	}
+	return b.lines
 }

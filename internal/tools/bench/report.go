@@ -27,6 +27,9 @@ type report struct {
 	dbMeasured bool   // the database's CPU is measured (CNOSDB_PID)
 	workloads  []workloadInfo
 	runs       []result
+
+	// Where the output-alone runs write, "" when there are none.
+	outputSink, outputSinkKind string
 }
 
 // shownProcs are the processes whose CPU the tables show in a column of their own.
@@ -116,12 +119,28 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- machine: %s\n", r.machine)
 	fmt.Fprintf(&b, "- versions: %s\n", r.versions)
 	fmt.Fprintf(&b, "- sink: %s\n", r.sink)
-	then := ""
-	if o.ceilings {
-		then = ", then the input alone and the ceilings"
+	if r.outputSink != "" {
+		fmt.Fprintf(&b, "- output alone's sink: %s\n", r.outputSink)
 	}
-	fmt.Fprintf(&b, "- %d messages per workload, %d round(s); each round runs %s (backwards in even rounds)%s; a fresh consumer group and database per run; whole benchmark took %v\n",
-		o.n, o.rounds, strings.Join(pipelineKinds, ", "), then, r.took.Round(time.Second))
+	var then []string
+	if o.ceilings {
+		then = append(then, "the input alone")
+	}
+	if outputs := o.outputRuns(); len(outputs) > 0 {
+		then = append(then, "the output alone ("+strings.Join(outputs, ", ")+", backwards in even rounds)")
+	}
+	if o.ceilings {
+		then = append(then, "the ceilings")
+	}
+	runs := "no pipeline"
+	if pipelines := o.pipelines(); len(pipelines) > 0 {
+		runs = strings.Join(pipelines, ", ") + " (backwards in even rounds)"
+	}
+	if len(then) > 0 {
+		runs += ", then " + strings.Join(then, ", ")
+	}
+	fmt.Fprintf(&b, "- %d messages per workload, %d round(s); each round runs %s; a fresh consumer group and database per run; whole benchmark took %v\n",
+		o.n, o.rounds, runs, r.took.Round(time.Second))
 	b.WriteString("- messages/s: from starting the pipeline until all N are counted where they end (the sink for the pipelines, sampled every " +
 		fmt.Sprint(o.poll) + "); while flowing: from 1% to 99% of N counted, which leaves out starting the processes and joining the group, and the wait of the last, partial batch for Telegraf's flush_interval, both the same whatever the pipeline's speed; the speed targets use it\n")
 	b.WriteString("- CPU s per million messages: utime+stime of each process at the moment the N-th message was counted; total: every process of the run (Telegraf and its children)")
@@ -141,9 +160,13 @@ func (r *report) markdown() string {
 		b.WriteString("- routing ceiling: `bench -replay` writes the workload's line protocol (made by Telegraf's own JSON parser and influx serializer) to Telegraf's execd input, `bench -discard` counts it out of the execd output; B's execd and agent settings, with a buffer for the whole topic\n")
 		fmt.Fprintf(&b, "- sink ceiling: the same line protocol posted in batches of %d lines over %d connections\n", writerBatchSize(), sinkConnections)
 	}
+	if len(o.outputRuns()) > 0 {
+		b.WriteString("- output alone: telegraf-cnosdb by itself with its defaults (but for max_in_flight = 1 in " + runOutput1 + "), its stdin a pipe the benchmark fills with the line protocol of the routing ceiling as fast as it reads, kept open until the N-th line is accepted as Telegraf's execd keeps it; " +
+			"a line is accepted when the sink's 2xx answer to its write passes the counting proxy; lines/s while flowing: from the first accepted write to the one that took the N-th line, the first write's lines left out; start to all N: from starting the process; CPU: telegraf-cnosdb's own\n")
+	}
 	b.WriteString("\n")
 	for _, k := range kinds {
-		if slices.Contains(pipelineKinds, k.name) || o.ceilings {
+		if slices.Contains(pipelineKinds, k.name) || o.ceilings || slices.Contains(o.outputRuns(), k.name) {
 			fmt.Fprintf(&b, "  - %s\n", k.title)
 		}
 	}
@@ -195,8 +218,12 @@ const tunedWhy = `A-tuned is the article's pipeline with what an expert would ch
 // workloadSection is one workload's table of medians and its ratios.
 func (r *report) workloadSection(b *strings.Builder, wi workloadInfo) {
 	w := wi.w
-	fmt.Fprintf(b, "## Workload %s\n\n%s; preloaded at %.0f msg/s, producer compression %s.\n\n",
-		w.name, w.describe(wi.avgBytes), wi.produceRate, r.opts.compression)
+	if wi.produceRate > 0 {
+		fmt.Fprintf(b, "## Workload %s\n\n%s; preloaded at %.0f msg/s, producer compression %s.\n\n",
+			w.name, w.describe(wi.avgBytes), wi.produceRate, r.opts.compression)
+	} else {
+		fmt.Fprintf(b, "## Workload %s\n\n%s; no topic: only the output alone ran, from its line protocol.\n\n", w.name, w.describe(0))
+	}
 	cols := []string{"run", "finished", "messages/s while flowing, 1% to 99% (median)", "messages/s, start to all N (median)", "messages/s per round (start to all N)"}
 	for _, p := range shownProcs {
 		cols = append(cols, "CPU s/M "+p)
@@ -205,10 +232,10 @@ func (r *report) workloadSection(b *strings.Builder, wi workloadInfo) {
 		cols = append(cols, "CPU s/M database")
 	}
 	cols = append(cols, "CPU s/M total", "lines per request", "requests/s", "peak RSS MiB per process")
-	fmt.Fprintf(b, "| %s |\n|%s\n", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)))
+	var rows []string
 	for _, k := range kinds {
 		st := r.stats(w.name, k.name)
-		if st.total == 0 {
+		if st.total == 0 || slices.Contains(outputAloneKinds, k.name) {
 			continue
 		}
 		row := []string{k.name, fmt.Sprintf("%d of %d", st.finished, st.total), orDash(st.flow, "%.0f"), orDash(st.rate, "%.0f"), strings.Join(st.perRound, ", ")}
@@ -219,13 +246,52 @@ func (r *report) workloadSection(b *strings.Builder, wi workloadInfo) {
 			row = append(row, orDash(st.db, "%.2f"))
 		}
 		row = append(row, orDash(st.cpu, "%.2f"), orDash(st.linesPerRequest, "%.0f"), orDash(st.requestRate, "%.1f"), peaks(st.peakMiB))
-		fmt.Fprintf(b, "| %s |\n", strings.Join(row, " | "))
+		rows = append(rows, fmt.Sprintf("| %s |\n", strings.Join(row, " | ")))
 	}
-	b.WriteString("\nCPU s/M: CPU seconds per million messages, medians over the rounds.\n\n")
+	if len(rows) > 0 {
+		fmt.Fprintf(b, "| %s |\n|%s\n%s", strings.Join(cols, " | "), strings.Repeat("---|", len(cols)), strings.Join(rows, ""))
+		b.WriteString("\nCPU s/M: CPU seconds per million messages, medians over the rounds.\n\n")
+	}
+	r.outputAloneSection(b, w.name)
 	for _, rt := range r.ratios(w.name) {
 		fmt.Fprintf(b, "- %s: %s\n", rt.name, orDash(rt.value, "%.2f"))
 	}
-	fmt.Fprintf(b, "\n![throughput over time, %s](plot-%s.png)\n\n", w.name, w.name)
+	if r.plotted(w.name) {
+		fmt.Fprintf(b, "\n![throughput over time, %s](plot-%s.png)\n", w.name, w.name)
+	}
+	b.WriteString("\n")
+}
+
+// outputAloneSection is the table of the output-alone runs of a workload, if any.
+func (r *report) outputAloneSection(b *strings.Builder, workload string) {
+	var rows []string
+	for _, kind := range outputAloneKinds {
+		st := r.stats(workload, kind)
+		if st.total == 0 {
+			continue
+		}
+		inFlight := defaultInFlight()
+		if kind == runOutput1 {
+			inFlight = 1
+		}
+		rows = append(rows, fmt.Sprintf("| %s | %d | %d of %d | %s | %s | %s | %s | %s | %s | %s |", kind, inFlight,
+			st.finished, st.total, orDash(st.steady, "%.0f"), orDash(st.rate, "%.0f"), strings.Join(st.perRound, ", "),
+			orDash(st.procCPU[pluginOutput], "%.2f"), orDash(st.linesPerRequest, "%.0f"), orDash(st.requestRate, "%.1f"), peaks(st.peakMiB)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Output alone, into %s:\n\n", r.outputSink)
+	b.WriteString("| run | max_in_flight | finished | lines/s while flowing, first to last accepted (median) | lines/s, start to all N (median) | lines/s per round (start to all N) | CPU s per million lines telegraf-cnosdb | lines per request | requests/s | peak RSS MiB |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString(strings.Join(rows, "\n") + "\n\n")
+}
+
+// plotted says whether workload has a plot: one of its pipelines ran.
+func (r *report) plotted(workload string) bool {
+	return slices.ContainsFunc(r.runs, func(res result) bool {
+		return res.workload == workload && slices.Contains(pipelineKinds, res.kind)
+	})
 }
 
 // ratio is one comparison of medians.
@@ -246,12 +312,22 @@ func div(x, y float64) float64 {
 func (r *report) ratios(workload string) []ratio {
 	med := func(kind string) stats { return r.stats(workload, kind) }
 	seed, tuned, b := med(runASeed), med(runATuned), med(runB)
-	rs := []ratio{
-		{"B / A-tuned messages/s while flowing (1% to 99%)", div(b.flow, tuned.flow)},
-		{"B / A-tuned messages/s (start to all N)", div(b.rate, tuned.rate)},
-		{"B / A-tuned CPU per message (total)", div(b.cpu, tuned.cpu)},
-		{"A-seed / A-tuned messages/s", div(seed.rate, tuned.rate)},
-		{"A-seed / A-tuned CPU per message (total)", div(seed.cpu, tuned.cpu)},
+	var rs []ratio
+	if len(r.opts.pipelines()) > 0 {
+		rs = append(rs,
+			ratio{"B / A-tuned messages/s while flowing (1% to 99%)", div(b.flow, tuned.flow)},
+			ratio{"B / A-tuned messages/s (start to all N)", div(b.rate, tuned.rate)},
+			ratio{"B / A-tuned CPU per message (total)", div(b.cpu, tuned.cpu)},
+			ratio{"A-seed / A-tuned messages/s", div(seed.rate, tuned.rate)},
+			ratio{"A-seed / A-tuned CPU per message (total)", div(seed.cpu, tuned.cpu)},
+		)
+	}
+	if len(r.opts.outputRuns()) > 0 {
+		one, def := med(runOutput1), med(runOutputDefault)
+		rs = append(rs,
+			ratio{fmt.Sprintf("output alone, default max_in_flight (%d) / max_in_flight = 1, lines/s while flowing (first to last accepted)", defaultInFlight()), div(def.steady, one.steady)},
+			ratio{fmt.Sprintf("output alone, default max_in_flight (%d) / max_in_flight = 1, lines/s (start to all N)", defaultInFlight()), div(def.rate, one.rate)},
+		)
 	}
 	if !r.opts.ceilings {
 		return rs

@@ -1,6 +1,11 @@
 package main
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/outputs/cnosdb"
+)
 
 // A run is one measurement of one kind on one workload in one round.
 const (
@@ -12,6 +17,11 @@ const (
 	runSarama  = "sarama"  // raw sarama consumer ceiling
 	runKcat    = "kcat"    // kcat consumer ceiling
 	runSink    = "sink"    // the sink's accept rate
+
+	// telegraf-cnosdb alone, fed the pre-made line protocol on stdin, into a 4-core
+	// cost-model sink: one request in flight, and the plugin's default.
+	runOutput1       = "output-1"
+	runOutputDefault = "output-default"
 )
 
 // kinds lists the runs in report order, with what each one is.
@@ -24,7 +34,16 @@ var kinds = []struct{ name, title string }{
 	{runSarama, "ceiling: raw sarama consumer to nowhere"},
 	{runKcat, "ceiling: kcat to /dev/null"},
 	{runSink, "ceiling: the sink's accept rate (pre-made line protocol, 2 connections)"},
+	{runOutput1, "output alone, max_in_flight = 1: telegraf-cnosdb by itself, stdin fed the pre-made line protocol, into the 4-core cost-model sink (a real CnosDB with CNOSDB_URL)"},
+	{runOutputDefault, fmt.Sprintf("output alone, max_in_flight = %d (the plugin's default): the same", defaultInFlight())},
 }
+
+// outputAloneKinds are the output-alone runs, in the order of an odd round; even
+// rounds run them backwards.
+var outputAloneKinds = []string{runOutput1, runOutputDefault}
+
+// defaultInFlight is telegraf-cnosdb's default max_in_flight.
+func defaultInFlight() int { return cnosdb.New().MaxInFlight }
 
 // pipelineKinds are the runs that move the topic into the sink, in the order of an
 // odd round; even rounds run them backwards.

@@ -73,42 +73,62 @@ func openSink(ctx context.Context, mode string, cores int) (*sink, error) {
 			return nil, err
 		}
 	} else {
-		opts := cnosdbdev.Options{CountOnly: true}
-		switch mode {
-		case sinkCost:
-			opts.Cost = cnosdbdev.DefaultCost()
-			opts.Cost.Cores = cores
-		case sinkCountOnly:
-		default:
-			return nil, fmt.Errorf("-sink %q: want %s or %s", mode, sinkCost, sinkCountOnly)
-		}
-		if err := opts.Validate(); err != nil {
-			return nil, fmt.Errorf("the CnosDB dev server: %w", err)
-		}
-		dev := cnosdbdev.New(opts)
-		front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
-		if err != nil {
-			return nil, fmt.Errorf("starting the CnosDB dev server: %w", err)
-		}
-		s.api, s.kind = front.URL(), mode
-		s.close = func() { _ = front.Close() }
-		s.desc = fmt.Sprintf("CnosDB dev server (emulates %s), count-only, in-process at %s", dev.Version(), s.api)
-		if opts.Cost != nil {
-			s.desc += ", with the cost model of a real CnosDB: " + opts.Cost.String()
-		} else {
-			s.desc += ", free (no cost model): a ceiling, not a CnosDB"
+		var err error
+		if s, err = devSink(mode, cores); err != nil {
+			return nil, err
 		}
 	}
+	if err := s.countWrites(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// devSink starts the dev server in this process, count-only, with the cost model of
+// a real CnosDB serving cores requests at once unless mode is count-only.
+func devSink(mode string, cores int) (*sink, error) {
+	s := &sink{user: "root", close: func() {}, client: &http.Client{Timeout: 30 * time.Second}}
+	opts := cnosdbdev.Options{CountOnly: true}
+	switch mode {
+	case sinkCost:
+		opts.Cost = cnosdbdev.DefaultCost()
+		opts.Cost.Cores = cores
+	case sinkCountOnly:
+	default:
+		return nil, fmt.Errorf("-sink %q: want %s or %s", mode, sinkCost, sinkCountOnly)
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("the CnosDB dev server: %w", err)
+	}
+	dev := cnosdbdev.New(opts)
+	front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
+	if err != nil {
+		return nil, fmt.Errorf("starting the CnosDB dev server: %w", err)
+	}
+	s.api, s.kind = front.URL(), mode
+	s.close = func() { _ = front.Close() }
+	s.desc = fmt.Sprintf("CnosDB dev server (emulates %s), count-only, in-process at %s", dev.Version(), s.api)
+	if opts.Cost != nil {
+		s.desc += ", with the cost model of a real CnosDB: " + opts.Cost.String()
+	} else {
+		s.desc += ", free (no cost model): a ceiling, not a CnosDB"
+	}
+	return s, nil
+}
+
+// countWrites puts the counting proxy in front of s: from now on s.url is the
+// proxy's, and closing s closes it too.
+func (s *sink) countWrites() error {
 	w, err := startWriteCounter(s.api)
 	if err != nil {
 		s.close()
-		return nil, err
+		return err
 	}
 	s.writes, s.url = w, w.url
 	closeSink := s.close
 	s.close = func() { w.close(); closeSink() }
 	s.desc += "; every write goes through a counting reverse proxy in this process at " + s.url
-	return s, nil
+	return nil
 }
 
 // databaseCPU is the database's CPU time so far, 0 when its process is not known.

@@ -40,6 +40,9 @@ const (
 	// With -ceilings: B against Telegraf's routing, the input against sarama.
 	minRoutingPart = 0.8
 	minInputPart   = 0.7
+	// The output alone: what its default max_in_flight gains over one request at a
+	// time, into a cost-model sink with the cores to serve them.
+	minInFlightGain = 1.7
 )
 
 // writerBatchSize is telegraf-cnosdb's default metric_batch_size: the request size
@@ -52,68 +55,96 @@ func (r *report) targets() []target {
 	batch := writerBatchSize()
 	for _, wi := range r.workloads {
 		w := wi.w.name
-		tuned, b := r.stats(w, runATuned), r.stats(w, runB)
-
-		for _, g := range []struct {
-			prefix        string
-			speedup, cpus float64
-		}{{"", minSpeedup, maxCPUShare}, {"moonshot: ", moonshotSpeedup, moonshotCPUShare}} {
-			speed := ratioTarget(fmt.Sprintf("%s: %sB >= %.1f x A-tuned messages/s while flowing, cost-model sink", w, g.prefix, g.speedup),
-				b.flow, tuned.flow, ">=", g.speedup, "B %.0f msg/s, A-tuned %.0f msg/s")
-			cpu := ratioTarget(fmt.Sprintf("%s: %sB's total CPU per message <= %.1f x A-tuned's, cost-model sink", w, g.prefix, g.cpus),
-				b.cpu, tuned.cpu, "<=", g.cpus, "B %.2f CPU s per million, A-tuned %.2f")
-			if why := r.notCostSink(); why != "" {
-				speed = target{name: speed.name, figure: why}
-				cpu = target{name: cpu.name, figure: why}
-			}
-			ts = append(ts, speed, cpu)
+		// Naming only output-alone runs in -only leaves out the pipelines' targets,
+		// which could not be measured.
+		if len(r.opts.pipelines()) > 0 || r.opts.ceilings {
+			ts = append(ts, r.pipelineTargets(w, batch)...)
 		}
-
-		onReal := ratioTarget(fmt.Sprintf("%s: B >= %.1f x A-tuned messages/s while flowing, into a real CnosDB", w, minSpeedupRealSink),
-			b.flow, tuned.flow, ">=", minSpeedupRealSink, "B %.0f msg/s, A-tuned %.0f msg/s")
-		if r.sinkKind != sinkReal {
-			onReal = target{name: onReal.name, figure: "not measured: CNOSDB_URL not set"}
-		}
-		ts = append(ts, onReal)
-
-		fill := target{name: fmt.Sprintf("%s: B's lines per request >= %.0f%% of telegraf-cnosdb's default metric_batch_size (%d)", w, 100*minBatchFill, batch)}
-		if b.linesPerRequest == 0 {
-			fill.figure = "not measured: no B run finished"
-		} else {
-			fill.met = b.linesPerRequest >= minBatchFill*float64(batch)
-			fill.figure = fmt.Sprintf("%.0f lines per request (median over B's rounds), %.1f requests/s", b.linesPerRequest, b.requestRate)
-		}
-		ts = append(ts, fill)
-
-		rss := target{name: fmt.Sprintf("%s: each plugin process <= %d MiB RSS with a %d-message backlog, default settings", w, rssLimitMiB, rssBacklog)}
-		in, inOK := b.peakMiB[pluginInput]
-		out, outOK := b.peakMiB[pluginOutput]
-		if !inOK || !outOK {
-			rss.figure = "not measured: no B run finished"
-		} else {
-			rss.met = in <= rssLimitMiB && out <= rssLimitMiB && r.opts.n >= rssBacklog
-			rss.figure = fmt.Sprintf("peak over B's rounds: %s %.1f MiB, %s %.1f MiB", pluginInput, in, pluginOutput, out)
-			if r.opts.n < rssBacklog {
-				rss.figure += fmt.Sprintf(" (backlog only %d messages: run with the default N to check)", r.opts.n)
-			}
-		}
-		ts = append(ts, rss)
-
-		if r.opts.backlog {
-			ts = append(ts, r.backlogTarget(w, b, batch))
-		}
-
-		if r.opts.ceilings {
-			routing, input, sarama := r.stats(w, runRouting), r.stats(w, runInput), r.stats(w, runSarama)
-			ts = append(ts,
-				ratioTarget(fmt.Sprintf("%s: B >= %.0f%% of Telegraf's execd routing ceiling", w, 100*minRoutingPart), b.rate, routing.rate, ">=", minRoutingPart,
-					"B %.0f msg/s, ceiling %.0f msg/s"),
-				ratioTarget(fmt.Sprintf("%s: input alone >= %.0f%% of the raw sarama consume rate", w, 100*minInputPart), input.rate, sarama.rate, ">=", minInputPart,
-					"input alone %.0f msg/s, sarama %.0f msg/s"),
-			)
+		if len(r.opts.outputRuns()) > 0 {
+			ts = append(ts, r.inFlightTarget(w))
 		}
 	}
 	return ts
+}
+
+// pipelineTargets checks a workload's pipelines and, with -ceilings, what is
+// around them.
+func (r *report) pipelineTargets(w string, batch int) []target {
+	var ts []target
+	tuned, b := r.stats(w, runATuned), r.stats(w, runB)
+
+	for _, g := range []struct {
+		prefix        string
+		speedup, cpus float64
+	}{{"", minSpeedup, maxCPUShare}, {"moonshot: ", moonshotSpeedup, moonshotCPUShare}} {
+		speed := ratioTarget(fmt.Sprintf("%s: %sB >= %.1f x A-tuned messages/s while flowing, cost-model sink", w, g.prefix, g.speedup),
+			b.flow, tuned.flow, ">=", g.speedup, "B %.0f msg/s, A-tuned %.0f msg/s")
+		cpu := ratioTarget(fmt.Sprintf("%s: %sB's total CPU per message <= %.1f x A-tuned's, cost-model sink", w, g.prefix, g.cpus),
+			b.cpu, tuned.cpu, "<=", g.cpus, "B %.2f CPU s per million, A-tuned %.2f")
+		if why := r.notCostSink(); why != "" {
+			speed = target{name: speed.name, figure: why}
+			cpu = target{name: cpu.name, figure: why}
+		}
+		ts = append(ts, speed, cpu)
+	}
+
+	onReal := ratioTarget(fmt.Sprintf("%s: B >= %.1f x A-tuned messages/s while flowing, into a real CnosDB", w, minSpeedupRealSink),
+		b.flow, tuned.flow, ">=", minSpeedupRealSink, "B %.0f msg/s, A-tuned %.0f msg/s")
+	if r.sinkKind != sinkReal {
+		onReal = target{name: onReal.name, figure: "not measured: CNOSDB_URL not set"}
+	}
+	ts = append(ts, onReal)
+
+	fill := target{name: fmt.Sprintf("%s: B's lines per request >= %.0f%% of telegraf-cnosdb's default metric_batch_size (%d)", w, 100*minBatchFill, batch)}
+	if b.linesPerRequest == 0 {
+		fill.figure = "not measured: no B run finished"
+	} else {
+		fill.met = b.linesPerRequest >= minBatchFill*float64(batch)
+		fill.figure = fmt.Sprintf("%.0f lines per request (median over B's rounds), %.1f requests/s", b.linesPerRequest, b.requestRate)
+	}
+	ts = append(ts, fill)
+
+	rss := target{name: fmt.Sprintf("%s: each plugin process <= %d MiB RSS with a %d-message backlog, default settings", w, rssLimitMiB, rssBacklog)}
+	in, inOK := b.peakMiB[pluginInput]
+	out, outOK := b.peakMiB[pluginOutput]
+	if !inOK || !outOK {
+		rss.figure = "not measured: no B run finished"
+	} else {
+		rss.met = in <= rssLimitMiB && out <= rssLimitMiB && r.opts.n >= rssBacklog
+		rss.figure = fmt.Sprintf("peak over B's rounds: %s %.1f MiB, %s %.1f MiB", pluginInput, in, pluginOutput, out)
+		if r.opts.n < rssBacklog {
+			rss.figure += fmt.Sprintf(" (backlog only %d messages: run with the default N to check)", r.opts.n)
+		}
+	}
+	ts = append(ts, rss)
+
+	if r.opts.backlog {
+		ts = append(ts, r.backlogTarget(w, b, batch))
+	}
+
+	if r.opts.ceilings {
+		routing, input, sarama := r.stats(w, runRouting), r.stats(w, runInput), r.stats(w, runSarama)
+		ts = append(ts,
+			ratioTarget(fmt.Sprintf("%s: B >= %.0f%% of Telegraf's execd routing ceiling", w, 100*minRoutingPart), b.rate, routing.rate, ">=", minRoutingPart,
+				"B %.0f msg/s, ceiling %.0f msg/s"),
+			ratioTarget(fmt.Sprintf("%s: input alone >= %.0f%% of the raw sarama consume rate", w, 100*minInputPart), input.rate, sarama.rate, ">=", minInputPart,
+				"input alone %.0f msg/s, sarama %.0f msg/s"),
+		)
+	}
+	return ts
+}
+
+// inFlightTarget checks that the output alone with its default max_in_flight takes
+// minInFlightGain times the lines per second it takes with one request in flight.
+func (r *report) inFlightTarget(w string) target {
+	sink := fmt.Sprintf("%d-core cost-model sink", outputAloneCores)
+	if r.outputSinkKind == sinkReal {
+		sink = "into a real CnosDB (CNOSDB_URL)"
+	}
+	def, one := r.stats(w, runOutputDefault), r.stats(w, runOutput1)
+	return ratioTarget(fmt.Sprintf("%s: output alone, default max_in_flight (%d) >= %.1f x max_in_flight = 1, lines/s while flowing, %s",
+		w, defaultInFlight(), minInFlightGain, sink),
+		def.steady, one.steady, ">=", minInFlightGain, "default %.0f lines/s, max_in_flight = 1 %.0f lines/s")
 }
 
 // notCostSink says why the cost-model targets cannot be checked, "" when they can.

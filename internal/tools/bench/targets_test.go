@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +131,63 @@ func TestMediansOverRounds(t *testing.T) {
 	require.InDelta(t, 20, st.procCPU[pluginOutput], 1e-9, "the median of 10, 20 and 30 s per million")
 	require.InDelta(t, 2500, st.linesPerRequest, 1e-9, "the median of 5000, 2500 and 1667")
 	require.True(t, st.allStored)
+}
+
+// outputRun is a finished output-alone run whose lines flowed at steady lines/s.
+func outputRun(w, kind string, round, n int, steady float64) result {
+	res := benchRun(w, kind, round, n, float64(n)/steady+0.1, map[string]time.Duration{pluginOutput: time.Second}, int64(n/writerBatchSize()))
+	res.steady = steady
+	return res
+}
+
+func TestInFlightTarget(t *testing.T) {
+	const n = 300_000
+	name := fmt.Sprintf("sensor: output alone, default max_in_flight (%d) >= 1.7 x max_in_flight = 1, lines/s while flowing, 4-core cost-model sink", defaultInFlight())
+	check := func(kind string, runs ...result) target {
+		t.Helper()
+		r := &report{opts: options{n: n, outputAlone: true}, sinkKind: sinkCost, outputSinkKind: kind,
+			workloads: []workloadInfo{{w: workloads["sensor"]}}, runs: runs}
+		for _, tg := range r.targets() {
+			if strings.Contains(tg.name, "output alone") {
+				return tg
+			}
+		}
+		t.Fatal("no output-alone target")
+		return target{}
+	}
+	tg := check(sinkCost, outputRun("sensor", runOutput1, 1, n, 250_000), outputRun("sensor", runOutputDefault, 1, n, 500_000))
+	require.Equal(t, name, tg.name)
+	require.True(t, tg.met)
+	require.Equal(t, "2.00 (default 500000 lines/s, max_in_flight = 1 250000 lines/s)", tg.figure)
+	require.Equal(t, "[met] "+name+": 2.00 (default 500000 lines/s, max_in_flight = 1 250000 lines/s)", tg.String())
+
+	tg = check(sinkCost, outputRun("sensor", runOutput1, 1, n, 250_000), outputRun("sensor", runOutputDefault, 1, n, 400_000))
+	require.False(t, tg.met, "1.6 x")
+	require.True(t, strings.HasPrefix(tg.String(), "[NOT MET] "), tg.String())
+	require.Contains(t, tg.figure, "1.60 (default 400000 lines/s")
+
+	tg = check(sinkCost, outputRun("sensor", runOutputDefault, 1, n, 500_000))
+	require.False(t, tg.met)
+	require.Contains(t, tg.figure, "not measured", "max_in_flight = 1 did not run")
+
+	tg = check(sinkReal, outputRun("sensor", runOutput1, 1, n, 100_000), outputRun("sensor", runOutputDefault, 1, n, 180_000))
+	require.True(t, tg.met)
+	require.Contains(t, tg.name, "into a real CnosDB (CNOSDB_URL)", "the cores setting does not apply to a real CnosDB")
+
+	r := &report{opts: options{n: n}, sinkKind: sinkCost, workloads: []workloadInfo{{w: workloads["sensor"]}}}
+	for _, tg := range r.targets() {
+		require.NotContains(t, tg.name, "output alone", "no output-alone target unless it ran")
+	}
+}
+
+func TestOutputAloneMedians(t *testing.T) {
+	const n = 300_000
+	var runs []result
+	for round, steady := range []float64{200_000, 300_000, 250_000} {
+		runs = append(runs, outputRun("wide", runOutput1, round+1, n, steady))
+	}
+	st := (&report{runs: runs}).stats("wide", runOutput1)
+	require.InDelta(t, 250_000, st.steady, 1e-9, "the median while flowing")
+	require.InDelta(t, float64(writerBatchSize()), st.linesPerRequest, 1)
+	require.InDelta(t, 1e6/n, st.procCPU[pluginOutput], 1e-9, "1 s of CPU over n lines, per million")
 }

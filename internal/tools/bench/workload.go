@@ -38,7 +38,8 @@ var workloads = map[string]workload{
 
 func (w workload) topic() string { return "bench-" + w.name }
 
-// describe says what the messages are, for the report.
+// describe says what the messages are, for the report; avgBytes is left out when 0
+// (no topic was preloaded).
 func (w workload) describe(avgBytes float64) string {
 	s := fmt.Sprintf("%d numeric fields", w.fields)
 	if len(w.tags) > 0 {
@@ -47,7 +48,10 @@ func (w workload) describe(avgBytes float64) string {
 	if w.timeKey != "" {
 		s += fmt.Sprintf(", time from %q (%s)", w.timeKey, w.timeFormat)
 	}
-	return fmt.Sprintf("%s, %.0f bytes of JSON on average, %d partition(s)", s, avgBytes, w.partitions)
+	if avgBytes > 0 {
+		s += fmt.Sprintf(", %.0f bytes of JSON on average", avgBytes)
+	}
+	return fmt.Sprintf("%s, %d partition(s)", s, w.partitions)
 }
 
 // parserTOML is the JSON parser configuration both pipelines get, indented for a
