@@ -121,10 +121,10 @@ func (f *inflight) finish(r Result, deliver func(Result)) {
 func (f *inflight) observe(o outcome, took time.Duration, lines int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	switch {
-	case o == transient:
+	switch o {
+	case transient:
 		f.halve()
-	case o == written:
+	case written:
 		perLine := float64(took) / float64(lines+requestLines)
 		climbed := f.usual > 0 && perLine > climbFactor*f.usual
 		if f.usual == 0 {
