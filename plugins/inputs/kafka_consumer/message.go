@@ -37,10 +37,11 @@ type decoder struct {
 	// they can be written as line protocol without being made.
 	direct bool
 
-	// Scratch space of lineTags, reused across messages.
-	tags       [1]lineTag
+	// Scratch space of lineTags and keyValue, reused across messages.
+	tags       [2]lineTag
 	topic      string // the topic topicBytes holds
 	topicBytes []byte
+	keyBuf     []byte
 }
 
 func (k *KafkaConsumer) newDecoder() (*decoder, error) {
@@ -133,6 +134,16 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 			}
 		}
 	}
+	// The key, like the topic after it, replaces a tag of the same name from the
+	// message or its headers, since the option names it on purpose.
+	if k.MsgKeyAsTag != "" {
+		if key := d.keyValue(msg.Key); len(key) > 0 {
+			value := string(key)
+			for _, m := range metrics {
+				m.AddTag(k.MsgKeyAsTag, value)
+			}
+		}
+	}
 	if k.TopicTag != "" {
 		for _, m := range metrics {
 			m.AddTag(k.TopicTag, msg.Topic)
@@ -165,8 +176,9 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	return dst, nil
 }
 
-// lineTags returns the tags that topic_tag adds to msg's metrics on the fast path,
-// sorted by key as lineOptions wants them, in scratch space that the next call reuses.
+// lineTags returns the tags that topic_tag and msg_key_as_tag add to msg's metrics on
+// the fast path, sorted by key as lineOptions wants them, in scratch space that the
+// next call reuses. Init refuses the two options with one name.
 func (d *decoder) lineTags(msg *sarama.ConsumerMessage) []lineTag {
 	k := d.k
 	tags := d.tags[:0]
@@ -176,6 +188,14 @@ func (d *decoder) lineTags(msg *sarama.ConsumerMessage) []lineTag {
 			d.topic, d.topicBytes = msg.Topic, []byte(msg.Topic)
 		}
 		tags = append(tags, lineTag{key: k.TopicTag, value: d.topicBytes})
+	}
+	if k.MsgKeyAsTag != "" {
+		if key := d.keyValue(msg.Key); len(key) > 0 {
+			tags = append(tags, lineTag{key: k.MsgKeyAsTag, value: key})
+			if len(tags) == 2 && tags[1].key < tags[0].key {
+				tags[0], tags[1] = tags[1], tags[0]
+			}
+		}
 	}
 	return tags
 }
