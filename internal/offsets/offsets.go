@@ -7,12 +7,16 @@
 // output that confirms writes could finish them in any order). Committing the offset
 // of a finished message while an earlier one is still in flight would lose the earlier
 // one on a crash, so a Partition only ever reports the end of the longest done prefix.
+//
+// Each message may carry its Kafka timestamp, so that a consumer can tell how far
+// behind in time it is, not only in offsets (see Oldest and MarkTime).
 package offsets
 
 import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 )
 
 // Partition tracks the offsets of one partition. Its methods may be called from
@@ -23,10 +27,16 @@ type Partition struct {
 	head    int     // pending[:head] are gone; kept to avoid copying on every Done
 	mark    int64   // offset of the next message to consume once every earlier one is done; -1 before the first
 	last    int64   // highest offset handed out; -1 before the first
+	// markTime is the timestamp of the last message behind the mark that had one, in
+	// Unix nanoseconds; 0 before the first.
+	markTime int64
 }
 
+// entry is kept for every message in flight: a few words, since a partition may have
+// tens of thousands of them. ts is in Unix nanoseconds, 0 for none.
 type entry struct {
 	offset int64
+	ts     int64
 	done   bool
 }
 
@@ -35,17 +45,28 @@ func New() *Partition {
 	return &Partition{mark: -1, last: -1}
 }
 
-// Add records that the message at offset was handed out. Offsets must increase from
-// one call to the next; gaps (compacted messages, transaction markers) are fine.
-func (p *Partition) Add(offset int64) error {
+// Add records that the message at offset, with Kafka timestamp ts, was handed out.
+// Offsets must increase from one call to the next; gaps (compacted messages,
+// transaction markers) are fine. A zero ts, or one not after the Unix epoch, is no
+// timestamp (Kafka's -1, messages from before Kafka 0.10): Oldest and MarkTime pass
+// over it rather than report a lag of decades.
+func (p *Partition) Add(offset int64, ts time.Time) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if offset <= p.last {
 		return fmt.Errorf("offset %d handed out after offset %d", offset, p.last)
 	}
 	p.last = offset
-	p.pending = append(p.pending, entry{offset: offset})
+	p.pending = append(p.pending, entry{offset: offset, ts: unixNano(ts)})
 	return nil
+}
+
+// unixNano returns ts in Unix nanoseconds, or 0 if it is no timestamp.
+func unixNano(ts time.Time) int64 {
+	if ts.IsZero() || ts.UnixMilli() <= 0 {
+		return 0
+	}
+	return ts.UnixNano()
 }
 
 // Done records that the message at offset is done. It reports the new mark (the
@@ -65,7 +86,11 @@ func (p *Partition) Done(offset int64) (mark int64, advanced bool, err error) {
 	}
 	live[i].done = true
 	for p.head < len(p.pending) && p.pending[p.head].done {
-		p.mark = p.pending[p.head].offset + 1
+		e := &p.pending[p.head]
+		p.mark = e.offset + 1
+		if e.ts != 0 {
+			p.markTime = e.ts
+		}
 		advanced = true
 		p.head++
 	}
@@ -86,6 +111,32 @@ func (p *Partition) Mark() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.mark
+}
+
+// Oldest returns the timestamp of the first message, in offset order, that was handed
+// out and is not done, passing over those without a timestamp: the message the mark
+// waits for, whose age is how far behind the consumer is. ok is false if no message
+// with a timestamp is in flight and not done.
+func (p *Partition) Oldest() (ts time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, e := range p.pending[p.head:] {
+		if !e.done && e.ts != 0 {
+			return time.Unix(0, e.ts), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// MarkTime returns the timestamp of the last message behind the mark that had one;
+// ok is false if none had.
+func (p *Partition) MarkTime() (ts time.Time, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.markTime == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, p.markTime), true
 }
 
 // InFlight returns how many messages were handed out and are not yet behind the mark

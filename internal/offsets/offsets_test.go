@@ -3,15 +3,19 @@ package offsets
 import (
 	"math/rand"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
+
+// noTime is the timestamp of messages whose time the test does not look at.
+var noTime time.Time
 
 func TestInOrder(t *testing.T) {
 	p := New()
 	require.Equal(t, int64(-1), p.Mark())
 	for _, off := range []int64{5, 6, 8} {
-		require.NoError(t, p.Add(off))
+		require.NoError(t, p.Add(off, noTime))
 	}
 	mark, ok, err := p.Done(5)
 	require.NoError(t, err)
@@ -32,7 +36,7 @@ func TestInOrder(t *testing.T) {
 func TestOutOfOrderHoldsTheMark(t *testing.T) {
 	p := New()
 	for off := int64(0); off < 4; off++ {
-		require.NoError(t, p.Add(off))
+		require.NoError(t, p.Add(off, noTime))
 	}
 	_, ok, err := p.Done(2)
 	require.NoError(t, err)
@@ -52,9 +56,9 @@ func TestOutOfOrderHoldsTheMark(t *testing.T) {
 
 func TestRefuses(t *testing.T) {
 	p := New()
-	require.NoError(t, p.Add(10))
-	require.ErrorContains(t, p.Add(10), "offset 10 handed out after offset 10")
-	require.ErrorContains(t, p.Add(3), "after offset 10")
+	require.NoError(t, p.Add(10, noTime))
+	require.ErrorContains(t, p.Add(10, noTime), "offset 10 handed out after offset 10")
+	require.ErrorContains(t, p.Add(3, noTime), "after offset 10")
 	_, _, err := p.Done(11)
 	require.ErrorContains(t, err, "offset 11 is not in flight")
 	_, _, err = p.Done(10)
@@ -75,7 +79,7 @@ func TestRandomOrder(t *testing.T) {
 	for i := range offsets {
 		next += 1 + int64(rng.Intn(3))
 		offsets[i] = next
-		require.NoError(t, p.Add(next))
+		require.NoError(t, p.Add(next, noTime))
 	}
 	order := rng.Perm(n)
 	done := make([]bool, n)
@@ -95,7 +99,7 @@ func TestRandomOrder(t *testing.T) {
 func BenchmarkAddDone(b *testing.B) {
 	p := New()
 	for i := 0; i < b.N; i++ {
-		_ = p.Add(int64(i))
+		_ = p.Add(int64(i), noTime)
 		_, _, _ = p.Done(int64(i))
 	}
 }
@@ -103,16 +107,91 @@ func BenchmarkAddDone(b *testing.B) {
 func TestAbandonHandsOutAgain(t *testing.T) {
 	p := New()
 	require.Equal(t, int64(-1), p.Last())
-	require.NoError(t, p.Add(3))
-	require.NoError(t, p.Add(4))
+	require.NoError(t, p.Add(3, noTime))
+	require.NoError(t, p.Add(4, noTime))
 	require.Error(t, p.Abandon(3), "only the last one in flight")
 	require.NoError(t, p.Abandon(4))
 	require.Equal(t, int64(3), p.Last())
-	require.NoError(t, p.Add(4), "abandoned: it may be handed out again")
+	require.NoError(t, p.Add(4, noTime), "abandoned: it may be handed out again")
 	mark, _, err := p.Done(3)
 	require.NoError(t, err)
 	require.Equal(t, int64(4), mark)
 	_, _, err = p.Done(4)
 	require.NoError(t, err)
 	require.Error(t, p.Abandon(4), "done: not in flight")
+}
+
+// Oldest is the timestamp of the first message not done, the one the mark waits for;
+// MarkTime that of the last one behind the mark.
+func TestOldestAndMarkTime(t *testing.T) {
+	p := New()
+	_, ok := p.Oldest()
+	require.False(t, ok, "nothing handed out")
+	_, ok = p.MarkTime()
+	require.False(t, ok, "nothing done")
+
+	base := time.Unix(1700000000, 0)
+	at := func(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
+	for off := int64(0); off < 4; off++ {
+		require.NoError(t, p.Add(off, at(int(off))))
+	}
+	oldest, ok := p.Oldest()
+	require.True(t, ok)
+	require.True(t, at(0).Equal(oldest), "got %s", oldest)
+
+	// Done out of order: 1 is confirmed, but 0 still holds the mark.
+	_, _, err := p.Done(1)
+	require.NoError(t, err)
+	oldest, _ = p.Oldest()
+	require.True(t, at(0).Equal(oldest))
+	_, ok = p.MarkTime()
+	require.False(t, ok, "the mark did not move")
+
+	_, _, err = p.Done(0)
+	require.NoError(t, err)
+	oldest, _ = p.Oldest()
+	require.True(t, at(2).Equal(oldest), "1 is done: 2 is the first not done")
+	mark, ok := p.MarkTime()
+	require.True(t, ok)
+	require.True(t, at(1).Equal(mark), "0 and 1 are behind the mark")
+
+	for _, off := range []int64{2, 3} {
+		_, _, err = p.Done(off)
+		require.NoError(t, err)
+	}
+	_, ok = p.Oldest()
+	require.False(t, ok, "everything done")
+	mark, _ = p.MarkTime()
+	require.True(t, at(3).Equal(mark))
+}
+
+// Messages without a timestamp (zero, or Kafka's -1 as sarama gives it, a time before
+// the epoch) are passed over instead of making the consumer decades behind.
+func TestMessagesWithoutTimestampArePassedOver(t *testing.T) {
+	p := New()
+	withTime := time.Unix(1700000000, 0)
+	require.NoError(t, p.Add(0, time.Time{}))
+	require.NoError(t, p.Add(1, time.Time{}.Add(5*time.Millisecond)))
+	require.NoError(t, p.Add(2, time.Unix(0, 0)))
+	_, ok := p.Oldest()
+	require.False(t, ok, "no message in flight has a timestamp")
+	require.NoError(t, p.Add(3, withTime))
+	oldest, ok := p.Oldest()
+	require.True(t, ok)
+	require.True(t, withTime.Equal(oldest))
+
+	for off := int64(0); off < 3; off++ {
+		_, _, err := p.Done(off)
+		require.NoError(t, err)
+	}
+	_, ok = p.MarkTime()
+	require.False(t, ok, "no message behind the mark has a timestamp")
+	_, _, err := p.Done(3)
+	require.NoError(t, err)
+	require.NoError(t, p.Add(4, time.Time{}))
+	_, _, err = p.Done(4)
+	require.NoError(t, err)
+	mark, ok := p.MarkTime()
+	require.True(t, ok)
+	require.True(t, withTime.Equal(mark), "the last message behind the mark with a timestamp")
 }

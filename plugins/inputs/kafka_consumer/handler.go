@@ -135,7 +135,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 				return finish()
 			}
 		}
-		if err := p.offsets.Add(msg.Offset); err != nil {
+		if err := p.offsets.Add(msg.Offset, msg.Timestamp); err != nil {
 			k.release()
 			return fmt.Errorf("topic %q partition %d: %w", p.topic, p.id, err)
 		}

@@ -17,13 +17,15 @@ import (
 // max_undelivered_messages slot, offset tracking, decoding to line protocol, the
 // writer (to io.Discard) and marking.
 func BenchmarkConsume(b *testing.B) {
-	for _, msg := range []struct{ name, value, extra string }{
-		{"sensor", seedMessage, ""},
-		{"record", recordMessage, `  tag_keys = ["host", "region", "sensor_id"]` + "\n"},
+	for _, msg := range []struct{ name, value, extra, key string }{
+		{"sensor", seedMessage, "", ""},
+		// The key and the topic as tags: no copy of either per message.
+		{"keyed", seedMessage, "  msg_key_as_tag = \"key\"\n  topic_tag = \"topic\"\n", "buoy-7"},
+		{"record", recordMessage, `  tag_keys = ["host", "region", "sensor_id"]` + "\n", ""},
 		// The end-to-end benchmark's wide workload: twelve numbers with two decimals.
 		{"wide", `{"pressure":12.30,"temperature":10.07,"visibility":20.14,"humidity":30.21,"wind_speed":40.28,` +
 			`"wind_direction":50.35,"salinity":60.42,"wave_height":70.49,"wave_period":80.56,"current_speed":90.63,` +
-			`"depth":0.70,"battery":10.77}`, ""},
+			`"depth":0.70,"battery":10.77}`, "", ""},
 	} {
 		b.Run(msg.name, func(b *testing.B) {
 			k, err := configured(b, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n"+
@@ -45,6 +47,9 @@ func BenchmarkConsume(b *testing.B) {
 			ring := make([]sarama.ConsumerMessage, 1024)
 			for i := range ring {
 				ring[i] = sarama.ConsumerMessage{Topic: "t", Value: []byte(msg.value), Timestamp: time.Unix(1700000000, 0)}
+				if msg.key != "" {
+					ring[i].Key = []byte(msg.key)
+				}
 			}
 			msgs := make(chan *sarama.ConsumerMessage, 256)
 			b.SetBytes(int64(len(msg.value)))

@@ -133,6 +133,10 @@ func (k *KafkaConsumer) Init() error {
 	if k.AckTimeout == 0 {
 		k.AckTimeout = config.Duration(defaultAckTimeout)
 	}
+	if k.MsgKeyAsTag != "" && k.MsgKeyAsTag == k.TopicTag {
+		// Which of the two a metric kept would be an accident of order.
+		return fmt.Errorf("msg_key_as_tag and topic_tag are both %q: give the key and the topic tags of different names", k.MsgKeyAsTag)
+	}
 	if k.DeadLetterTopic != "" {
 		for _, t := range k.Topics {
 			if t == k.DeadLetterTopic {

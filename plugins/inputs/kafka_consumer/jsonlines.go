@@ -10,9 +10,9 @@ import (
 // lineOptions are what decode adds to the metrics of a message when it writes them
 // straight to line protocol.
 type lineOptions struct {
-	// topicTag, if not empty, is a tag with value topic, replacing a tag of the
-	// message with the same key, as topic_tag does.
-	topicTag, topic string
+	// tags are added to every line, sorted by key with no key twice; each replaces
+	// a tag of the message with the same key, as topic_tag and msg_key_as_tag do.
+	tags []lineTag
 	// time, if setTime, replaces every metric's time, as timestamp_source does.
 	time    time.Time
 	setTime bool
@@ -20,6 +20,13 @@ type lineOptions struct {
 	// (see recordTime).
 	timeless    time.Time
 	setTimeless bool
+}
+
+// lineTag is a tag decode adds to every metric of a message. The value is bytes, as
+// Kafka gives a message's key and headers, so that none is copied per message.
+type lineTag struct {
+	key   string
+	value []byte
 }
 
 // appendLines appends the line protocol of the metrics buf holds to dst, as parse
@@ -38,7 +45,8 @@ func (d *jsonFast) appendLines(dst, buf []byte, o lineOptions) (out []byte, n in
 	d.lines, d.lp, d.lineOpts, d.nlines = true, dst, o, 0
 	_, ok = d.parse(buf)
 	out, n = d.lp, d.nlines
-	d.lines, d.lp = false, nil
+	// Keep no reference to the message's key past the call.
+	d.lines, d.lp, d.lineOpts = false, nil, lineOptions{}
 	if !ok {
 		return out[:start], 0, false
 	}
@@ -68,16 +76,18 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 			}
 		}
 	}
-	topicTag := d.lineOpts.topicTag
+	// Merged with the tags decode adds, which are sorted too.
+	extra := d.lineOpts.tags
 	for _, i := range d.tagIdx {
 		key := d.infos[i].name
-		if topicTag != "" && topicTag <= key {
-			lp = appendTag(lp, topicTag, d.lineOpts.topic)
-			if topicTag == key {
-				topicTag = ""
-				continue // replaced
-			}
-			topicTag = ""
+		replaced := false
+		for len(extra) > 0 && extra[0].key <= key {
+			lp = appendTag(lp, extra[0].key, extra[0].value)
+			replaced = replaced || extra[0].key == key
+			extra = extra[1:]
+		}
+		if replaced {
+			continue
 		}
 		e := &d.entries[i]
 		switch e.kind {
@@ -89,8 +99,8 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 			lp = appendTag(lp, key, d.appendNumber(d.num[:0], e))
 		}
 	}
-	if topicTag != "" {
-		lp = appendTag(lp, topicTag, d.lineOpts.topic)
+	for _, tag := range extra {
+		lp = appendTag(lp, tag.key, tag.value)
 	}
 
 	lp = append(lp, ' ')

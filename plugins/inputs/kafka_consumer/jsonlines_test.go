@@ -16,15 +16,26 @@ import (
 	"github.com/influxdata/telegraf/testutil"
 )
 
-// lineVariants are the options decode passes to appendLines: none, a topic tag that
-// sorts first, last, or replaces a tag of the message, and a time from the message.
+// lineVariants are the options decode passes to appendLines: none, a tag that sorts
+// first, last, or replaces a tag of the message, two that sort around and replace the
+// message's, and a time from the message.
 func lineVariants() []lineOptions {
+	tags := func(kv ...string) []lineTag {
+		var out []lineTag
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, lineTag{key: kv[i], value: []byte(kv[i+1])})
+		}
+		return out
+	}
 	return []lineOptions{
 		{},
-		{topicTag: "0topic", topic: "t o,p=c\\"},
-		{topicTag: "zz", topic: "events"},
-		{topicTag: "host", topic: "replaced"},
-		{topicTag: "t", topic: `\`},
+		{tags: tags("0topic", "t o,p=c\\")},
+		{tags: tags("zz", "events")},
+		{tags: tags("host", "replaced")},
+		{tags: tags("t", `\`)},
+		{tags: tags("0key", "k=1, k 2", "topic", "events")},
+		{tags: tags("host", "key\tnew\nline", "zz", "events")},
+		{tags: tags("a", "1", "b", "2")},
 		{time: time.Unix(1700000000, 5), setTime: true},
 	}
 }
@@ -45,8 +56,8 @@ func checkLines(t testing.TB, fast *jsonFast, msg []byte, o lineOptions) bool {
 	var want []byte
 	lines := 0
 	for _, m := range metrics {
-		if o.topicTag != "" {
-			m.AddTag(o.topicTag, o.topic)
+		for _, tag := range o.tags {
+			m.AddTag(tag.key, string(tag.value))
 		}
 		if o.setTime {
 			m.SetTime(o.time)

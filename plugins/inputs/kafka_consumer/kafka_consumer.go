@@ -55,6 +55,7 @@ type KafkaConsumer struct {
 	kafka.ReadConfig
 
 	// Options of this plugin.
+	MsgKeyAsTag          string          `toml:"msg_key_as_tag"`
 	TopicRefreshInterval config.Duration `toml:"topic_refresh_interval"`
 	ConsumerFetchMin     config.Size     `toml:"consumer_fetch_min"`
 	ConsumerFetchMax     config.Size     `toml:"consumer_fetch_max"`

@@ -33,9 +33,15 @@ type decoder struct {
 	// goes to parser.
 	fast *jsonFast
 	// direct says that nothing changes the fast path's metrics between parsing and
-	// encoding (no headers to add, no general options), so they can be written as
-	// line protocol without being made.
+	// encoding but the tags of lineTags (no headers to add, no general options), so
+	// they can be written as line protocol without being made.
 	direct bool
+
+	// Scratch space of lineTags and keyValue, reused across messages.
+	tags       [2]lineTag
+	topic      string // the topic topicBytes holds
+	topicBytes []byte
+	keyBuf     []byte
 }
 
 func (k *KafkaConsumer) newDecoder() (*decoder, error) {
@@ -81,7 +87,7 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 		timeless, setTimeless = recordTime(msg)
 	}
 	if d.direct {
-		o := lineOptions{topicTag: k.TopicTag, topic: msg.Topic, timeless: timeless, setTimeless: setTimeless}
+		o := lineOptions{tags: d.lineTags(msg), timeless: timeless, setTimeless: setTimeless}
 		switch k.TimestampSource {
 		case "inner":
 			o.time, o.setTime = msg.Timestamp, true
@@ -128,6 +134,16 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 			}
 		}
 	}
+	// The key, like the topic after it, replaces a tag of the same name from the
+	// message or its headers, since the option names it on purpose.
+	if k.MsgKeyAsTag != "" {
+		if key := d.keyValue(msg.Key); len(key) > 0 {
+			value := string(key)
+			for _, m := range metrics {
+				m.AddTag(k.MsgKeyAsTag, value)
+			}
+		}
+	}
 	if k.TopicTag != "" {
 		for _, m := range metrics {
 			m.AddTag(k.TopicTag, msg.Topic)
@@ -158,6 +174,30 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 		return dst, fmt.Errorf("%w (no field line protocol can carry)", errNoMetrics)
 	}
 	return dst, nil
+}
+
+// lineTags returns the tags that topic_tag and msg_key_as_tag add to msg's metrics on
+// the fast path, sorted by key as lineOptions wants them, in scratch space that the
+// next call reuses. Init refuses the two options with one name.
+func (d *decoder) lineTags(msg *sarama.ConsumerMessage) []lineTag {
+	k := d.k
+	tags := d.tags[:0]
+	if k.TopicTag != "" {
+		// A partition's messages share one topic: convert it once.
+		if msg.Topic != d.topic || d.topicBytes == nil {
+			d.topic, d.topicBytes = msg.Topic, []byte(msg.Topic)
+		}
+		tags = append(tags, lineTag{key: k.TopicTag, value: d.topicBytes})
+	}
+	if k.MsgKeyAsTag != "" {
+		if key := d.keyValue(msg.Key); len(key) > 0 {
+			tags = append(tags, lineTag{key: k.MsgKeyAsTag, value: key})
+			if len(tags) == 2 && tags[1].key < tags[0].key {
+				tags[0], tags[1] = tags[1], tags[0]
+			}
+		}
+	}
+	return tags
 }
 
 // Limits of recordTime: records per partition per millisecond, and partitions.

@@ -77,8 +77,9 @@ func (s *stats) released(p *partition) {
 	}
 }
 
-// metrics returns one metric per partition seen, ordered by topic and partition. Lag
-// is present only for partitions this process holds, since only their owner knows it.
+// metrics returns one metric per partition seen, ordered by topic and partition. Lag,
+// in offsets and in seconds, is present only for partitions this process holds, since
+// only their owner knows it.
 func (s *stats) metrics(now time.Time) []telegraf.Metric {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -115,6 +116,9 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 		if p, ok := s.claims[key]; ok {
 			if lag, ok := p.lag(); ok {
 				fields["lag"] = lag
+			}
+			if secs, ok := p.lagSeconds(now); ok {
+				fields["lag_seconds"] = secs
 			}
 		}
 		if m := c.marked.Load(); m >= 0 {

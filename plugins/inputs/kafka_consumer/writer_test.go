@@ -39,7 +39,7 @@ func TestWriterMarksOnlyAfterWriting(t *testing.T) {
 	w.free = func(n int) { freed += n }
 	p := testPartition()
 	for off := int64(0); off < 3; off++ {
-		require.NoError(t, p.offsets.Add(off))
+		require.NoError(t, p.offsets.Add(off, time.Time{}))
 	}
 
 	require.NoError(t, w.Write([]byte("a v=1 1\n"), []ack{{p, 0}, {p, 1}}))
@@ -64,7 +64,7 @@ func TestWriterKeepsItsError(t *testing.T) {
 	out := &countingWriter{fail: errors.New("broken pipe")}
 	w := newWriter(out, 10, time.Hour)
 	p := testPartition()
-	require.NoError(t, p.offsets.Add(7))
+	require.NoError(t, p.offsets.Add(7, time.Time{}))
 	err := w.Write(make([]byte, 20), []ack{{p, 7}})
 	require.ErrorContains(t, err, "writing metrics: broken pipe")
 	require.Equal(t, int64(-1), p.offsets.Mark(), "nothing is marked when the write failed")
@@ -90,8 +90,8 @@ func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 		return append(dst, fmt.Sprintf("marker acks=%d\n", len(acks))...), true
 	}
 	p := testPartition()
-	require.NoError(t, p.offsets.Add(0))
-	require.NoError(t, p.offsets.Add(1))
+	require.NoError(t, p.offsets.Add(0, time.Time{}))
+	require.NoError(t, p.offsets.Add(1, time.Time{}))
 	require.NoError(t, w.Write([]byte("a v=1 1\n"), []ack{{p, 0}}))
 	require.NoError(t, w.FlushWaiting())
 	require.Equal(t, "a v=1 1\n", out.String(), "the lines go out without a marker")
@@ -114,7 +114,7 @@ func TestWriterRewritesBeforeAnythingNew(t *testing.T) {
 	w := newWriter(out, 1<<20, time.Hour)
 	w.hold = func(dst, _ []byte, _ []ack, _ time.Time, _ bool) ([]byte, bool) { return dst, false }
 	p := testPartition()
-	require.NoError(t, p.offsets.Add(0))
+	require.NoError(t, p.offsets.Add(0, time.Time{}))
 	require.NoError(t, w.Write([]byte("waits v=1 1\n"), []ack{{p, 0}}))
 	require.NoError(t, w.Flush())
 	require.NoError(t, w.Write([]byte("new v=1 1\n"), nil))
