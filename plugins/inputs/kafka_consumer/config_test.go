@@ -84,7 +84,8 @@ func TestSampleConfigLoads(t *testing.T) {
 		"max_processing_time", "consumer_fetch_default", "data_format",
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
-		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout"} {
+		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout",
+		"group_instance_id", "session_timeout"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }
@@ -148,6 +149,46 @@ func TestInitNamesTheOption(t *testing.T) {
 	require.ErrorContains(t, err, "brokers:")
 	_, err = configured(t, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n")
 	require.ErrorContains(t, err, "topics:")
+}
+
+// TestStaticMembershipOptions: group_instance_id reaches sarama only with a protocol
+// version that carries it, and the heartbeat follows session_timeout.
+func TestStaticMembershipOptions(t *testing.T) {
+	table := func(extra ...string) string {
+		return "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n" + strings.Join(extra, "\n") + "\n"
+	}
+	k, err := configured(t, table())
+	require.NoError(t, err)
+	require.Empty(t, k.config.Consumer.Group.InstanceId, "dynamic membership by default")
+	require.Equal(t, 10*time.Second, k.config.Consumer.Group.Session.Timeout, "sarama's default, as with Telegraf's plugin")
+	require.Equal(t, 3*time.Second, k.config.Consumer.Group.Heartbeat.Interval)
+
+	for timeout, heartbeat := range map[string]time.Duration{
+		"45s": 3 * time.Second, "6s": 2 * time.Second, "7s": 2333 * time.Millisecond, "10ms": 3 * time.Millisecond,
+	} {
+		k, err := configured(t, table(`session_timeout = "`+timeout+`"`))
+		require.NoError(t, err, timeout)
+		require.Equal(t, heartbeat, k.config.Consumer.Group.Heartbeat.Interval, timeout)
+	}
+
+	k, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "telegraf-1.example.com"`, `session_timeout = "1m"`))
+	require.NoError(t, err)
+	require.Equal(t, "telegraf-1.example.com", k.config.Consumer.Group.InstanceId)
+	require.Equal(t, time.Minute, k.config.Consumer.Group.Session.Timeout)
+	_, err = configured(t, table(`kafka_version = "2.3.0"`, `group_instance_id = "a"`))
+	require.NoError(t, err, "2.3.0 is the first version with static membership")
+
+	_, err = configured(t, table(`group_instance_id = "a"`))
+	require.ErrorContains(t, err, `group_instance_id needs kafka_version = "2.3.0" or newer`)
+	require.ErrorContains(t, err, `kafka_version is unset, which means "0.10.2.0"`)
+	_, err = configured(t, table(`kafka_version = "2.2.0"`, `group_instance_id = "a"`))
+	require.ErrorContains(t, err, `kafka_version is "2.2.0": set kafka_version to the brokers' version`)
+	_, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "host 1"`))
+	require.ErrorContains(t, err, `group_instance_id: "host 1" is not a valid id`)
+	_, err = configured(t, table(`session_timeout = "-1s"`))
+	require.ErrorContains(t, err, "session_timeout: -1s is negative")
+	_, err = configured(t, table(`session_timeout = "1ms"`))
+	require.ErrorContains(t, err, "session_timeout: 1ms leaves no room for a heartbeat")
 }
 
 func TestDecodeLikeTelegraf(t *testing.T) {

@@ -133,6 +133,12 @@ func (k *KafkaConsumer) Init() error {
 	if k.AckTimeout == 0 {
 		k.AckTimeout = config.Duration(defaultAckTimeout)
 	}
+	if k.SessionTimeout < 0 {
+		return fmt.Errorf("session_timeout: %s is negative", time.Duration(k.SessionTimeout))
+	}
+	if k.SessionTimeout == 0 {
+		k.SessionTimeout = config.Duration(defaultSessionTimeout)
+	}
 	if k.DeadLetterTopic != "" {
 		for _, t := range k.Topics {
 			if t == k.DeadLetterTopic {
@@ -209,6 +215,9 @@ func (k *KafkaConsumer) saramaConfig() (*sarama.Config, error) {
 		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	default:
 		return nil, fmt.Errorf("balance_strategy: %q is not one of \"range\", \"roundrobin\", \"sticky\"", k.BalanceStrategy)
+	}
+	if err := k.membership(cfg); err != nil {
+		return nil, err
 	}
 	cfg.Net.ResolveCanonicalBootstrapServers = k.ResolveCanonicalBootstrapServersOnly
 	cfg.Consumer.MaxProcessingTime = time.Duration(k.MaxProcessingTime)

@@ -68,6 +68,8 @@ type KafkaConsumer struct {
 	Ack                  bool            `toml:"ack"`
 	AckSocket            string          `toml:"ack_socket"`
 	AckTimeout           config.Duration `toml:"ack_timeout"`
+	GroupInstanceID      string          `toml:"group_instance_id"`
+	SessionTimeout       config.Duration `toml:"session_timeout"`
 
 	pluginconf.ParserOptions
 	generalOptions

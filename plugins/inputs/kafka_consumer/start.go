@@ -100,7 +100,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 	go func() {
 		defer k.wg.Done()
 		for err := range group.Errors() {
-			k.acc.AddError(fmt.Errorf("channel: %w", err))
+			k.acc.AddError(fmt.Errorf("channel: %w", k.explainConnect(err)))
 		}
 	}()
 	if len(k.regexps) > 0 && k.TopicRefreshInterval > 0 {
