@@ -73,6 +73,7 @@ func TestSampleConfigLoads(t *testing.T) {
 	require.Equal(t, defaultOutputBufferSize, k.OutputBufferSize)
 	require.True(t, k.Ack, "the acknowledgement is on by default")
 	require.Equal(t, defaultAckMaxUndeliveredMessages, k.MaxUndeliveredMessages)
+	require.Equal(t, defaultStallTimeout, k.StallTimeout)
 
 	// Every option of Telegraf's sample is documented in this one.
 	for _, opt := range []string{"brokers", "kafka_version", "topics", "topic_regexps", "topic_tag",
@@ -85,7 +86,7 @@ func TestSampleConfigLoads(t *testing.T) {
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
 		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout",
-		"group_instance_id", "session_timeout"} {
+		"group_instance_id", "session_timeout", "stall_timeout"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }
@@ -136,6 +137,7 @@ func TestInitNamesTheOption(t *testing.T) {
 		{`topic_regexps = ["("]`, `topic_regexps: "("`},
 		{`max_message_len = -1`, `max_message_len: -1 is negative`},
 		{`stats_interval = "-1s"`, `stats_interval: -1s is negative`},
+		{`stall_timeout = "-1s"`, `stall_timeout: -1s is negative ("0s" turns the watchdog off)`},
 		{`dead_letter_topic = "t"`, `dead_letter_topic: "t" is also in topics`},
 		{`metadata_retry_type = "sometimes"`, `invalid metadata retry type`},
 	}

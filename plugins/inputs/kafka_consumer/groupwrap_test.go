@@ -21,11 +21,12 @@ type sessionRecord struct {
 
 // sessionLog records each session a consumer's group starts, as the broker handed it
 // out, so that a test can tell a rebalance (a new session, a new generation) from none.
-// onClaim, when set, runs at the start of each claim, before the plugin sees it.
+// onClaim, when set, runs at the start of each claim, before the plugin sees it, with
+// the session's number (from 1) and the group.
 type sessionLog struct {
 	mu       sync.Mutex
 	sessions []sessionRecord
-	onClaim  func(n int, sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim)
+	onClaim  func(n int, group sarama.ConsumerGroup, claim sarama.ConsumerGroupClaim)
 }
 
 func (l *sessionLog) all() []sessionRecord {
@@ -66,13 +67,14 @@ type recordingGroup struct {
 }
 
 func (g *recordingGroup) Consume(ctx context.Context, topics []string, h sarama.ConsumerGroupHandler) error {
-	return g.ConsumerGroup.Consume(ctx, topics, &recordingHandler{ConsumerGroupHandler: h, log: g.log})
+	return g.ConsumerGroup.Consume(ctx, topics, &recordingHandler{ConsumerGroupHandler: h, log: g.log, group: g.ConsumerGroup})
 }
 
 type recordingHandler struct {
 	sarama.ConsumerGroupHandler
-	log *sessionLog
-	n   int // the session's number in the log, from 1
+	log   *sessionLog
+	group sarama.ConsumerGroup
+	n     int // the session's number in the log, from 1
 }
 
 func (h *recordingHandler) Setup(sess sarama.ConsumerGroupSession) error {
@@ -92,13 +94,16 @@ func (h *recordingHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim 
 	onClaim := h.log.onClaim
 	h.log.mu.Unlock()
 	if onClaim != nil {
-		onClaim(h.n, sess, claim)
+		onClaim(h.n, h.group, claim)
 	}
 	return h.ConsumerGroupHandler.ConsumeClaim(sess, claim)
 }
 
-// startRecorded starts a plugin whose sessions are recorded and whose log is kept.
-func startRecorded(t testing.TB, conf string) (*running, *sessionLog, *testutil.CaptureLogger) {
+// startRecorded starts a plugin whose sessions are recorded and whose log is kept;
+// onClaim, if not nil, becomes the log's.
+func startRecorded(t testing.TB, conf string,
+	onClaim func(n int, group sarama.ConsumerGroup, claim sarama.ConsumerGroupClaim),
+) (*running, *sessionLog, *testutil.CaptureLogger) {
 	t.Helper()
 	log := &testutil.CaptureLogger{Name: "inputs.kafka_consumer"}
 	k := New()
@@ -106,6 +111,7 @@ func startRecorded(t testing.TB, conf string) (*running, *sessionLog, *testutil.
 	require.NoError(t, ConfigureString(k, conf))
 	require.NoError(t, k.Init())
 	sessions := recordSessions(k)
+	sessions.onClaim = onClaim
 	r := &running{k: k, out: &syncBuffer{}, acc: &testutil.Accumulator{}}
 	k.Out = r.out
 	require.NoError(t, k.Start(r.acc))

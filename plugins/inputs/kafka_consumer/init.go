@@ -133,6 +133,9 @@ func (k *KafkaConsumer) Init() error {
 	if k.AckTimeout == 0 {
 		k.AckTimeout = config.Duration(defaultAckTimeout)
 	}
+	if k.StallTimeout < 0 {
+		return fmt.Errorf("stall_timeout: %s is negative (\"0s\" turns the watchdog off)", time.Duration(k.StallTimeout))
+	}
 	if k.SessionTimeout < 0 {
 		return fmt.Errorf("session_timeout: %s is negative", time.Duration(k.SessionTimeout))
 	}

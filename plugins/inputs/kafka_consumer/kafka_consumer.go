@@ -70,6 +70,7 @@ type KafkaConsumer struct {
 	AckTimeout           config.Duration `toml:"ack_timeout"`
 	GroupInstanceID      string          `toml:"group_instance_id"`
 	SessionTimeout       config.Duration `toml:"session_timeout"`
+	StallTimeout         config.Duration `toml:"stall_timeout"`
 
 	pluginconf.ParserOptions
 	generalOptions
@@ -121,6 +122,7 @@ func New() *KafkaConsumer {
 		OutputBufferSize:    defaultOutputBufferSize,
 		OutputFlushInterval: defaultOutputFlushInterval,
 		StatsInterval:       defaultStatsInterval,
+		StallTimeout:        defaultStallTimeout,
 		JSONFastPath:        true,
 		Ack:                 true,
 		Out:                 os.Stdout,

@@ -48,9 +48,9 @@ func restartOneOfTwo(t *testing.T, static bool) {
 		b.Produce(t, topic, values...)
 	}
 
-	first, firstSessions, _ := startRecorded(t, conf("member-a"))
+	first, firstSessions, _ := startRecorded(t, conf("member-a"), nil)
 	waitFor(t, "the first member's session", func() bool { return firstSessions.count() > 0 })
-	second, secondSessions, _ := startRecorded(t, conf("member-b"))
+	second, secondSessions, _ := startRecorded(t, conf("member-b"), nil)
 	// Both in one generation, the partitions split between them.
 	settled := func() bool {
 		a, b := firstSessions.last(), secondSessions.last()
@@ -69,7 +69,7 @@ func restartOneOfTwo(t *testing.T, static bool) {
 
 	// Restart the second member as a new process would: same table, nothing kept.
 	second.k.Stop()
-	again, againSessions, _ := startRecorded(t, conf("member-b"))
+	again, againSessions, _ := startRecorded(t, conf("member-b"), nil)
 	produce(200, 400)
 
 	if !static {

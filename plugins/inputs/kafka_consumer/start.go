@@ -111,6 +111,12 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 		}()
 	}
 
+	var stalls *stallWatch
+	if k.StallTimeout > 0 {
+		stalls = newStallWatch(k)
+		defer stalls.close()
+	}
+
 	h := &handler{k: k}
 	for ctx.Err() == nil {
 		// A change of the topic list ends the session, so that the next one
@@ -123,8 +129,14 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			case <-sessCtx.Done():
 			}
 		}()
+		// So does a stall, so that the next one fetches anew.
+		watched := func() {}
+		if stalls != nil {
+			watched = stalls.watch(sessCtx, endSession)
+		}
 		err := group.Consume(sessCtx, k.currentTopics(), h)
 		endSession()
+		watched()
 		if werr := k.writer.Err(); werr != nil {
 			k.acc.AddError(werr)
 			k.failedOnce.Do(func() { close(k.failed) })
