@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
+	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/testutil"
 )
 
@@ -99,13 +100,22 @@ func (h *recordingHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim 
 	return h.ConsumerGroupHandler.ConsumeClaim(sess, claim)
 }
 
+// captureLogger keeps the plugin's log lines. It reports the level of the other
+// tests' logger, Debug, rather than CaptureLogger's Trace, which would make Init raise
+// the level of the Kafka client's shared logger while other clients log through it.
+type captureLogger struct {
+	testutil.CaptureLogger
+}
+
+func (*captureLogger) Level() telegraf.LogLevel { return telegraf.Debug }
+
 // startRecorded starts a plugin whose sessions are recorded and whose log is kept;
 // onClaim, if not nil, becomes the log's.
 func startRecorded(t testing.TB, conf string,
 	onClaim func(n int, group sarama.ConsumerGroup, claim sarama.ConsumerGroupClaim),
-) (*running, *sessionLog, *testutil.CaptureLogger) {
+) (*running, *sessionLog, *captureLogger) {
 	t.Helper()
-	log := &testutil.CaptureLogger{Name: "inputs.kafka_consumer"}
+	log := &captureLogger{CaptureLogger: testutil.CaptureLogger{Name: "inputs.kafka_consumer"}}
 	k := New()
 	k.Log = log
 	require.NoError(t, ConfigureString(k, conf))

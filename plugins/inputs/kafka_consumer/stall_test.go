@@ -22,7 +22,7 @@ func stallTable(b *kafkatest.Broker, topic, group string) string {
 }
 
 // stallLines returns the watchdog's E! lines.
-func stallLines(log *testutil.CaptureLogger) []string {
+func stallLines(log *captureLogger) []string {
 	var out []string
 	for _, line := range log.Errors() {
 		if strings.Contains(line, "stall: ") {
