@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,6 +192,20 @@ func TestStaticMembershipOptions(t *testing.T) {
 	require.ErrorContains(t, err, "session_timeout: -1s is negative")
 	_, err = configured(t, table(`session_timeout = "1ms"`))
 	require.ErrorContains(t, err, "session_timeout: 1ms leaves no room for a heartbeat")
+}
+
+// The group's refusals of a member name the option to change, and keep the Kafka
+// error for errors.Is.
+func TestGroupRefusalsNameTheOption(t *testing.T) {
+	k, err := configured(t, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n"+
+		"  kafka_version = \"4.1.0\"\n  consumer_group = \"g\"\n  group_instance_id = \"host-1\"\n  session_timeout = \"2s\"\n")
+	require.NoError(t, err)
+	fenced := k.explainConnect(&sarama.ConsumerError{Topic: "t", Err: sarama.ErrFencedInstancedId})
+	require.ErrorContains(t, fenced, `another consumer joined consumer_group "g" with group_instance_id "host-1": each member needs an id of its own`)
+	require.ErrorIs(t, fenced, sarama.ErrFencedInstancedId)
+	refused := k.explainConnect(fmt.Errorf("join: %w", sarama.ErrInvalidSessionTimeout))
+	require.ErrorContains(t, refused, "session_timeout 2s is outside what the brokers take")
+	require.ErrorIs(t, refused, sarama.ErrInvalidSessionTimeout)
 }
 
 func TestDecodeLikeTelegraf(t *testing.T) {
