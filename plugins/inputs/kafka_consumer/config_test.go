@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,7 @@ func TestSampleConfigLoads(t *testing.T) {
 	require.Equal(t, defaultOutputBufferSize, k.OutputBufferSize)
 	require.True(t, k.Ack, "the acknowledgement is on by default")
 	require.Equal(t, defaultAckMaxUndeliveredMessages, k.MaxUndeliveredMessages)
+	require.Equal(t, defaultStallTimeout, k.StallTimeout)
 
 	// Every option of Telegraf's sample is documented in this one.
 	for _, opt := range []string{"brokers", "kafka_version", "topics", "topic_regexps", "topic_tag",
@@ -84,7 +86,8 @@ func TestSampleConfigLoads(t *testing.T) {
 		"max_processing_time", "consumer_fetch_default", "data_format",
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
-		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout"} {
+		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout",
+		"group_instance_id", "session_timeout", "stall_timeout"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }
@@ -135,6 +138,7 @@ func TestInitNamesTheOption(t *testing.T) {
 		{`topic_regexps = ["("]`, `topic_regexps: "("`},
 		{`max_message_len = -1`, `max_message_len: -1 is negative`},
 		{`stats_interval = "-1s"`, `stats_interval: -1s is negative`},
+		{`stall_timeout = "-1s"`, `stall_timeout: -1s is negative ("0s" turns the watchdog off)`},
 		{`dead_letter_topic = "t"`, `dead_letter_topic: "t" is also in topics`},
 		{`metadata_retry_type = "sometimes"`, `invalid metadata retry type`},
 	}
@@ -148,6 +152,60 @@ func TestInitNamesTheOption(t *testing.T) {
 	require.ErrorContains(t, err, "brokers:")
 	_, err = configured(t, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n")
 	require.ErrorContains(t, err, "topics:")
+}
+
+// TestStaticMembershipOptions: group_instance_id reaches sarama only with a protocol
+// version that carries it, and the heartbeat follows session_timeout.
+func TestStaticMembershipOptions(t *testing.T) {
+	table := func(extra ...string) string {
+		return "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n" + strings.Join(extra, "\n") + "\n"
+	}
+	k, err := configured(t, table())
+	require.NoError(t, err)
+	require.Empty(t, k.config.Consumer.Group.InstanceId, "dynamic membership by default")
+	require.Equal(t, 10*time.Second, k.config.Consumer.Group.Session.Timeout, "sarama's default, as with Telegraf's plugin")
+	require.Equal(t, 3*time.Second, k.config.Consumer.Group.Heartbeat.Interval)
+
+	for timeout, heartbeat := range map[string]time.Duration{
+		"45s": 3 * time.Second, "6s": 2 * time.Second, "7s": 2333 * time.Millisecond, "10ms": 3 * time.Millisecond,
+	} {
+		k, err := configured(t, table(`session_timeout = "`+timeout+`"`))
+		require.NoError(t, err, timeout)
+		require.Equal(t, heartbeat, k.config.Consumer.Group.Heartbeat.Interval, timeout)
+	}
+
+	k, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "telegraf-1.example.com"`, `session_timeout = "1m"`))
+	require.NoError(t, err)
+	require.Equal(t, "telegraf-1.example.com", k.config.Consumer.Group.InstanceId)
+	require.Equal(t, time.Minute, k.config.Consumer.Group.Session.Timeout)
+	_, err = configured(t, table(`kafka_version = "2.3.0"`, `group_instance_id = "a"`))
+	require.NoError(t, err, "2.3.0 is the first version with static membership")
+
+	_, err = configured(t, table(`group_instance_id = "a"`))
+	require.ErrorContains(t, err, `group_instance_id needs kafka_version = "2.3.0" or newer`)
+	require.ErrorContains(t, err, `kafka_version is unset, which means "0.10.2.0"`)
+	_, err = configured(t, table(`kafka_version = "2.2.0"`, `group_instance_id = "a"`))
+	require.ErrorContains(t, err, `kafka_version is "2.2.0": set kafka_version to the brokers' version`)
+	_, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "host 1"`))
+	require.ErrorContains(t, err, `group_instance_id: "host 1" is not a valid id`)
+	_, err = configured(t, table(`session_timeout = "-1s"`))
+	require.ErrorContains(t, err, "session_timeout: -1s is negative")
+	_, err = configured(t, table(`session_timeout = "1ms"`))
+	require.ErrorContains(t, err, "session_timeout: 1ms leaves no room for a heartbeat")
+}
+
+// The group's refusals of a member name the option to change, and keep the Kafka
+// error for errors.Is.
+func TestGroupRefusalsNameTheOption(t *testing.T) {
+	k, err := configured(t, "[[inputs.kafka_consumer]]\n  brokers = [\"b:9092\"]\n  topics = [\"t\"]\n"+
+		"  kafka_version = \"4.1.0\"\n  consumer_group = \"g\"\n  group_instance_id = \"host-1\"\n  session_timeout = \"2s\"\n")
+	require.NoError(t, err)
+	fenced := k.explainConnect(&sarama.ConsumerError{Topic: "t", Err: sarama.ErrFencedInstancedId})
+	require.ErrorContains(t, fenced, `another consumer joined consumer_group "g" with group_instance_id "host-1": each member needs an id of its own`)
+	require.ErrorIs(t, fenced, sarama.ErrFencedInstancedId)
+	refused := k.explainConnect(fmt.Errorf("join: %w", sarama.ErrInvalidSessionTimeout))
+	require.ErrorContains(t, refused, "session_timeout 2s is outside what the brokers take")
+	require.ErrorIs(t, refused, sarama.ErrInvalidSessionTimeout)
 }
 
 func TestDecodeLikeTelegraf(t *testing.T) {

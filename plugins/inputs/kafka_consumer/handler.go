@@ -108,11 +108,14 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		select {
 		case msg, ok = <-msgs:
 		default:
+			p.waiting.Store(true)
 			select {
 			case <-done:
+				p.waiting.Store(false)
 				return finish()
 			case msg, ok = <-msgs:
 			}
+			p.waiting.Store(false)
 		}
 		if !ok {
 			return finish()

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/influxdata/telegraf"
+	"github.com/influxdata/telegraf/plugins/common/kafka"
 	_ "github.com/influxdata/telegraf/plugins/parsers/all"
 	"github.com/influxdata/telegraf/plugins/parsers/influx"
 	"github.com/influxdata/telegraf/testutil"
@@ -17,7 +18,15 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 )
 
-func TestMain(m *testing.M) { kafkatest.Main(m) }
+func TestMain(m *testing.M) {
+	// Init sets the Kafka client's logger, which all clients of the process share,
+	// and raises its level on first use: a data race with any client that logs at
+	// that moment, such as one the broker helpers close in the background. Set it
+	// before any client exists, at the level of the tests' loggers, so that Init
+	// finds nothing to change.
+	kafka.SetLogger(telegraf.Debug)
+	kafkatest.Main(m)
+}
 
 // waitTimeout bounds every wait for the consumer; no test asserts on timing.
 const waitTimeout = 60 * time.Second

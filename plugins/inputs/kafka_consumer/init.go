@@ -137,6 +137,15 @@ func (k *KafkaConsumer) Init() error {
 		// Which of the two a metric kept would be an accident of order.
 		return fmt.Errorf("msg_key_as_tag and topic_tag are both %q: give the key and the topic tags of different names", k.MsgKeyAsTag)
 	}
+	if k.StallTimeout < 0 {
+		return fmt.Errorf("stall_timeout: %s is negative (\"0s\" turns the watchdog off)", time.Duration(k.StallTimeout))
+	}
+	if k.SessionTimeout < 0 {
+		return fmt.Errorf("session_timeout: %s is negative", time.Duration(k.SessionTimeout))
+	}
+	if k.SessionTimeout == 0 {
+		k.SessionTimeout = config.Duration(defaultSessionTimeout)
+	}
 	if k.DeadLetterTopic != "" {
 		for _, t := range k.Topics {
 			if t == k.DeadLetterTopic {
@@ -213,6 +222,9 @@ func (k *KafkaConsumer) saramaConfig() (*sarama.Config, error) {
 		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
 	default:
 		return nil, fmt.Errorf("balance_strategy: %q is not one of \"range\", \"roundrobin\", \"sticky\"", k.BalanceStrategy)
+	}
+	if err := k.membership(cfg); err != nil {
+		return nil, err
 	}
 	cfg.Net.ResolveCanonicalBootstrapServers = k.ResolveCanonicalBootstrapServersOnly
 	cfg.Consumer.MaxProcessingTime = time.Duration(k.MaxProcessingTime)

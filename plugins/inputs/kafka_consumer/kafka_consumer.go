@@ -69,6 +69,9 @@ type KafkaConsumer struct {
 	Ack                  bool            `toml:"ack"`
 	AckSocket            string          `toml:"ack_socket"`
 	AckTimeout           config.Duration `toml:"ack_timeout"`
+	GroupInstanceID      string          `toml:"group_instance_id"`
+	SessionTimeout       config.Duration `toml:"session_timeout"`
+	StallTimeout         config.Duration `toml:"stall_timeout"`
 
 	pluginconf.ParserOptions
 	generalOptions
@@ -120,6 +123,7 @@ func New() *KafkaConsumer {
 		OutputBufferSize:    defaultOutputBufferSize,
 		OutputFlushInterval: defaultOutputFlushInterval,
 		StatsInterval:       defaultStatsInterval,
+		StallTimeout:        defaultStallTimeout,
 		JSONFastPath:        true,
 		Ack:                 true,
 		Out:                 os.Stdout,

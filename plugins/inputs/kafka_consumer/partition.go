@@ -2,6 +2,7 @@ package kafka_consumer
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -31,6 +32,10 @@ type partition struct {
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
 	unmarked bool
+	// waiting says that the claim's loop waits for Kafka's next message, rather than
+	// for the writer or a max_undelivered_messages slot: only then can the stall
+	// watchdog blame the fetch.
+	waiting atomic.Bool
 }
 
 // done is called by the writer once the message at offset is written (or had nothing
@@ -62,6 +67,17 @@ func (p *partition) markSession() {
 	if sess := p.holder(); sess != nil {
 		sess.MarkOffset(p.topic, p.id, p.offsets.Mark(), "")
 	}
+}
+
+// tracker returns p.offsets for another goroutine than the claim's, which may
+// replace it (see restart).
+func (p *partition) tracker() *offsets.Partition {
+	if p.progress == nil {
+		return p.offsets
+	}
+	p.progress.mu.Lock()
+	defer p.progress.mu.Unlock()
+	return p.offsets
 }
 
 func (p *partition) holder() sarama.ConsumerGroupSession {

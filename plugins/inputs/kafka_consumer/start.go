@@ -100,7 +100,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 	go func() {
 		defer k.wg.Done()
 		for err := range group.Errors() {
-			k.acc.AddError(fmt.Errorf("channel: %w", err))
+			k.acc.AddError(fmt.Errorf("channel: %w", k.explainConnect(err)))
 		}
 	}()
 	if len(k.regexps) > 0 && k.TopicRefreshInterval > 0 {
@@ -109,6 +109,12 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			defer k.wg.Done()
 			k.watchTopics(ctx)
 		}()
+	}
+
+	var stalls *stallWatch
+	if k.StallTimeout > 0 {
+		stalls = newStallWatch(k)
+		defer stalls.close()
 	}
 
 	h := &handler{k: k}
@@ -123,8 +129,14 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			case <-sessCtx.Done():
 			}
 		}()
+		// So does a stall, so that the next one fetches anew.
+		watched := func() {}
+		if stalls != nil {
+			watched = stalls.watch(sessCtx, endSession)
+		}
 		err := group.Consume(sessCtx, k.currentTopics(), h)
 		endSession()
+		watched()
 		if werr := k.writer.Err(); werr != nil {
 			k.acc.AddError(werr)
 			k.failedOnce.Do(func() { close(k.failed) })

@@ -20,6 +20,7 @@ type partitionCounts struct {
 	noMetrics    atomic.Int64
 	deadLettered atomic.Int64
 	skipped      atomic.Int64 // fetched again by a later session, and skipped
+	stalls       atomic.Int64 // sessions the stall watchdog ended for this partition
 	marked       atomic.Int64 // last marked offset, -1 before the first
 }
 
@@ -77,6 +78,17 @@ func (s *stats) released(p *partition) {
 	}
 }
 
+// held returns the claims held now, in no particular order.
+func (s *stats) held() []*partition {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*partition, 0, len(s.claims))
+	for _, p := range s.claims {
+		out = append(out, p)
+	}
+	return out
+}
+
 // metrics returns one metric per partition seen, ordered by topic and partition. Lag,
 // in offsets and in seconds, is present only for partitions this process holds, since
 // only their owner knows it.
@@ -104,6 +116,7 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			"no_metrics":    c.noMetrics.Load(),
 			"dead_lettered": c.deadLettered.Load(),
 			"skipped":       c.skipped.Load(),
+			"stalls":        c.stalls.Load(),
 			"rebalances":    rebalances,
 		}
 		if s.ack != nil {
