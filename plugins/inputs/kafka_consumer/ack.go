@@ -35,6 +35,9 @@ type acker struct {
 	// held back by that bound once one is confirmed.
 	maxMarkers  int
 	markPending func()
+	// pause stops reading from Kafka (true) and lets it go on (false): while no
+	// output reads, what is read would only pile up in Telegraf's buffer.
+	pause func(bool)
 
 	mu           sync.Mutex
 	instance     string
@@ -45,6 +48,9 @@ type acker struct {
 	lastTimeout  time.Time // last "no acknowledgement" error
 	firstHeld    time.Time // when the first marker was written
 	heard        bool      // an output answered a marker of this process
+	// awaiting is why the held batches must be written again once an output
+	// answers; "" when they need not.
+	awaiting string
 
 	acked    atomic.Int64 // messages done
 	rewinds  atomic.Int64 // losses after which the held batches were written again
@@ -113,6 +119,16 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 		a.mu.Unlock()
 		return // from before a loss, or another process: written again since
 	}
+	if a.awaiting != "" {
+		// An output is back: what the one before held is written again now that
+		// it is read, not while it would wait in Telegraf's buffer.
+		why, gen := a.awaiting, a.generation
+		a.awaiting = ""
+		a.mu.Unlock()
+		a.writeAgain(gen, why)
+		a.pause(false)
+		return
+	}
 	b, ok := a.pending[id.Seq]
 	if !ok {
 		a.mu.Unlock()
@@ -156,16 +172,30 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 }
 
 // connectionClosed is called when an output that sent messages disconnects: with
-// batches outstanding, what it held and what was in its pipe may be gone.
+// batches outstanding, what it held and what was in its pipe may be gone. Telegraf
+// starts the output again after a while; until the new one answers, reading pauses
+// and nothing is written again, since it would only fill Telegraf's buffer, which
+// drops the oldest metrics when full. A marker with nothing before it tells the new
+// output where to answer.
 func (a *acker) connectionClosed() {
 	a.mu.Lock()
-	if len(a.pending) == 0 {
+	if len(a.pending) == 0 || a.awaiting != "" {
 		a.mu.Unlock()
 		return
 	}
-	gen := a.generation
+	a.awaiting = "the connection of telegraf-cnosdb closed (it stopped or died) while it held unconfirmed lines"
+	a.log.Warnf("ack: telegraf-cnosdb went away with %d messages unconfirmed; reading waits until it is back, then they are written again", a.messages.Load())
 	a.mu.Unlock()
-	a.writeAgain(gen, "the connection of telegraf-cnosdb closed (it stopped or died) while it held unconfirmed lines")
+	a.pause(true)
+	err := a.rewrite(func(write func([]byte) error) error {
+		a.mu.Lock()
+		probe := a.markLocked(nil, &heldBatch{}, time.Now(), true)
+		a.mu.Unlock()
+		return write(probe)
+	})
+	if err != nil {
+		a.log.Errorf("ack: writing a marker for the next output: %v", err)
+	}
 }
 
 // writeAgain writes every batch held in generation gen again, in the order they were

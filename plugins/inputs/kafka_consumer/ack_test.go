@@ -21,6 +21,7 @@ type ackRig struct {
 	completed []int64  // offsets marked done
 	written   []string // what was written again, line by line
 	log       *testutil.CaptureLogger
+	paused    bool
 }
 
 func newAckRig() *ackRig {
@@ -31,6 +32,7 @@ func newAckRig() *ackRig {
 			r.completed = append(r.completed, a.offset)
 		}
 	}
+	r.a.pause = func(on bool) { r.paused = on }
 	r.a.rewrite = func(fn func(write func([]byte) error) error) error {
 		return fn(func(b []byte) error {
 			r.written = append(r.written, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
@@ -141,26 +143,43 @@ func TestAckerWritesAgainOnAGap(t *testing.T) {
 	require.Equal(t, int64(1), r.a.rewinds.Load())
 }
 
+// When the output goes, reading pauses and a marker with no lines is written for the
+// next output; once that one answers, the held batches are written again and reading
+// goes on.
 func TestAckerWritesAgainWhenTheOutputGoes(t *testing.T) {
 	r := newAckRig()
 	r.a.connectionClosed()
-	require.Zero(t, r.a.rewinds.Load(), "nothing outstanding: nothing to write again")
+	require.False(t, r.paused, "nothing outstanding: nothing to wait for")
+	require.Empty(t, r.written)
 	id := r.hold(t, 5)
 	r.a.handle(ackproto.Received, id, time.Now())
 	r.a.connectionClosed()
+	require.True(t, r.paused)
+	require.Zero(t, r.a.rewinds.Load(), "not written again while no output reads")
+	lines, probes := r.rewritten(t)
+	require.Empty(t, lines)
+	require.Len(t, probes, 1)
+	r.a.connectionClosed() // its other connection
+	require.Empty(t, r.written, "one marker for the next output")
+
+	r.a.handle(ackproto.Received, probes[0], time.Now())
+	require.False(t, r.paused)
 	require.Equal(t, int64(1), r.a.rewinds.Load())
 	lines, ids := r.rewritten(t)
 	require.Equal(t, []string{"m v=5 1"}, lines)
-	require.Len(t, ids, 1)
+	require.Len(t, ids, 2, "the batch and the marker with no lines")
 
 	// A second connection of the old output closing is no new loss once the batches
 	// were written again; a loss of the new generation is.
 	r.a.writeAgain(id.Generation, "late")
 	require.Empty(t, r.written)
 	r.a.connectionClosed()
+	_, probes = r.rewritten(t)
+	r.a.handle(ackproto.Done, probes[0], time.Now())
 	require.Equal(t, int64(2), r.a.rewinds.Load())
 	lines, _ = r.rewritten(t)
 	require.Equal(t, []string{"m v=5 1"}, lines)
+	require.Empty(t, r.completed)
 }
 
 func TestAckerTimeoutLogsAndWaits(t *testing.T) {

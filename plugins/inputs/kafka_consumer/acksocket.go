@@ -218,6 +218,13 @@ func (k *KafkaConsumer) startAck(ctx context.Context) error {
 	}
 	a.complete = k.writer.complete
 	a.rewrite = k.writer.rewrite
+	a.pause = func(on bool) {
+		if on {
+			k.window.pause()
+		} else {
+			k.window.resume()
+		}
+	}
 	k.acker, k.ackServer = a, srv
 	k.stats.ack = a
 	k.writer.hold = a.hold

@@ -55,6 +55,9 @@ func (o *fakeOutput) poll() {
 			o.conn, err = net.Dial("unix", m.Socket)
 			require.NoError(o.t, err)
 		}
+		// As telegraf-cnosdb does on reading a marker.
+		_, err = fmt.Fprintf(o.conn, "received %s\n", m.ID)
+		require.NoError(o.t, err)
 		o.batches = append(o.batches, outputBatch{id: m.ID, lines: o.lines, counted: o.counted, said: m.Lines})
 		o.lines = nil
 		o.counted = 0

@@ -16,6 +16,7 @@ type window struct {
 	free   int
 	reopen int           // free slots at which a closed window opens again
 	closed bool          // every slot was taken, and fewer than reopen are free since
+	paused bool          // no slot is handed out, however many are free
 	opened chan struct{} // closed and replaced when the window opens
 }
 
@@ -27,7 +28,7 @@ func newWindow(size int) *window {
 func (w *window) tryTake() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.closed {
+	if w.closed || w.paused {
 		return false
 	}
 	w.free--
@@ -45,9 +46,9 @@ func (w *window) take(ctx context.Context) bool {
 		}
 		w.mu.Lock()
 		opened := w.opened
-		closed := w.closed
+		shut := w.closed || w.paused
 		w.mu.Unlock()
-		if !closed {
+		if !shut {
 			continue
 		}
 		select {
@@ -75,6 +76,25 @@ func (w *window) give(n int) {
 		close(w.opened)
 		w.opened = make(chan struct{})
 	}
+}
+
+// pause stops handing out slots until resume, whatever is free.
+func (w *window) pause() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.paused = true
+}
+
+// resume undoes pause.
+func (w *window) resume() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.paused {
+		return
+	}
+	w.paused = false
+	close(w.opened)
+	w.opened = make(chan struct{})
 }
 
 // isClosed reports whether reading waits for slots.
