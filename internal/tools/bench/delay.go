@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -130,4 +132,55 @@ func (h *delayHistogram) quantile(q float64) time.Duration {
 		}
 	}
 	return h.max
+}
+
+// freshRecorder gathers, for a freshness run, the delay from each accepted line's
+// timestamp to the sink's answer, leaving out the lines stamped before from (the
+// warm-up).
+type freshRecorder struct {
+	from time.Time
+
+	mu       sync.Mutex
+	hist     delayHistogram
+	warm     int64 // lines stamped before from, left out
+	untimed  int64 // lines without a timestamp
+	requests int64 // writes accepted while recording
+	lines    int64 // their lines, the warm-up's included
+	last     time.Time
+}
+
+func newFreshRecorder(from time.Time) *freshRecorder { return &freshRecorder{from: from} }
+
+// observe records a write accepted at at whose lines carry times in units of unit.
+func (f *freshRecorder) observe(at time.Time, unit time.Duration, times []int64, untimed int64) {
+	from, now := f.from.UnixNano(), at.UnixNano()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	f.lines += int64(len(times)) + untimed
+	f.untimed += untimed
+	f.last = at
+	for _, ts := range times {
+		ns := ts * int64(unit)
+		if ns < from {
+			f.warm++
+			continue
+		}
+		f.hist.add(time.Duration(now - ns))
+	}
+}
+
+// freshCounts is what a freshRecorder holds at one moment.
+type freshCounts struct {
+	hist                           delayHistogram
+	warm, untimed, requests, lines int64
+	last                           time.Time
+}
+
+func (f *freshRecorder) counts() freshCounts {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.hist
+	h.buckets = slices.Clone(h.buckets)
+	return freshCounts{hist: h, warm: f.warm, untimed: f.untimed, requests: f.requests, lines: f.lines, last: f.last}
 }

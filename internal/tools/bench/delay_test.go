@@ -1,6 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,4 +84,48 @@ func TestDelayHistogramPercentiles(t *testing.T) {
 	var neg delayHistogram
 	neg.add(-time.Millisecond)
 	require.Zero(t, neg.quantile(0.5), "a negative delay counts as none")
+}
+
+// The proxy reads the timestamps of the writes the sink accepts, in the precision
+// each write names, and leaves out the warm-up's lines and the refused writes.
+func TestWriteCounterRecordsFreshness(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if r.URL.Query().Get("db") == "busy" {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+		}
+	}))
+	defer backend.Close()
+	wc, err := startWriteCounter(backend.URL)
+	require.NoError(t, err)
+	defer wc.close()
+	post := func(query, body string) {
+		resp, err := http.Post(wc.url+writePath+"?"+query, "text/plain", strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+
+	now := time.Now()
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	post("db=a", fmt.Sprintf("m x=1 %d\n", ago(time.Second).UnixNano())) // before the recording
+	rec := newFreshRecorder(ago(3 * time.Second))
+	wc.recordFreshness(rec)
+	post("db=a", fmt.Sprintf("m x=1 %d\nm x=2 %d\nm x=3\n", ago(4*time.Second).UnixNano(), ago(2*time.Second).UnixNano()))
+	post("db=a&precision=us", fmt.Sprintf("m x=1 %d\nm x=2 %d", ago(time.Second).UnixMicro(), ago(time.Second).UnixMicro()))
+	post("db=b&precision=ms", fmt.Sprintf("m x=1 %d\n", ago(1500*time.Millisecond).UnixMilli()))
+	post("db=busy", fmt.Sprintf("m x=1 %d\n", ago(time.Hour).UnixNano()))
+	wc.stopFreshness()
+	post("db=a", fmt.Sprintf("m x=1 %d\n", ago(time.Minute).UnixNano()))
+
+	c := rec.counts()
+	require.EqualValues(t, 3, c.requests, "the 503 is not visible, and the writes outside the recording are not counted")
+	require.EqualValues(t, 6, c.lines)
+	require.EqualValues(t, 1, c.warm, "stamped before the warm-up's end")
+	require.EqualValues(t, 1, c.untimed)
+	require.EqualValues(t, 4, c.hist.n)
+	require.Zero(t, c.hist.over, "no hour-old line: the refused write's")
+	require.GreaterOrEqual(t, c.hist.max, 2*time.Second)
+	require.Less(t, c.hist.max, 3*time.Second, "the largest delay, the ns line's of 2 s")
+	require.GreaterOrEqual(t, c.hist.quantile(0.25), time.Second, "us and ms read in their precision, not as ns")
+	require.Less(t, c.hist.quantile(0.5), 2*time.Second)
 }

@@ -46,6 +46,10 @@ type writeCounter struct {
 	recording bool
 	accepts   []acceptance // while recording
 
+	// While set, the timestamps of every accepted write's lines are read and their
+	// delays to the answer recorded here.
+	fresh atomic.Pointer[freshRecorder]
+
 	url    string
 	server *http.Server
 	done   chan struct{}
@@ -89,11 +93,21 @@ func startWriteCounter(target string) (*writeCounter, error) {
 			// The body stays as it came, Content-Length and all: the sink sees the
 			// request the client made.
 			body := &countingBody{ReadCloser: r.Body, c: c}
+			fresh := c.fresh.Load()
+			if fresh != nil {
+				body.times = &lineTimes{}
+			}
 			r.Body = body
 			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 			proxy.ServeHTTP(sw, r)
 			if sw.code/100 == 2 {
+				// The answer has passed: the lines are visible from now on.
+				at := time.Now()
 				c.accept(body.total())
+				if fresh != nil {
+					times, untimed := body.timestamps()
+					fresh.observe(at, precisionUnit(r.URL.Query().Get("precision")), times, untimed)
+				}
 			}
 		}),
 		ReadHeaderTimeout: 30 * time.Second,
@@ -171,6 +185,7 @@ type countingBody struct {
 	lines int64 // newlines read so far
 	last  byte  // the last byte read, to count a last line without a newline
 	done  bool
+	times *lineTimes // the lines' timestamps, when the proxy records freshness
 }
 
 func (b *countingBody) Read(p []byte) (int, error) {
@@ -182,6 +197,9 @@ func (b *countingBody) Read(p []byte) (int, error) {
 		b.mu.Lock()
 		b.lines += newlines
 		b.last = p[n-1]
+		if b.times != nil {
+			b.times.feed(p[:n])
+		}
 		b.mu.Unlock()
 	}
 	if errors.Is(err, io.EOF) {
@@ -214,3 +232,21 @@ func (b *countingBody) total() int64 {
 	}
 	return b.lines
 }
+
+// timestamps are the timestamps of the body's lines read so far, a last one without
+// a newline included, and how many lines had none.
+func (b *countingBody) timestamps() ([]int64, int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.times == nil {
+		return nil, 0
+	}
+	b.times.end()
+	return b.times.times, b.times.untimed
+}
+
+// recordFreshness has the proxy read the timestamps of every write the sink accepts
+// from now on into f, until stopFreshness.
+func (c *writeCounter) recordFreshness(f *freshRecorder) { c.fresh.Store(f) }
+
+func (c *writeCounter) stopFreshness() { c.fresh.Store(nil) }
