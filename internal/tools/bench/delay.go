@@ -136,24 +136,25 @@ func (h *delayHistogram) quantile(q float64) time.Duration {
 
 // freshRecorder gathers, for a freshness run, the delay from each accepted line's
 // timestamp to the sink's answer, leaving out the lines stamped before from (the
-// warm-up).
+// warm-up) and from to on (the tail, produced so that the last measured messages
+// travel a steady stream, not the end of one).
 type freshRecorder struct {
-	from time.Time
+	from, to time.Time
 
 	mu       sync.Mutex
 	hist     delayHistogram
-	warm     int64 // lines stamped before from, left out
+	warm     int64 // lines stamped before from or from to on, left out
 	untimed  int64 // lines without a timestamp
 	requests int64 // writes accepted while recording
 	lines    int64 // their lines, the warm-up's included
 	last     time.Time
 }
 
-func newFreshRecorder(from time.Time) *freshRecorder { return &freshRecorder{from: from} }
+func newFreshRecorder(from, to time.Time) *freshRecorder { return &freshRecorder{from: from, to: to} }
 
 // observe records a write accepted at at whose lines carry times in units of unit.
 func (f *freshRecorder) observe(at time.Time, unit time.Duration, times []int64, untimed int64) {
-	from, now := f.from.UnixNano(), at.UnixNano()
+	from, to, now := f.from.UnixNano(), f.to.UnixNano(), at.UnixNano()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
@@ -162,7 +163,7 @@ func (f *freshRecorder) observe(at time.Time, unit time.Duration, times []int64,
 	f.last = at
 	for _, ts := range times {
 		ns := ts * int64(unit)
-		if ns < from {
+		if ns < from || ns >= to {
 			f.warm++
 			continue
 		}

@@ -108,19 +108,20 @@ func TestWriteCounterRecordsFreshness(t *testing.T) {
 	now := time.Now()
 	ago := func(d time.Duration) time.Time { return now.Add(-d) }
 	post("db=a", fmt.Sprintf("m x=1 %d\n", ago(time.Second).UnixNano())) // before the recording
-	rec := newFreshRecorder(ago(3 * time.Second))
+	rec := newFreshRecorder(ago(3*time.Second), now)
 	wc.recordFreshness(rec)
 	post("db=a", fmt.Sprintf("m x=1 %d\nm x=2 %d\nm x=3\n", ago(4*time.Second).UnixNano(), ago(2*time.Second).UnixNano()))
 	post("db=a&precision=us", fmt.Sprintf("m x=1 %d\nm x=2 %d", ago(time.Second).UnixMicro(), ago(time.Second).UnixMicro()))
 	post("db=b&precision=ms", fmt.Sprintf("m x=1 %d\n", ago(1500*time.Millisecond).UnixMilli()))
 	post("db=busy", fmt.Sprintf("m x=1 %d\n", ago(time.Hour).UnixNano()))
+	post("db=a", fmt.Sprintf("m x=1 %d\n", now.UnixNano())) // the tail
 	wc.stopFreshness()
 	post("db=a", fmt.Sprintf("m x=1 %d\n", ago(time.Minute).UnixNano()))
 
 	c := rec.counts()
-	require.EqualValues(t, 3, c.requests, "the 503 is not visible, and the writes outside the recording are not counted")
-	require.EqualValues(t, 6, c.lines)
-	require.EqualValues(t, 1, c.warm, "stamped before the warm-up's end")
+	require.EqualValues(t, 4, c.requests, "the 503 is not visible, and the writes outside the recording are not counted")
+	require.EqualValues(t, 7, c.lines)
+	require.EqualValues(t, 2, c.warm, "stamped before the warm-up's end, and in the tail")
 	require.EqualValues(t, 1, c.untimed)
 	require.EqualValues(t, 4, c.hist.n)
 	require.Zero(t, c.hist.over, "no hour-old line: the refused write's")

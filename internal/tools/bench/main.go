@@ -63,6 +63,11 @@ type options struct {
 	sinkCores   int
 	stall       time.Duration
 
+	// Freshness runs: -freshness makes both, -only picks among them.
+	freshness                  bool
+	freshRate                  int
+	freshDuration, freshWarmup time.Duration
+
 	// Modes in which Telegraf runs this program for the routing ceiling.
 	replay, discard string
 }
@@ -83,7 +88,12 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.BoolVar(&o.ceilings, "ceilings", false, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
 	fs.BoolVar(&o.outputAlone, "output-alone", false, fmt.Sprintf("also run telegraf-cnosdb alone, fed the line protocol on stdin, into a %d-core cost-model sink, with max_in_flight = 1 and its default (%s, %s; on with -ceilings)",
 		outputAloneCores, runOutput1, runOutputDefault))
-	onlyKinds := slices.Concat(pipelineKinds, outputAloneKinds)
+	fs.BoolVar(&o.freshness, "freshness", false, fmt.Sprintf("also measure freshness: %s and %s on an empty wide topic fed at -fresh-rate, how long after it is produced each message is visible in the sink",
+		runATunedFresh, runBFresh))
+	fs.IntVar(&o.freshRate, "fresh-rate", 10000, "messages per second a freshness run produces")
+	fs.DurationVar(&o.freshDuration, "fresh-duration", 30*time.Second, "how long a freshness run produces")
+	fs.DurationVar(&o.freshWarmup, "fresh-warmup", 5*time.Second, "the first part of a freshness run's production left out of its delays")
+	onlyKinds := slices.Concat(pipelineKinds, outputAloneKinds, freshKinds)
 	fs.Func("only", fmt.Sprintf("comma-separated runs to make of %s; naming only output-alone runs makes no pipeline run; the ratios need A-tuned and B, or both output-alone runs", strings.Join(onlyKinds, ", ")), func(v string) error {
 		for _, kind := range strings.Split(v, ",") {
 			if !slices.Contains(onlyKinds, kind) {
@@ -116,6 +126,9 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	}
 	if o.stall < 0 {
 		return o, errors.New("-stall must not be negative")
+	}
+	if o.freshRate < 1 || o.freshWarmup < 0 || o.freshDuration <= o.freshWarmup {
+		return o, errors.New("-fresh-rate must be positive and -fresh-duration longer than -fresh-warmup")
 	}
 	if o.sink != sinkCost && o.sink != sinkCountOnly {
 		return o, fmt.Errorf("-sink %q: want %s or %s", o.sink, sinkCost, sinkCountOnly)
@@ -173,9 +186,41 @@ func (o options) outputRuns() []string {
 	return nil
 }
 
-// needsKafka says whether any run reads the topic; the output alone does not, and
+// freshRuns are the freshness runs to make, in an odd round's order: those -only
+// names, or both with -freshness.
+func (o options) freshRuns() []string {
+	var named []string
+	for _, kind := range freshKinds {
+		if slices.Contains(o.only, kind) {
+			named = append(named, kind)
+		}
+	}
+	if len(named) == 0 && o.freshness {
+		return slices.Clone(freshKinds)
+	}
+	return named
+}
+
+// freshOrder is the freshness runs of round, backwards in even rounds.
+func (o options) freshOrder(round int) []string {
+	kinds := o.freshRuns()
+	if round%2 == 0 {
+		slices.Reverse(kinds)
+	}
+	return kinds
+}
+
+// workloadRuns says whether any run uses the workloads' topics or line protocol;
+// when only freshness runs are named, none is preloaded.
+func (o options) workloadRuns() bool {
+	return len(o.pipelines()) > 0 || o.ceilings || len(o.outputRuns()) > 0
+}
+
+// needsKafka says whether any run reads a topic; the output alone does not, and
 // when it is all that runs, neither Kafka nor Telegraf is started.
-func (o options) needsKafka() bool { return len(o.pipelines()) > 0 || o.ceilings }
+func (o options) needsKafka() bool {
+	return len(o.pipelines()) > 0 || o.ceilings || len(o.freshRuns()) > 0
+}
 
 func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
 
@@ -204,6 +249,9 @@ func benchmark() error {
 		rep.outputSink, rep.outputSinkKind = outputAloneDesc(e.outSink), e.outSink.kind
 	}
 	for _, w := range o.workloads {
+		if !o.workloadRuns() {
+			break
+		}
 		info, err := prepareWorkload(ctx, e, w, o)
 		if err != nil {
 			return err
@@ -222,6 +270,19 @@ func benchmark() error {
 				}
 				rep.runs = append(rep.runs, res)
 			}
+		}
+	}
+	for round := 1; round <= o.rounds && len(o.freshRuns()) > 0; round++ {
+		for _, kind := range o.freshOrder(round) {
+			say("freshness, round %d/%d: %s", round, o.rounds, kindTitle(kind))
+			res, err := runFresh(ctx, e, o, kind, round)
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", kind, round, err)
+			}
+			if !res.ok() {
+				say("%s round %d FAILED: %s (log: %s)", kind, round, res.failure, res.logPath)
+			}
+			rep.fresh = append(rep.fresh, res)
 		}
 	}
 	rep.took = time.Since(rep.started)
@@ -267,13 +328,19 @@ func measurements(o options, round int) []measurement {
 		)
 	}
 	for i := range ms {
-		for _, k := range kinds {
-			if k.name == ms[i].kind {
-				ms[i].title = k.title
-			}
-		}
+		ms[i].title = kindTitle(ms[i].kind)
 	}
 	return ms
+}
+
+// kindTitle is what a run of kind is, for the progress lines.
+func kindTitle(kind string) string {
+	for _, k := range kinds {
+		if k.name == kind {
+			return k.title
+		}
+	}
+	return kind
 }
 
 // setUp finds the binaries, builds Telegraf and starts Kafka and the sink; cleanup

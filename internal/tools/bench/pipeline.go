@@ -31,6 +31,15 @@ type env struct {
 	// The workload being measured and its pre-made line protocol.
 	workload workload
 	lpPath   string
+	topic    string // the topic the pipelines read, when not the workload's (a freshness run's)
+}
+
+// topicName is the topic the pipelines read: the workload's, unless a run set its own.
+func (e *env) topicName() string {
+	if e.topic != "" {
+		return e.topic
+	}
+	return e.workload.topic()
 }
 
 // stockKafkaTOML is the kafka_consumer table of the stock pipelines: what CnosDB's
@@ -49,7 +58,7 @@ func stockKafkaTOML(e *env, group, extra string) string {
   consumer_group = %q
   offset = "oldest"
   %s
-%s%s`, e.brokerAddr, e.workload.topic(), group, kafkaVersion, e.workload.parserTOML(), extra)
+%s%s`, e.brokerAddr, e.topicName(), group, kafkaVersion, e.workload.parserTOML(), extra)
 }
 
 // httpOutputTOML is the article's outputs.http, setting by setting, pointed at the
@@ -110,7 +119,7 @@ func consumerConfig(e *env, dir, group, extra string) (string, error) {
   consumer_group = %q
   offset = "oldest"
   kafka_version = "4.1.0"
-%s%s`, e.brokerAddr, e.workload.topic(), group, e.workload.parserTOML(), extra))
+%s%s`, e.brokerAddr, e.topicName(), group, e.workload.parserTOML(), extra))
 }
 
 // writerConfig is telegraf-cnosdb's configuration: default settings but for where

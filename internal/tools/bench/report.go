@@ -27,6 +27,7 @@ type report struct {
 	dbMeasured bool   // the database's CPU is measured (CNOSDB_PID)
 	workloads  []workloadInfo
 	runs       []result
+	fresh      []freshResult
 
 	// Where the output-alone runs write, "" when there are none.
 	outputSink, outputSinkKind string
@@ -132,6 +133,9 @@ func (r *report) markdown() string {
 	if o.ceilings {
 		then = append(then, "the ceilings")
 	}
+	if fresh := o.freshRuns(); len(fresh) > 0 {
+		then = append(then, "after every workload, the freshness runs ("+strings.Join(fresh, ", ")+", backwards in even rounds)")
+	}
 	runs := "no pipeline"
 	if pipelines := o.pipelines(); len(pipelines) > 0 {
 		runs = strings.Join(pipelines, ", ") + " (backwards in even rounds)"
@@ -166,7 +170,8 @@ func (r *report) markdown() string {
 	}
 	b.WriteString("\n")
 	for _, k := range kinds {
-		if slices.Contains(pipelineKinds, k.name) || o.ceilings || slices.Contains(o.outputRuns(), k.name) {
+		if slices.Contains(pipelineKinds, k.name) || o.ceilings && !slices.Contains(freshKinds, k.name) ||
+			slices.Contains(o.outputRuns(), k.name) || slices.Contains(o.freshRuns(), k.name) {
 			fmt.Fprintf(&b, "  - %s\n", k.title)
 		}
 	}
@@ -175,6 +180,7 @@ func (r *report) markdown() string {
 	for _, wi := range r.workloads {
 		r.workloadSection(&b, wi)
 	}
+	r.freshSection(&b)
 
 	b.WriteString("## Targets\n\n")
 	for _, t := range r.targets() {

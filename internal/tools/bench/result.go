@@ -22,6 +22,11 @@ const (
 	// cost-model sink: one request in flight, and the plugin's default.
 	runOutput1       = "output-1"
 	runOutputDefault = "output-default"
+
+	// Freshness: A-tuned and B on an empty topic fed at a steady rate, each line's
+	// delay from being produced to being visible in the sink.
+	runATunedFresh = "A-tuned-fresh"
+	runBFresh      = "B-fresh"
 )
 
 // kinds lists the runs in report order, with what each one is.
@@ -36,7 +41,16 @@ var kinds = []struct{ name, title string }{
 	{runSink, "ceiling: the sink's accept rate (pre-made line protocol, 2 connections)"},
 	{runOutput1, "output alone, max_in_flight = 1: telegraf-cnosdb by itself, stdin fed the pre-made line protocol, into the 4-core cost-model sink (a real CnosDB with CNOSDB_URL)"},
 	{runOutputDefault, fmt.Sprintf("output alone, max_in_flight = %d (the plugin's default): the same", defaultInFlight())},
+	{runATunedFresh, "freshness, A-tuned: A-tuned's configuration reading an empty wide topic (6 partitions) fed at a steady rate, each message stamped with the time it is produced"},
+	{runBFresh, "freshness, B: B's configuration, the plugins' defaults, the same"},
 }
+
+// freshKinds are the freshness runs, in the order of an odd round; even rounds run
+// them backwards.
+var freshKinds = []string{runATunedFresh, runBFresh}
+
+// freshPipeline is the pipeline a freshness run configures.
+var freshPipeline = map[string]string{runATunedFresh: runATuned, runBFresh: runB}
 
 // outputAloneKinds are the output-alone runs, in the order of an odd round; even
 // rounds run them backwards.

@@ -64,6 +64,9 @@ func (r *report) targets() []target {
 			ts = append(ts, r.inFlightTarget(w))
 		}
 	}
+	if len(r.opts.freshRuns()) > 0 {
+		ts = append(ts, r.freshTarget())
+	}
 	return ts
 }
 

@@ -104,9 +104,13 @@ const wideTimeBase = 1767225600_000000
 
 // wideMessage appends message i of about 400 bytes: a time, three tags (200
 // stations, 7 regions, 3 sensor types) and twelve fields.
-func wideMessage(buf []byte, i int) []byte {
+func wideMessage(buf []byte, i int) []byte { return wideMessageAt(buf, i, wideTimeBase+int64(i)) }
+
+// wideMessageAt is wide message i with the time ts in microseconds: a freshness run
+// stamps each message with the moment it is produced.
+func wideMessageAt(buf []byte, i int, ts int64) []byte {
 	buf = append(buf, `{"ts":`...)
-	buf = strconv.AppendInt(buf, wideTimeBase+int64(i), 10)
+	buf = strconv.AppendInt(buf, ts, 10)
 	buf = append(buf, `,"station":"station-`...)
 	buf = strconv.AppendInt(buf, 10000+int64(i%200), 10)
 	buf = append(buf, `","region":"`...)
