@@ -130,3 +130,18 @@ func TestFreshTarget(t *testing.T) {
 	require.Contains(t, rep.freshTarget().figure, "not measured")
 	require.Contains(t, rep.targets()[0].name, "freshness", "the target is printed with the others")
 }
+
+func TestFreshOnlyReport(t *testing.T) {
+	t.Setenv("BENCH_N", "")
+	o, err := parseFlags(flag.NewFlagSet("bench", flag.ContinueOnError), []string{"-only", runATunedFresh + "," + runBFresh, "-rounds", "1"})
+	require.NoError(t, err)
+	rep := &report{opts: o, started: time.Now(), fresh: []freshResult{
+		freshRun(runATunedFresh, 1, 600*time.Millisecond, 10000, 100000),
+		freshRun(runBFresh, 1, 500*time.Millisecond, 10000, 100000),
+	}}
+	md := rep.markdown()
+	require.Contains(t, md, "## Freshness")
+	require.Contains(t, md, "[met] freshness: B p99 <= A-tuned p99")
+	require.NotContains(t, md, "## Runs", "no throughput run, no table of them")
+	require.NotContains(t, md, "messages per workload")
+}

@@ -123,6 +123,21 @@ func (r *report) markdown() string {
 	if r.outputSink != "" {
 		fmt.Fprintf(&b, "- output alone's sink: %s\n", r.outputSink)
 	}
+	if !o.workloadRuns() {
+		// Only freshness runs: none of the throughput runs' figures apply.
+		fmt.Fprintf(&b, "- %d round(s) of the freshness runs only (%s, backwards in even rounds), a fresh topic, consumer group and database per run; whole benchmark took %v\n\n",
+			o.rounds, strings.Join(o.freshRuns(), ", "), r.took.Round(time.Second))
+		for _, kind := range o.freshRuns() {
+			fmt.Fprintf(&b, "  - %s\n", kindTitle(kind))
+		}
+		b.WriteString("\n")
+		r.freshSection(&b)
+		b.WriteString("## Targets\n\n")
+		for _, t := range r.targets() {
+			fmt.Fprintf(&b, "- %s\n", t)
+		}
+		return b.String()
+	}
 	var then []string
 	if o.ceilings {
 		then = append(then, "the input alone")
