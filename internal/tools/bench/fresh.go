@@ -41,6 +41,7 @@ type freshResult struct {
 	produced      int64         // messages the broker took
 	produceFailed int64
 	produceTook   time.Duration // from the first message to the last
+	inTopic       int64         // messages in the topic after producing: more than produced when the producer resent one that had landed
 	visible       int64         // lines the sink accepted, duplicates and the warm-up's included
 	joined        time.Duration // from starting Telegraf until its consumer group was stable
 	drained       time.Duration // from the last message produced until all were visible
@@ -157,6 +158,9 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 		return res, ctx.Err()
 	}
 	producedAt := time.Now()
+	if hwm, err := highWatermarks(e.brokerAddr, e.topic); err == nil {
+		res.inTopic = total(hwm)
+	}
 	fmt.Printf("  %s round %d: produced %d in %v (%.0f msg/s, asked %d), %d failed\n", kind, round,
 		ps.produced, ps.took.Round(time.Millisecond), res.achieved(), o.freshRate, ps.failed)
 
@@ -366,10 +370,11 @@ func (r *report) freshSection(b *strings.Builder) {
 		"the pipeline starts first and the producing once its consumer group is stable. "+
 		"Delay: for every line of a write the sink answered with 2xx, the answer's time at the counting proxy minus the line's timestamp (in the write's precision), "+
 		"in 1 ms buckets (a percentile is its bucket's upper edge); messages produced in the first %v (warm-up) are left out, and so are those of the %v the producer goes on for after it (so that the last measured ones are in a steady stream, not the last partial batch). "+
-		"Lines per request and requests/s: every write accepted from the first message produced to the last accepted.\n\n",
+		"Produced: acknowledged by the broker; in the topic: the high watermarks after producing, more when the producer resent a message that had landed. "+
+		"Visible: lines accepted, duplicates included. Lines per request and requests/s: every write accepted from the first message produced to the last accepted.\n\n",
 		o.freshRate, freshWorkload, workloads[freshWorkload].describe(0), o.freshDuration, produceTick, o.freshWarmup, freshTail)
-	b.WriteString("| run | round | result | produced | producer msg/s | visible | delay p50 s | p90 s | p99 s | max s | lines per request | requests/s | consumer group stable after s | last visible after the last produced s |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| run | round | result | produced | in the topic | producer msg/s | visible | delay p50 s | p90 s | p99 s | max s | lines per request | requests/s | consumer group stable after s | last visible after the last produced s |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range r.fresh {
 		result := "ok"
 		if !res.ok() {
@@ -380,8 +385,8 @@ func (r *report) freshSection(b *strings.Builder) {
 			achieved += fmt.Sprintf(" (below %.0f%% of %d)", 100*minProducerShare, res.rate)
 		}
 		h := &res.fresh.hist
-		fmt.Fprintf(b, "| %s | %d | %s | %d | %s | %d | %.3f | %.3f | %.3f | %.3f | %s | %s | %.1f | %s |\n",
-			res.kind, res.round, result, res.produced, achieved, res.visible,
+		fmt.Fprintf(b, "| %s | %d | %s | %d | %d | %s | %d | %.3f | %.3f | %.3f | %.3f | %s | %s | %.1f | %s |\n",
+			res.kind, res.round, result, res.produced, res.inTopic, achieved, res.visible,
 			h.quantile(0.50).Seconds(), h.quantile(0.90).Seconds(), h.quantile(0.99).Seconds(), h.max.Seconds(),
 			orDash(res.linesPerRequest(), "%.0f"), orDash(res.requestRate(), "%.1f"), res.joined.Seconds(), orDash(res.drained.Seconds(), "%.3f"))
 	}

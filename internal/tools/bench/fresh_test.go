@@ -123,7 +123,7 @@ func TestFreshTarget(t *testing.T) {
 	require.Contains(t, tg.String(), "the producer fell below 95% of the rate in 1 run(s)")
 	var b strings.Builder
 	rep.freshSection(&b)
-	require.Contains(t, b.String(), "| B-fresh | 1 | ok | 90000 | 9000 (below 95% of 10000) |")
+	require.Contains(t, b.String(), "| B-fresh | 1 | ok | 90000 | 0 | 9000 (below 95% of 10000) |")
 	require.Contains(t, b.String(), "The producer did NOT keep up in B-fresh round(s) [1]")
 
 	rep.fresh = rep.fresh[:1]
