@@ -37,6 +37,11 @@ func precisionUnit(p string) time.Duration {
 	return time.Nanosecond
 }
 
+// statsLinePrefix starts the Kafka input's own kafka_consumer_stats lines, one per
+// partition every stats_interval: they are no message, and their time is when they
+// were made.
+var statsLinePrefix = []byte("kafka_consumer_stats,")
+
 // lineTimes collects the timestamps of the lines of a body read in pieces that
 // need not end at a newline.
 type lineTimes struct {
@@ -72,7 +77,7 @@ func (l *lineTimes) end() {
 }
 
 func (l *lineTimes) line(b []byte) {
-	if len(bytes.TrimSpace(b)) == 0 {
+	if len(bytes.TrimSpace(b)) == 0 || bytes.HasPrefix(b, statsLinePrefix) {
 		return
 	}
 	if ts, ok := lineTimestamp(b); ok {

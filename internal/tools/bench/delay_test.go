@@ -36,7 +36,7 @@ func TestLineTimestamp(t *testing.T) {
 
 func TestLineTimesAcrossReads(t *testing.T) {
 	var l lineTimes
-	body := "m x=1 100\nm x=2 200\n\nm x=3\nm x=4 400\nm x=5 500"
+	body := "m x=1 100\nm x=2 200\n\nm x=3\nkafka_consumer_stats,partition=0 lag=0i 300\nm x=4 400\nm x=5 500"
 	// In pieces of 7 bytes: lines split anywhere, the timestamp too.
 	for b := []byte(body); len(b) > 0; {
 		n := min(7, len(b))
@@ -46,7 +46,7 @@ func TestLineTimesAcrossReads(t *testing.T) {
 	require.Equal(t, []int64{100, 200, 400}, l.times, "the last line waits for its newline or the end")
 	l.end()
 	require.Equal(t, []int64{100, 200, 400, 500}, l.times)
-	require.EqualValues(t, 1, l.untimed, "the line without a timestamp; the empty one is no line")
+	require.EqualValues(t, 1, l.untimed, "the line without a timestamp; the empty one and the input's stats line are no message")
 }
 
 func TestPrecisionUnit(t *testing.T) {
