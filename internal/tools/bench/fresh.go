@@ -235,7 +235,7 @@ func waitGroupStable(ctx context.Context, addr, group string, limit time.Duratio
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-exited:
-			return errors.New("Telegraf exited before its consumer group was stable")
+			return errors.New("stock Telegraf exited before its consumer group was stable")
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
