@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -125,17 +123,9 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 	}
 
 	res.logPath = filepath.Join(dir, "telegraf.log")
-	logFile, err := os.Create(res.logPath)
+	proc, start, err := startTelegraf(e, res.logPath, conf)
 	if err != nil {
-		return res, fmt.Errorf("creating the Telegraf log: %w", err)
-	}
-	defer logFile.Close()
-	tg := exec.Command(e.telegraf, "--config", conf)
-	tg.Stdout, tg.Stderr = logFile, logFile
-	start := time.Now()
-	proc, err := startFollowed(tg, nil)
-	if err != nil {
-		return res, fmt.Errorf("starting Telegraf: %w", err)
+		return res, err
 	}
 	defer proc.stop()
 

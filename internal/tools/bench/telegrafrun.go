@@ -18,18 +18,9 @@ type counter func(context.Context) (int64, error)
 // measuring at all; a slow or broken pipeline is a failed result.
 func runTelegraf(ctx context.Context, e *env, res result, dir, conf string, count counter, atEnd func(*result)) (result, error) {
 	res.logPath = filepath.Join(dir, "telegraf.log")
-	logFile, err := os.Create(res.logPath)
+	proc, start, err := startTelegraf(e, res.logPath, conf)
 	if err != nil {
-		return res, fmt.Errorf("creating the Telegraf log: %w", err)
-	}
-	defer logFile.Close()
-
-	tg := exec.Command(e.telegraf, "--config", conf)
-	tg.Stdout, tg.Stderr = logFile, logFile
-	start := time.Now()
-	proc, err := startFollowed(tg, nil)
-	if err != nil {
-		return res, fmt.Errorf("starting Telegraf: %w", err)
+		return res, err
 	}
 	defer proc.stop()
 
@@ -47,6 +38,25 @@ func runTelegraf(ctx context.Context, e *env, res result, dir, conf string, coun
 	proc.stop()
 	proc.peaks(&res)
 	return res, nil
+}
+
+// startTelegraf starts Telegraf with conf, its output going to logPath, and returns
+// it with the time it started.
+func startTelegraf(e *env, logPath, conf string) (*followed, time.Time, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("creating the Telegraf log: %w", err)
+	}
+	// Telegraf writes to its own copy of the descriptor.
+	defer logFile.Close()
+	tg := exec.Command(e.telegraf, "--config", conf)
+	tg.Stdout, tg.Stderr = logFile, logFile
+	start := time.Now()
+	proc, err := startFollowed(tg, nil)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("starting Telegraf: %w", err)
+	}
+	return proc, start, nil
 }
 
 // waiter polls a run's counter until it reaches e.n, recording the timeline and
