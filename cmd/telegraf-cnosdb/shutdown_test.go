@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,10 +37,13 @@ func closedPort(t *testing.T) string {
 // connections and reads what the output says, so that its markers are answered.
 func ackListener(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ack.sock")
+	dir, path, err := ackproto.MakePrivateSocketDir()
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	l, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	t.Cleanup(func() { l.Close() })
+	instance, key := ackproto.NewInstance(), ackproto.NewKey()
 	go func() {
 		for {
 			conn, err := l.Accept()
@@ -50,11 +52,15 @@ func ackListener(t *testing.T) string {
 			}
 			go func() {
 				defer conn.Close()
+				_, _ = io.WriteString(conn, ackproto.FormatHello(instance, key))
 				_, _ = io.Copy(io.Discard, bufio.NewReader(conn))
 			}()
 		}
 	}()
-	return path
+	// The input's first marker, which counts no lines before it.
+	m := ackproto.Marker{Socket: path, ID: ackproto.ID{Instance: instance, Seq: 1}}
+	m.MAC = key.Sign(m)
+	return string(ackproto.AppendMarker(nil, m, time.Now()))
 }
 
 type stopRun struct {
@@ -64,8 +70,9 @@ type stopRun struct {
 }
 
 // startUnreachable runs the command against a CnosDB that refuses connections, feeds
-// it lines (and a marker naming ackSocket, if set) and waits until it has read them.
-func startUnreachable(t *testing.T, lines int, ackSocket string, args ...string) *stopRun {
+// it lines (after ackMarker, a marker of the Kafka input, if set) and waits until it
+// has read them.
+func startUnreachable(t *testing.T, lines int, ackMarker string, args ...string) *stopRun {
 	t.Helper()
 	conf := writeConfig(t, fmt.Sprintf(`[[outputs.cnosdb]]
   urls = ["http://%s"]
@@ -85,11 +92,9 @@ func startUnreachable(t *testing.T, lines int, ackSocket string, args ...string)
 	go func() { r.done <- cmd.Wait() }()
 
 	var in strings.Builder
+	in.WriteString(ackMarker)
 	for i := 0; i < lines; i++ {
 		fmt.Fprintf(&in, "stop,host=h x=%d %d\n", i, int64(i)+1)
-	}
-	if ackSocket != "" {
-		in.Write(ackproto.AppendMarker(nil, ackproto.Marker{Socket: ackSocket, ID: "test/0/1"}, time.Now()))
 	}
 	_, err = io.WriteString(stdin, in.String())
 	require.NoError(t, err)

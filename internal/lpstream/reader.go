@@ -162,3 +162,26 @@ func openString(entry []byte) bool {
 	}
 	return false
 }
+
+// Entries calls yield with each entry of b, split as Reader splits a stream, until
+// yield returns false.
+func Entries(b []byte, yield func(entry []byte) bool) {
+	for len(b) > 0 {
+		end := 0
+		for {
+			i := bytes.IndexByte(b[end:], '\n')
+			if i < 0 {
+				end = len(b)
+				break
+			}
+			end += i + 1
+			if !openString(b[:end]) {
+				break
+			}
+		}
+		if !yield(trimEOL(b[:end])) {
+			return
+		}
+		b = b[end:]
+	}
+}

@@ -1,9 +1,6 @@
 package kafka_consumer
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
@@ -15,6 +12,21 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 )
 
+// maxRewrites bounds how often a batch that goes missing between this input and
+// telegraf-cnosdb is written again. A loss that Telegraf's buffer causes passes within
+// one or two; one that keeps coming back is a filter or processor that drops the
+// input's lines (or a line Telegraf refuses), which no number of rewrites gets past.
+const maxRewrites = 5
+
+// rewriteDelay is how long to wait before writing again after the n-th loss of a
+// batch: at once after the first, then 1 s, 2 s, 4 s, 8 s.
+func rewriteDelay(n int) time.Duration {
+	if n <= 1 {
+		return 0
+	}
+	return time.Second << min(n-2, 10)
+}
+
 // acker holds, with acknowledgement on, the batches written to stdout whose messages
 // wait for telegraf-cnosdb's "done": their offsets are not marked and their
 // max_undelivered_messages slots not freed until then. When a marker or what the
@@ -22,27 +34,34 @@ import (
 // only what was not confirmed is written twice, and the consumer group session goes
 // on, so no partition is read again and no member of the group rebalances.
 type acker struct {
-	socket  string
-	timeout time.Duration
-	log     telegraf.Logger
+	socket   string
+	instance string
+	key      ackproto.Key
+	timeout  time.Duration
+	log      telegraf.Logger
 	// complete marks a batch's messages done.
 	complete func([]ack)
-	// rewrite runs write holding the writer's lock, so that nothing new is written
-	// between the batches written again; write writes whole lines to stdout.
-	rewrite func(fn func(write func([]byte) error) error) error
+	// rewrite runs fn holding the writer's lock, so that nothing new is written
+	// between the markers and batches it writes.
+	rewrite func(fn func(out stdout) error) error
 	// maxMarkers bounds the markers waiting for "done", so that markers and messages
 	// together stay within Telegraf's metric_buffer_limit; markPending writes a marker
 	// held back by that bound once one is confirmed.
 	maxMarkers  int
 	markPending func()
-	// pause stops reading from Kafka (true) and lets it go on (false): while no
-	// output reads, what is read would only pile up in Telegraf's buffer.
+	// pause stops reading from Kafka (true) and lets it go on (false), in pairs:
+	// while no output reads, or while a rewrite waits, what is read would only pile
+	// up in Telegraf's buffer.
 	pause func(bool)
+	// giveUp stops the partitions of a batch that kept going missing, without
+	// marking its messages, and frees its slots.
+	giveUp func(acks []ack)
+	// delay is rewriteDelay, but in tests.
+	delay func(losses int) time.Duration
 
 	mu           sync.Mutex
-	instance     string
 	generation   uint64
-	seq          uint64
+	seq          uint64 // of the last marker written; markers are numbered without gaps
 	pending      map[uint64]*heldBatch
 	lastProgress time.Time // last received or done, or when pending became non-empty
 	lastTimeout  time.Time // last "no acknowledgement" error
@@ -51,29 +70,38 @@ type acker struct {
 	// awaiting is why the held batches must be written again once an output
 	// answers; "" when they need not.
 	awaiting string
+	// retrying: a rewrite of this generation waits for its delay.
+	retrying bool
+	// lastBadAnswer: when an answer with a wrong HMAC was last logged.
+	lastBadAnswer time.Time
 
 	acked    atomic.Int64 // messages done
 	rewinds  atomic.Int64 // losses after which the held batches were written again
 	resent   atomic.Int64 // messages written again
+	givenUp  atomic.Int64 // messages given up on after maxRewrites
 	messages atomic.Int64 // messages held now
 }
 
 type heldBatch struct {
 	acks     []ack
 	lines    []byte // what was written for acks, without the marker
+	count    int64  // lines in lines
+	mac      string // of its marker now
 	received bool
+	// losses counts the times the batch went missing after it was written.
+	losses int
 }
 
 func newAcker(socket string, timeout time.Duration, maxMarkers int, log telegraf.Logger) *acker {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
 	return &acker{
 		socket:     socket,
+		instance:   ackproto.NewInstance(),
+		key:        ackproto.NewKey(),
 		timeout:    timeout,
 		log:        log,
 		maxMarkers: max(maxMarkers, 1),
-		instance:   hex.EncodeToString(b[:]),
 		pending:    make(map[uint64]*heldBatch),
+		delay:      rewriteDelay,
 	}
 }
 
@@ -81,43 +109,80 @@ func newAcker(socket string, timeout time.Duration, maxMarkers int, log telegraf
 // without a marker, then dst) and appends its marker to dst, or refuses while
 // maxMarkers markers wait for "done". The writer calls it, holding its lock, right
 // before it writes dst.
-func (a *acker) hold(dst, before []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool) {
+func (a *acker) hold(h holding, acks []ack, now time.Time, waiting bool) ([]byte, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.pending) >= a.maxMarkers {
-		return dst, false
+		return h.dst, false
 	}
 	if a.firstHeld.IsZero() {
 		a.firstHeld = now
 	}
-	lines := make([]byte, 0, len(before)+len(dst))
-	b := &heldBatch{acks: append([]ack(nil), acks...), lines: append(append(lines, before...), dst...)}
-	return a.markLocked(dst, b, now, waiting), true
+	lines := make([]byte, 0, len(h.before)+len(h.dst))
+	b := &heldBatch{acks: append([]ack(nil), acks...), lines: append(append(lines, h.before...), h.dst...), count: h.lines}
+	return a.markLocked(h.dst, b, h.markerLines, now, waiting), true
 }
 
-// markLocked holds b under the next marker of this generation and appends the marker
-// to dst.
-func (a *acker) markLocked(dst []byte, b *heldBatch, now time.Time, waiting bool) []byte {
+// markLocked holds b under the next marker, which counts lines lines, and appends the
+// marker to dst.
+func (a *acker) markLocked(dst []byte, b *heldBatch, lines int64, now time.Time, waiting bool) []byte {
 	a.seq++
 	if len(a.pending) == 0 {
 		a.lastProgress = now
 	}
 	a.pending[a.seq] = b
 	a.messages.Add(int64(len(b.acks)))
-	id := ackproto.ID{Instance: a.instance, Generation: a.generation, Seq: a.seq}
-	m := ackproto.Marker{Socket: a.socket, ID: id.String(), Waiting: waiting, Lines: int64(bytes.Count(b.lines, []byte{'\n'}))}
+	m := ackproto.Marker{
+		Socket:  a.socket,
+		ID:      ackproto.ID{Instance: a.instance, Generation: a.generation, Seq: a.seq},
+		Waiting: waiting,
+		Lines:   lines,
+	}
+	m.MAC = a.key.Sign(m)
+	b.mac = m.MAC
 	return ackproto.AppendMarker(dst, m, now)
+}
+
+// greet writes the first marker, with nothing before it, so that the output counts
+// this process's lines from it: a marker tells the output how many lines came since
+// the one before, and the first would otherwise count every line the output ever
+// read. An answer to it also says early whether there is an output to answer.
+func (a *acker) greet() error {
+	return a.rewrite(func(out stdout) error {
+		a.mu.Lock()
+		now := time.Now()
+		if a.firstHeld.IsZero() {
+			a.firstHeld = now
+		}
+		marker := a.markLocked(nil, &heldBatch{}, out.markerLines(), now, false)
+		a.mu.Unlock()
+		return out.writeMarked(marker)
+	})
 }
 
 // ours reports whether id names a marker of this process (any generation).
 func (a *acker) ours(id ackproto.ID) bool { return id.Instance == a.instance }
 
-// handle acts on one message of the output.
-func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
+// handle acts on one answer of the output.
+func (a *acker) handle(ans ackproto.Answer, now time.Time) {
 	a.mu.Lock()
+	id := ans.ID
 	if id.Instance != a.instance || id.Generation != a.generation {
 		a.mu.Unlock()
 		return // from before a loss, or another process: written again since
+	}
+	b, ok := a.pending[id.Seq]
+	if !ok {
+		a.mu.Unlock()
+		return
+	}
+	if ans.MAC != b.mac {
+		if now.Sub(a.lastBadAnswer) >= time.Minute {
+			a.lastBadAnswer = now
+			a.log.Warnf("ack: an answer %q for marker %d does not carry the marker's HMAC; ignored", ans.Verb, id.Seq)
+		}
+		a.mu.Unlock()
+		return
 	}
 	if a.awaiting != "" {
 		// An output is back: what the one before held is written again now that
@@ -129,15 +194,9 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 		a.pause(false)
 		return
 	}
-	b, ok := a.pending[id.Seq]
-	if !ok {
-		a.mu.Unlock()
-		return
-	}
-	if verb == ackproto.Lost {
-		gen := a.generation
-		a.mu.Unlock()
-		a.writeAgain(gen, fmt.Sprintf("telegraf-cnosdb did not receive every line before marker %d (Telegraf dropped metrics: its buffer overflowed)", id.Seq))
+	if ans.Verb == ackproto.Lost {
+		b.losses++
+		a.lostLocked(fmt.Sprintf("telegraf-cnosdb did not receive every line before marker %d", id.Seq))
 		return
 	}
 	b.received = true
@@ -149,15 +208,14 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 	for seq, other := range a.pending {
 		if seq < id.Seq && !other.received {
 			lost = max(lost, seq)
+			other.losses++
 		}
 	}
 	if lost > 0 {
-		gen := a.generation
-		a.mu.Unlock()
-		a.writeAgain(gen, fmt.Sprintf("marker %d never reached telegraf-cnosdb while marker %d did (Telegraf dropped metrics)", lost, id.Seq))
+		a.lostLocked(fmt.Sprintf("marker %d never reached telegraf-cnosdb while marker %d did", lost, id.Seq))
 		return
 	}
-	if verb != ackproto.Done {
+	if ans.Verb != ackproto.Done {
 		a.mu.Unlock()
 		return
 	}
@@ -165,10 +223,119 @@ func (a *acker) handle(verb string, id ackproto.ID, now time.Time) {
 	a.messages.Add(-int64(len(b.acks)))
 	a.mu.Unlock()
 	a.acked.Add(int64(len(b.acks)))
-	a.complete(b.acks)
+	if len(b.acks) > 0 {
+		a.complete(b.acks)
+	}
 	if a.markPending != nil {
 		a.markPending()
 	}
+}
+
+// lostLocked acts on a loss in the current generation, found for the reason why,
+// after handle counted it against the batches that went missing; it unlocks a.mu.
+// Batches lost more than maxRewrites times are given up (see giveUpLocked); the rest
+// are written again once, after a delay that grows with the losses of the batch lost
+// most often, while reading waits.
+func (a *acker) lostLocked(why string) {
+	gen := a.generation
+	if a.retrying {
+		a.mu.Unlock()
+		return // a rewrite of everything held is on its way
+	}
+	var given []*heldBatch
+	worst := 0
+	for seq, b := range a.pending {
+		if b.losses > maxRewrites {
+			// A marker with no lines before it has nothing to lose.
+			if len(b.acks) > 0 {
+				given = append(given, b)
+			}
+			delete(a.pending, seq)
+			a.messages.Add(-int64(len(b.acks)))
+			continue
+		}
+		worst = max(worst, b.losses)
+	}
+	why += " (Telegraf dropped metrics: its buffer overflowed, or a filter or processor drops them)"
+	if len(given) > 0 {
+		a.giveUpLocked(given, why)
+	}
+	delay := a.delay(worst)
+	if delay == 0 {
+		a.mu.Unlock()
+		a.writeAgain(gen, why)
+		return
+	}
+	a.retrying = true
+	a.mu.Unlock()
+	a.log.Warnf("ack: %s; a batch went missing %d times: writing again in %s", why, worst, delay)
+	a.pause(true)
+	time.AfterFunc(delay, func() {
+		a.mu.Lock()
+		a.retrying = false
+		a.mu.Unlock()
+		a.writeAgain(gen, why)
+		a.pause(false)
+	})
+}
+
+// giveUpLocked ends the rewrites of batches that went missing more than maxRewrites
+// times. Their lines do not get past something between this input and
+// telegraf-cnosdb, and writing them again would loop for ever; marking them done
+// would commit offsets of messages CnosDB may not have. So their partitions stop
+// where they are: nothing after them is read, and their offsets are never committed,
+// so that a restart, once the cause is fixed, reads them again.
+func (a *acker) giveUpLocked(batches []*heldBatch, why string) {
+	var acks []ack
+	for _, b := range batches {
+		acks = append(acks, b.acks...)
+	}
+	a.givenUp.Add(int64(len(acks)))
+	a.log.Errorf("ack: %s, and went on going missing each of the %d times it was written again: %s. "+
+		"Something between this input and telegraf-cnosdb drops these lines: a namepass, namedrop, tagpass, tagdrop or "+
+		"metricpass on the outputs.execd of telegraf-cnosdb, a processor (processors.dedup drops lines written again), an "+
+		"aggregator with drop_original, or Telegraf refusing a line (see its log). Filter in kafka_consumer.conf instead "+
+		"(its namepass, tagdrop... apply before the count), or run the pair in a Telegraf of its own. Reading stops at "+
+		"these offsets and none of them is committed: restart Telegraf once the cause is fixed and they are read again",
+		why, maxRewrites, describeAcks(acks))
+	if a.giveUp != nil && len(acks) > 0 {
+		a.giveUp(acks)
+	}
+}
+
+// describeAcks names the messages of acks: topic, partition and offsets.
+func describeAcks(acks []ack) string {
+	type span struct {
+		first, last int64
+		n           int
+	}
+	spans := make(map[*partition]*span)
+	var order []*partition
+	for _, ak := range acks {
+		s, ok := spans[ak.part]
+		if !ok {
+			s = &span{first: ak.offset, last: ak.offset}
+			spans[ak.part] = s
+			order = append(order, ak.part)
+		}
+		s.first, s.last, s.n = min(s.first, ak.offset), max(s.last, ak.offset), s.n+1
+	}
+	out := ""
+	for i, p := range order {
+		s := spans[p]
+		if i > 0 {
+			out += "; "
+		}
+		if p == nil {
+			out += fmt.Sprintf("%d messages, offsets %d to %d", s.n, s.first, s.last)
+			continue
+		}
+		out += fmt.Sprintf("topic %q partition %d offsets %d to %d (%d messages)", p.topic, p.id, s.first, s.last, s.n)
+	}
+	if out == "" {
+		out = "no message"
+	}
+	return out
 }
 
 // connectionClosed is called when an output that sent messages disconnects: with
@@ -187,11 +354,11 @@ func (a *acker) connectionClosed() {
 	a.log.Warnf("ack: telegraf-cnosdb went away with %d messages unconfirmed; reading waits until it is back, then they are written again", a.messages.Load())
 	a.mu.Unlock()
 	a.pause(true)
-	err := a.rewrite(func(write func([]byte) error) error {
+	err := a.rewrite(func(out stdout) error {
 		a.mu.Lock()
-		probe := a.markLocked(nil, &heldBatch{}, time.Now(), true)
+		probe := a.markLocked(nil, &heldBatch{}, out.markerLines(), time.Now(), true)
 		a.mu.Unlock()
-		return write(probe)
+		return out.writeMarked(probe)
 	})
 	if err != nil {
 		a.log.Errorf("ack: writing a marker for the next output: %v", err)
@@ -205,18 +372,18 @@ func (a *acker) connectionClosed() {
 // markers do nothing. A later loss found in gen, which was written again already, is
 // no new loss.
 func (a *acker) writeAgain(gen uint64, why string) {
-	err := a.rewrite(func(write func([]byte) error) error {
+	err := a.rewrite(func(out stdout) error {
 		a.mu.Lock()
 		if a.generation != gen || len(a.pending) == 0 {
 			a.mu.Unlock()
 			return nil
 		}
-		held := make([]*heldBatch, 0, len(a.pending))
 		seqs := make([]uint64, 0, len(a.pending))
 		for seq := range a.pending {
 			seqs = append(seqs, seq)
 		}
 		slices.Sort(seqs)
+		held := make([]*heldBatch, 0, len(seqs))
 		n := 0
 		for _, seq := range seqs {
 			held = append(held, a.pending[seq])
@@ -228,15 +395,15 @@ func (a *acker) writeAgain(gen uint64, why string) {
 		a.rewinds.Add(1)
 		a.resent.Add(int64(n))
 		a.log.Warnf("ack: %s; writing the %d messages not confirmed (%d batches) again: they may be stored twice", why, n, len(held))
-		var out []byte
+		var buf []byte
 		now := time.Now()
 		for i, b := range held {
 			b.received = false
 			// The last says that nothing follows soon, so that the output writes
 			// without waiting for a full batch.
-			out = a.markLocked(append(out[:0], b.lines...), b, now, i == len(held)-1)
+			buf = a.markLocked(append(buf[:0], b.lines...), b, out.markerLines()+b.count, now, i == len(held)-1)
 			a.mu.Unlock()
-			if err := write(out); err != nil {
+			if err := out.writeMarked(buf); err != nil {
 				return err
 			}
 			a.mu.Lock()

@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -21,25 +22,44 @@ type ackRig struct {
 	completed []int64  // offsets marked done
 	written   []string // what was written again, line by line
 	log       *testutil.CaptureLogger
-	paused    bool
+	paused    int // pause(true) calls less pause(false) calls
+	macs      map[ackproto.ID]string
+	given     []int64 // offsets given up on
 }
 
 func newAckRig() *ackRig {
-	r := &ackRig{log: &testutil.CaptureLogger{}}
+	r := &ackRig{log: &testutil.CaptureLogger{}, macs: make(map[ackproto.ID]string)}
 	r.a = newAcker("/tmp/x.sock", time.Minute, 3, r.log)
 	r.a.complete = func(acks []ack) {
 		for _, a := range acks {
 			r.completed = append(r.completed, a.offset)
 		}
 	}
-	r.a.pause = func(on bool) { r.paused = on }
-	r.a.rewrite = func(fn func(write func([]byte) error) error) error {
-		return fn(func(b []byte) error {
-			r.written = append(r.written, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
-			return nil
-		})
+	r.a.giveUp = func(acks []ack) {
+		for _, a := range acks {
+			r.given = append(r.given, a.offset)
+		}
+	}
+	r.a.pause = func(on bool) {
+		if on {
+			r.paused++
+		} else {
+			r.paused--
+		}
+	}
+	r.a.rewrite = func(fn func(out stdout) error) error {
+		return fn(rigStdout{r})
 	}
 	return r
+}
+
+type rigStdout struct{ r *ackRig }
+
+func (rigStdout) markerLines() int64 { return 0 }
+
+func (s rigStdout) writeMarked(b []byte) error {
+	s.r.written = append(s.r.written, strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")...)
+	return nil
 }
 
 // hold writes a batch of the offsets, as line "m v=<offset> 1" each, and returns its
@@ -52,19 +72,26 @@ func (r *ackRig) hold(t *testing.T, offsets ...int64) ackproto.ID {
 		acks[i] = ack{offset: o}
 		lines += fmt.Sprintf("m v=%d 1\n", o)
 	}
-	line, held := r.a.hold([]byte(lines), nil, acks, time.Now(), false)
+	n := int64(len(offsets))
+	line, held := r.a.hold(holding{dst: []byte(lines), lines: n, markerLines: n}, acks, time.Now(), false)
 	require.True(t, held)
-	return markerID(t, strings.TrimPrefix(string(line), lines))
+	return r.markerID(t, strings.TrimPrefix(string(line), lines))
 }
 
-func markerID(t *testing.T, line string) ackproto.ID {
+// markerID parses a marker line and keeps its HMAC for the answers to it.
+func (r *ackRig) markerID(t *testing.T, line string) ackproto.ID {
 	t.Helper()
 	m, err := ackproto.ParseMarker([]byte(strings.TrimSuffix(line, "\n")))
 	require.NoError(t, err)
 	require.Equal(t, "/tmp/x.sock", m.Socket)
-	parsed, err := ackproto.ParseID(m.ID)
-	require.NoError(t, err)
-	return parsed
+	require.True(t, r.a.key.Verify(m), "signed with the acker's key")
+	r.macs[m.ID] = m.MAC
+	return m.ID
+}
+
+// handle gives the acker an answer to the marker id, with its HMAC.
+func (r *ackRig) handle(verb string, id ackproto.ID, now time.Time) {
+	r.a.handle(ackproto.Answer{Verb: verb, ID: id, MAC: r.macs[id]}, now)
 }
 
 // rewritten returns the lines written again and the ids of their markers.
@@ -72,7 +99,7 @@ func (r *ackRig) rewritten(t *testing.T) (lines []string, ids []ackproto.ID) {
 	t.Helper()
 	for _, l := range r.written {
 		if strings.HasPrefix(l, ackproto.Measurement) {
-			ids = append(ids, markerID(t, l))
+			ids = append(ids, r.markerID(t, l))
 		} else {
 			lines = append(lines, l)
 		}
@@ -87,20 +114,20 @@ func TestAckerMarksOnlyOnDone(t *testing.T) {
 	second := r.hold(t, 2)
 	require.Equal(t, first.Seq+1, second.Seq)
 
-	r.a.handle(ackproto.Received, first, time.Now())
+	r.handle(ackproto.Received, first, time.Now())
 	require.Empty(t, r.completed, "received is not done")
-	r.a.handle(ackproto.Done, first, time.Now())
+	r.handle(ackproto.Done, first, time.Now())
 	require.Equal(t, []int64{0, 1}, r.completed)
 	batches, msgs := r.a.outstanding()
 	require.Equal(t, 1, batches)
 	require.Equal(t, int64(1), msgs)
 
 	// Another instance's or a repeated done changes nothing.
-	r.a.handle(ackproto.Done, ackproto.ID{Instance: "other", Seq: second.Seq}, time.Now())
-	r.a.handle(ackproto.Done, first, time.Now())
+	r.handle(ackproto.Done, ackproto.ID{Instance: "0123456789abcdef", Seq: second.Seq}, time.Now())
+	r.handle(ackproto.Done, first, time.Now())
 	require.Equal(t, []int64{0, 1}, r.completed)
 
-	r.a.handle(ackproto.Done, second, time.Now())
+	r.handle(ackproto.Done, second, time.Now())
 	require.Equal(t, []int64{0, 1, 2}, r.completed)
 	require.Equal(t, int64(3), r.a.acked.Load())
 	require.Zero(t, r.a.rewinds.Load())
@@ -113,10 +140,10 @@ func TestAckerMarksOnlyOnDone(t *testing.T) {
 func TestAckerWritesAgainOnAGap(t *testing.T) {
 	r := newAckRig()
 	first := r.hold(t, 0)
-	r.a.handle(ackproto.Done, first, time.Now())
+	r.handle(ackproto.Done, first, time.Now())
 	lost := r.hold(t, 1, 2)
 	later := r.hold(t, 3)
-	r.a.handle(ackproto.Received, later, time.Now())
+	r.handle(ackproto.Received, later, time.Now())
 	require.Equal(t, int64(1), r.a.rewinds.Load(), "marker %d was skipped: lost in Telegraf", lost.Seq)
 	require.Equal(t, int64(3), r.a.resent.Load())
 	require.Equal(t, []int64{0}, r.completed, "nothing more is marked")
@@ -131,11 +158,11 @@ func TestAckerWritesAgainOnAGap(t *testing.T) {
 	require.Equal(t, int64(3), msgs)
 
 	// The old generation's acknowledgements are ignored since.
-	r.a.handle(ackproto.Done, later, time.Now())
-	r.a.handle(ackproto.Done, lost, time.Now())
+	r.handle(ackproto.Done, later, time.Now())
+	r.handle(ackproto.Done, lost, time.Now())
 	require.Equal(t, []int64{0}, r.completed)
-	r.a.handle(ackproto.Done, ids[0], time.Now())
-	r.a.handle(ackproto.Done, ids[1], time.Now())
+	r.handle(ackproto.Done, ids[0], time.Now())
+	r.handle(ackproto.Done, ids[1], time.Now())
 	require.Equal(t, []int64{0, 1, 2, 3}, r.completed)
 	next := r.hold(t, 4)
 	require.Equal(t, ids[1].Generation, next.Generation)
@@ -149,12 +176,12 @@ func TestAckerWritesAgainOnAGap(t *testing.T) {
 func TestAckerWritesAgainWhenTheOutputGoes(t *testing.T) {
 	r := newAckRig()
 	r.a.connectionClosed()
-	require.False(t, r.paused, "nothing outstanding: nothing to wait for")
+	require.Zero(t, r.paused, "nothing outstanding: nothing to wait for")
 	require.Empty(t, r.written)
 	id := r.hold(t, 5)
-	r.a.handle(ackproto.Received, id, time.Now())
+	r.handle(ackproto.Received, id, time.Now())
 	r.a.connectionClosed()
-	require.True(t, r.paused)
+	require.Equal(t, 1, r.paused)
 	require.Zero(t, r.a.rewinds.Load(), "not written again while no output reads")
 	lines, probes := r.rewritten(t)
 	require.Empty(t, lines)
@@ -162,8 +189,8 @@ func TestAckerWritesAgainWhenTheOutputGoes(t *testing.T) {
 	r.a.connectionClosed() // its other connection
 	require.Empty(t, r.written, "one marker for the next output")
 
-	r.a.handle(ackproto.Received, probes[0], time.Now())
-	require.False(t, r.paused)
+	r.handle(ackproto.Received, probes[0], time.Now())
+	require.Zero(t, r.paused)
 	require.Equal(t, int64(1), r.a.rewinds.Load())
 	lines, ids := r.rewritten(t)
 	require.Equal(t, []string{"m v=5 1"}, lines)
@@ -175,7 +202,7 @@ func TestAckerWritesAgainWhenTheOutputGoes(t *testing.T) {
 	require.Empty(t, r.written)
 	r.a.connectionClosed()
 	_, probes = r.rewritten(t)
-	r.a.handle(ackproto.Done, probes[0], time.Now())
+	r.handle(ackproto.Done, probes[0], time.Now())
 	require.Equal(t, int64(2), r.a.rewinds.Load())
 	lines, _ = r.rewritten(t)
 	require.Equal(t, []string{"m v=5 1"}, lines)
@@ -186,7 +213,7 @@ func TestAckerTimeoutLogsAndWaits(t *testing.T) {
 	r := newAckRig()
 	start := time.Now()
 	id := r.hold(t, 0)
-	r.a.handle(ackproto.Received, id, start)
+	r.handle(ackproto.Received, id, start)
 	r.a.check(start.Add(30 * time.Second))
 	require.Empty(t, r.log.Messages())
 	r.a.check(start.Add(61 * time.Second))
@@ -219,7 +246,17 @@ func TestAckSocketServes(t *testing.T) {
 	id := r.hold(t, 7)
 	conn, err := net.Dial("unix", path)
 	require.NoError(t, err)
-	_, err = conn.Write([]byte("received " + id.String() + "\ndone " + id.String() + "\n"))
+	greeting, err := bufio.NewReader(conn).ReadString('\n')
+	require.NoError(t, err)
+	instance, key, err := ackproto.ParseHello(greeting)
+	require.NoError(t, err)
+	require.Equal(t, r.a.instance, instance)
+	require.Equal(t, r.a.key, key)
+	// An answer without the marker's HMAC does nothing.
+	_, err = conn.Write([]byte(ackproto.Answer{Verb: ackproto.Done, ID: id, MAC: strings.Repeat("0", 32)}.String()))
+	require.NoError(t, err)
+	_, err = conn.Write([]byte(ackproto.Answer{Verb: ackproto.Received, ID: id, MAC: r.macs[id]}.String() +
+		ackproto.Answer{Verb: ackproto.Done, ID: id, MAC: r.macs[id]}.String()))
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return r.a.acked.Load() == 1 }, 10*time.Second, 5*time.Millisecond)
 	conn.Close()
@@ -267,10 +304,10 @@ func TestAckerBoundsTheMarkersWaiting(t *testing.T) {
 	marked := 0
 	r.a.markPending = func() { marked++ }
 	ids := []ackproto.ID{r.hold(t, 0), r.hold(t, 1), r.hold(t, 2)}
-	_, held := r.a.hold(nil, nil, []ack{{offset: 3}}, time.Now(), false)
+	_, held := r.a.hold(holding{}, []ack{{offset: 3}}, time.Now(), false)
 	require.False(t, held, "a fourth marker while three wait")
-	r.a.handle(ackproto.Done, ids[0], time.Now())
+	r.handle(ackproto.Done, ids[0], time.Now())
 	require.Equal(t, 1, marked, "the writer is told a marker is free")
-	_, held = r.a.hold(nil, nil, []ack{{offset: 3}}, time.Now(), false)
+	_, held = r.a.hold(holding{}, []ack{{offset: 3}}, time.Now(), false)
 	require.True(t, held)
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,9 +35,12 @@ func checkAckSocket(path string) error {
 	if strings.ContainsAny(path, "\n\r\x00") {
 		return fmt.Errorf("ack_socket: %q holds a control character", path)
 	}
-	// sun_path holds 108 bytes with the terminating NUL.
-	if len(path) > 107 {
-		return fmt.Errorf("ack_socket: %q is %d bytes long; a Unix socket path takes at most 107", path, len(path))
+	if len(path) > ackproto.MaxSocketPath {
+		return fmt.Errorf("ack_socket: %q is %d bytes long; a Unix socket path takes at most %d", path, len(path), ackproto.MaxSocketPath)
+	}
+	if !filepath.IsAbs(path) || filepath.Clean(path) != path {
+		// The output takes a marker's path only in this form (ackproto.CheckSocketPath).
+		return fmt.Errorf("ack_socket: %q must be an absolute path in its shortest form, like %q", path, filepath.Clean("/"+path))
 	}
 	dir := filepath.Dir(path)
 	info, err := os.Stat(dir)
@@ -143,18 +147,24 @@ func (s *ackServer) read(conn net.Conn) {
 		s.mu.Unlock()
 		conn.Close()
 	}()
+	// The output learns from the greeting which instance listens here and the key
+	// that signs its markers: it trusts no marker without them.
+	_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, ackproto.FormatHello(s.acker.instance, s.acker.key)); err != nil {
+		return
+	}
 	active := false // sent a message about this process's markers
 	sc := bufio.NewScanner(conn)
 	for sc.Scan() {
-		verb, id, err := ackproto.ParseMessage(sc.Text())
+		ans, err := ackproto.ParseAnswer(sc.Text())
 		if err != nil {
 			s.acker.log.Warnf("ack_socket: %v", err)
 			continue
 		}
-		if s.acker.ours(id) {
+		if s.acker.ours(ans.ID) {
 			active = true
 		}
-		s.acker.handle(verb, id, time.Now())
+		s.acker.handle(ans, time.Now())
 	}
 	if s.closing() {
 		return
@@ -198,13 +208,14 @@ func (k *KafkaConsumer) startAck(ctx context.Context) error {
 	}
 	if k.AckSocket == "" {
 		// Only this process and the output, which reads the path from the markers, need
-		// it; a directory of mode 0700 keeps other users from acknowledging.
-		dir, err := os.MkdirTemp("", "telegraf-kafka-consumer-")
+		// it; a directory of mode 0700 keeps other users from acknowledging, and tells
+		// the output that this user made it (ackproto.CheckPrivateSocket).
+		dir, socket, err := ackproto.MakePrivateSocketDir()
 		if err != nil {
 			return fmt.Errorf("ack: creating a directory for the acknowledgement socket (set ack_socket, or TMPDIR): %w", err)
 		}
 		k.ackDir = dir
-		k.AckSocket = filepath.Join(dir, "ack.sock")
+		k.AckSocket = socket
 		if err := checkAckSocket(k.AckSocket); err != nil {
 			os.RemoveAll(dir)
 			return fmt.Errorf("%w (set ack_socket, or a shorter TMPDIR)", err)
@@ -229,7 +240,12 @@ func (k *KafkaConsumer) startAck(ctx context.Context) error {
 	k.stats.ack = a
 	k.writer.hold = a.hold
 	a.markPending = k.writer.markPending
+	a.giveUp = k.giveUp
 	srv.serve(ctx)
+	if err := a.greet(); err != nil {
+		k.stopAck()
+		return fmt.Errorf("ack: writing the first marker: %w", err)
+	}
 	k.Log.Infof("ack: offsets are committed once telegraf-cnosdb confirms the lines, through %s", k.AckSocket)
 	return nil
 }

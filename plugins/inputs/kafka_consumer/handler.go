@@ -64,13 +64,16 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 // consume runs the loop of one partition over msgs until ctx ends or msgs closes.
 func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder, msgs <-chan *sarama.ConsumerMessage) error {
 	buf := make([]byte, 0, localBatch+localBatch/4)
-	var acks []ack
+	var (
+		acks  []ack
+		lines int64 // in buf
+	)
 	push := func() error {
 		if len(buf) == 0 && len(acks) == 0 {
 			return nil
 		}
-		err := k.writer.Write(buf, acks)
-		buf, acks = buf[:0], acks[:0]
+		err := k.writer.Write(buf, lines, acks)
+		buf, acks, lines = buf[:0], acks[:0], 0
 		return err
 	}
 	// finish hands over what is gathered and flushes, so that every message read
@@ -138,6 +141,17 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 				return finish()
 			}
 		}
+		if p.stopped() {
+			// A batch of the partition was given up (acker.giveUpLocked): nothing
+			// more is read, so that no offset past it is committed, while the session
+			// goes on for the other partitions.
+			k.release()
+			if err := finish(); err != nil {
+				return err
+			}
+			<-done
+			return nil
+		}
 		if err := p.offsets.Add(msg.Offset, msg.Timestamp); err != nil {
 			k.release()
 			return fmt.Errorf("topic %q partition %d: %w", p.topic, p.id, err)
@@ -145,8 +159,12 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		p.counts.messages.Add(1)
 		p.counts.bytes.Add(int64(len(msg.Value)))
 
-		var perr error
-		buf, perr = dec.decode(buf, msg)
+		var (
+			perr error
+			n    int
+		)
+		buf, n, perr = dec.decodeLines(buf, msg)
+		lines += int64(n)
 		if errors.Is(perr, errNoMetrics) {
 			k.noMetrics(p, msg, perr)
 		} else if perr != nil {

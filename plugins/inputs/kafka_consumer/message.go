@@ -11,6 +11,8 @@ import (
 
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/plugins/parsers/json"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 )
 
 // errNoMetrics marks a message that parsed but gave no metric to write: an empty
@@ -71,15 +73,40 @@ func (d *decoder) parse(buf []byte) ([]telegraf.Metric, error) {
 	return d.parser.Parse(buf)
 }
 
+// errMarkerShaped refuses a message that would give a metric of the acknowledgement
+// marker's name: only this input writes markers, and a message must never pass for
+// one (see package ackproto).
+var errMarkerShaped = fmt.Errorf("the message gives a metric named %q, the name of the acknowledgement's markers, "+
+	"which only this input writes; refused (rename it with a processor in kafka_consumer.conf if it is data)", ackproto.Measurement)
+
 // decode appends the line protocol of msg's metrics to dst. An error means the
 // message is poison (too long or unparsable); dst is then returned unchanged.
 func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error) {
+	out, _, err := d.decodeLines(dst, msg)
+	return out, err
+}
+
+// decodeLines is decode that also returns the number of lines it appended: the
+// markers count lines, not newline bytes, since a string field may hold newlines.
+func (d *decoder) decodeLines(dst []byte, msg *sarama.ConsumerMessage) ([]byte, int, error) {
+	start := len(dst)
+	out, n, err := d.appendLines(dst, msg)
+	if err != nil {
+		return out, 0, err
+	}
+	if ackproto.ContainsMarker(out[start:]) {
+		return dst[:start], 0, errMarkerShaped
+	}
+	return out, n, nil
+}
+
+func (d *decoder) appendLines(dst []byte, msg *sarama.ConsumerMessage) ([]byte, int, error) {
 	k := d.k
 	if k.MaxMessageLen != 0 && len(msg.Value) > k.MaxMessageLen {
-		return dst, fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
+		return dst, 0, fmt.Errorf("message exceeds max_message_len (actual %d, max %d)", len(msg.Value), k.MaxMessageLen)
 	}
 	if textFormats[k.Format()] && !utf8.Valid(msg.Value) {
-		return dst, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(msg.Value))
+		return dst, 0, fmt.Errorf("invalid UTF-8 at byte %d", invalidUTF8At(msg.Value))
 	}
 	var timeless time.Time
 	setTimeless := false
@@ -98,13 +125,13 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 			if n == 0 {
 				return d.noMetrics(dst, msg)
 			}
-			return out, nil
+			return out, n, nil
 		}
 	}
 	parsing := time.Now()
 	metrics, err := d.parse(msg.Value)
 	if err != nil {
-		return dst, err
+		return dst, 0, err
 	}
 	if setTimeless {
 		// A parser gives a metric without a time of its own the time it parses at.
@@ -171,9 +198,9 @@ func (d *decoder) decode(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error
 	if written == 0 && len(kept) > 0 {
 		// Metrics the filters dropped are not a fault; metrics without a field
 		// line protocol can carry (all NaN, say) are.
-		return dst, fmt.Errorf("%w (no field line protocol can carry)", errNoMetrics)
+		return dst, 0, fmt.Errorf("%w (no field line protocol can carry)", errNoMetrics)
 	}
-	return dst, nil
+	return dst, written, nil
 }
 
 // lineTags returns the tags that topic_tag and msg_key_as_tag add to msg's metrics on
@@ -240,9 +267,9 @@ func invalidUTF8At(b []byte) int {
 }
 
 // noMetrics is the error for a message that parsed into no metric.
-func (d *decoder) noMetrics(dst []byte, msg *sarama.ConsumerMessage) ([]byte, error) {
+func (d *decoder) noMetrics(dst []byte, msg *sarama.ConsumerMessage) ([]byte, int, error) {
 	if len(bytes.TrimSpace(msg.Value)) == 0 {
-		return dst, fmt.Errorf("%w (empty value)", errNoMetrics)
+		return dst, 0, fmt.Errorf("%w (empty value)", errNoMetrics)
 	}
-	return dst, errNoMetrics
+	return dst, 0, errNoMetrics
 }

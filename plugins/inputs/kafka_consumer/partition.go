@@ -154,6 +154,9 @@ type progress struct {
 	mu      sync.Mutex
 	offsets *offsets.Partition
 	session sarama.ConsumerGroupSession // of the claim that holds the partition now
+	// stopped: a batch of the partition kept going missing on its way to
+	// telegraf-cnosdb (see acker.giveUpLocked); no claim of this process reads on.
+	stopped atomic.Bool
 }
 
 // progressOf returns the progress of a partition, creating it on first use.
@@ -213,4 +216,25 @@ func (pr *progress) restart(p *partition) {
 	defer pr.mu.Unlock()
 	pr.offsets = offsets.New()
 	p.offsets, p.resumeAt = pr.offsets, 0
+}
+
+// stopped reports whether reading the partition stopped for good in this process.
+func (p *partition) stopped() bool { return p.progress != nil && p.progress.stopped.Load() }
+
+// giveUp stops reading the partitions of acks, whose lines kept going missing between
+// this input and telegraf-cnosdb, and frees their slots without marking them: their
+// offsets are never committed, so a restart reads them again.
+func (k *KafkaConsumer) giveUp(acks []ack) {
+	seen := make(map[*partition]bool)
+	for _, a := range acks {
+		if a.part == nil {
+			continue
+		}
+		a.part.counts.givenUp.Add(1)
+		if !seen[a.part] && a.part.progress != nil {
+			seen[a.part] = true
+			a.part.progress.stopped.Store(true)
+		}
+	}
+	k.window.give(len(acks))
 }

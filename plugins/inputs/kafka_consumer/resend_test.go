@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"strings"
@@ -26,7 +27,7 @@ type fakeOutput struct {
 }
 
 type outputBatch struct {
-	id    string
+	m     ackproto.Marker
 	lines []string
 	// counted is the lines seen since the marker before, and said what the
 	// marker says it follows.
@@ -54,11 +55,16 @@ func (o *fakeOutput) poll() {
 		if o.conn == nil {
 			o.conn, err = net.Dial("unix", m.Socket)
 			require.NoError(o.t, err)
+			greeting, err := bufio.NewReader(o.conn).ReadString('\n')
+			require.NoError(o.t, err)
+			_, key, err := ackproto.ParseHello(greeting)
+			require.NoError(o.t, err)
+			require.True(o.t, key.Verify(m), "the marker is signed with the key of the greeting")
 		}
 		// As telegraf-cnosdb does on reading a marker.
-		_, err = fmt.Fprintf(o.conn, "received %s\n", m.ID)
+		_, err = fmt.Fprint(o.conn, ackproto.Answer{Verb: ackproto.Received, ID: m.ID, MAC: m.MAC})
 		require.NoError(o.t, err)
-		o.batches = append(o.batches, outputBatch{id: m.ID, lines: o.lines, counted: o.counted, said: m.Lines})
+		o.batches = append(o.batches, outputBatch{m: m, lines: o.lines, counted: o.counted, said: m.Lines})
 		o.lines = nil
 		o.counted = 0
 	}
@@ -68,7 +74,8 @@ func (o *fakeOutput) poll() {
 func (o *fakeOutput) confirm(n int) []string {
 	var lines []string
 	for _, b := range o.batches[:n] {
-		_, err := fmt.Fprintf(o.conn, "received %s\ndone %s\n", b.id, b.id)
+		_, err := fmt.Fprint(o.conn, ackproto.Answer{Verb: ackproto.Received, ID: b.m.ID, MAC: b.m.MAC},
+			ackproto.Answer{Verb: ackproto.Done, ID: b.m.ID, MAC: b.m.MAC})
 		require.NoError(o.t, err)
 		lines = append(lines, b.lines...)
 	}
@@ -206,23 +213,24 @@ func TestLostLinesAreWrittenAgain(t *testing.T) {
 	r := start(t, ackTable(b, topic, group))
 	o := &fakeOutput{t: t, out: r.out}
 	produceInRounds(t, b, topic, o)
-	for _, batch := range o.batches {
-		require.Positive(t, batch.said, "marker %s", batch.id)
-		require.Equal(t, batch.counted, batch.said, "marker %s", batch.id)
+	require.Zero(t, o.batches[0].said, "the first marker has nothing before it")
+	for _, batch := range o.batches[1:] {
+		require.Positive(t, batch.said, "marker %s", batch.m.ID)
+		require.Equal(t, batch.counted, batch.said, "marker %s", batch.m.ID)
 	}
 	confirmed := o.confirm(len(o.batches) / 2)
 	waitFor(t, "the confirmed offsets marked", func() bool { return r.k.acker.acked.Load() == int64(len(confirmed)) })
 	unconfirmed := o.held()
 
 	// As telegraf-cnosdb says when fewer lines came than the marker counts.
-	_, err := fmt.Fprintf(o.conn, "lost %s\n", o.batches[0].id)
+	_, err := fmt.Fprint(o.conn, ackproto.Answer{Verb: ackproto.Lost, ID: o.batches[0].m.ID, MAC: o.batches[0].m.MAC})
 	require.NoError(t, err)
 	o.batches = nil
 	waitFor(t, "the unconfirmed lines written again", func() bool { o.poll(); return o.linesSeen() >= len(unconfirmed) })
 	require.Equal(t, unconfirmed, o.held(), "the lines of the unconfirmed batches, in order")
 	require.Equal(t, int64(1), r.k.acker.rewinds.Load())
 	for _, batch := range o.batches {
-		require.Equal(t, batch.counted, batch.said, "marker %s, written again", batch.id)
+		require.Equal(t, batch.counted, batch.said, "marker %s, written again", batch.m.ID)
 	}
 	o.confirm(len(o.batches))
 	waitFor(t, "every message confirmed", func() bool { return r.k.acker.acked.Load() == n })

@@ -274,11 +274,17 @@ func (k *KafkaConsumer) reportStats(ctx context.Context) {
 
 // writeStats writes a kafka_consumer_stats metric per partition; they mark nothing.
 func (k *KafkaConsumer) writeStats(now time.Time) {
-	var buf []byte
+	var (
+		buf   []byte
+		lines int64
+	)
 	for _, m := range k.stats.metrics(now) {
-		buf, _ = appendMetric(buf, m)
+		var ok bool
+		if buf, ok = appendMetric(buf, m); ok {
+			lines++
+		}
 	}
-	if err := k.writer.Write(buf, nil); err != nil {
+	if err := k.writer.Write(buf, lines, nil); err != nil {
 		k.acc.AddError(err)
 	}
 }

@@ -18,6 +18,7 @@ type partitionCounts struct {
 	bytes        atomic.Int64
 	parseErrors  atomic.Int64
 	noMetrics    atomic.Int64
+	givenUp      atomic.Int64 // messages whose lines kept going missing (acker.giveUpLocked)
 	deadLettered atomic.Int64
 	skipped      atomic.Int64 // fetched again by a later session, and skipped
 	stalls       atomic.Int64 // sessions the stall watchdog ended for this partition
@@ -125,6 +126,7 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			fields["outstanding"] = held
 			fields["rewinds"] = s.ack.rewinds.Load()
 			fields["resent"] = s.ack.resent.Load()
+			fields["given_up"] = c.givenUp.Load()
 		}
 		if p, ok := s.claims[key]; ok {
 			if lag, ok := p.lag(); ok {

@@ -18,21 +18,28 @@ type writer struct {
 	limit    int
 	interval time.Duration
 
-	mu     sync.Mutex
-	buf    []byte
-	acks   []ack
-	timer  *time.Timer
-	armed  bool
-	err    error // the first write error; every later call returns it
-	closed bool
+	mu   sync.Mutex
+	buf  []byte
+	acks []ack
+	// bufLines counts the lines (metrics, not newline bytes: a string may hold one)
+	// in buf; sinceMarker those written to out since the last marker, which the next
+	// marker counts (see package ackproto).
+	bufLines    int64
+	sinceMarker int64
+	timer       *time.Timer
+	armed       bool
+	err         error // the first write error; every later call returns it
+	closed      bool
 	// hold, when set (acknowledgement on), takes over the acks of a write and appends
 	// a marker to it: the acks complete when the output confirms the marker. It
 	// refuses (false) while too many markers wait for confirmation; the acks then
 	// wait in the writer for the next marker (see markPending).
-	hold func(dst, before []byte, acks []ack, now time.Time, waiting bool) ([]byte, bool)
-	// unheld is what was written for w.acks while hold refused a marker: the next
-	// marker's batch holds it too, so that a lost batch can be written again whole.
-	unheld []byte
+	hold func(w holding, acks []ack, now time.Time, waiting bool) ([]byte, bool)
+	// unheld is what was written for w.acks while hold refused a marker, and
+	// unheldLines its lines: the next marker's batch holds it too, so that a lost
+	// batch can be written again whole.
+	unheld      []byte
+	unheldLines int64
 	// free gives back the max_undelivered_messages slots of messages done.
 	free func(n int)
 	// waiting: the acks held back by hold belong to a reader that waits for them.
@@ -40,6 +47,15 @@ type writer struct {
 	// idle, when set, reports that no message waits to be read: a marker then says
 	// that nothing follows soon, as one written while the reader waits for slots does.
 	idle func() bool
+}
+
+// holding is what hold takes over: the lines written before for the acks without a
+// marker, and dst, about to be written, to which hold appends the marker.
+type holding struct {
+	dst, before []byte
+	// lines counts the lines of before and dst; markerLines those the marker counts:
+	// dst's and every line written since the last marker.
+	lines, markerLines int64
 }
 
 // ack is a message whose metrics are in the buffer (or that had none): once they are
@@ -56,15 +72,17 @@ func newWriter(out io.Writer, limit int, interval time.Duration) *writer {
 	return w
 }
 
-// Write appends data and acks. It writes to out when the buffer is full, and arms
-// the flush timer otherwise. It fails only if an earlier write failed.
-func (w *writer) Write(data []byte, acks []ack) error {
+// Write appends data, which holds lines lines of line protocol, and acks. It writes to
+// out when the buffer is full, and arms the flush timer otherwise. It fails only if an
+// earlier write failed.
+func (w *writer) Write(data []byte, lines int64, acks []ack) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
 	}
 	w.buf = append(w.buf, data...)
+	w.bufLines += lines
 	w.acks = append(w.acks, acks...)
 	if len(w.buf) >= w.limit {
 		return w.flushLocked(false)
@@ -136,17 +154,20 @@ func (w *writer) flushLocked(waiting bool) error {
 		w.timer.Stop()
 		w.armed = false
 	}
-	keep := false // the acks wait for a later marker
+	keep := false   // the acks wait for a later marker
+	marked := false // a marker ends what is written
 	if w.hold != nil && len(w.acks) > 0 {
 		waiting = waiting || w.waiting || (w.idle != nil && w.idle())
+		h := holding{dst: w.buf, before: w.unheld, lines: w.unheldLines + w.bufLines, markerLines: w.sinceMarker + w.bufLines}
 		var held bool
-		if w.buf, held = w.hold(w.buf, w.unheld, w.acks, time.Now(), waiting); !held {
+		if w.buf, held = w.hold(h, w.acks, time.Now(), waiting); !held {
 			keep = true
 			w.waiting = waiting
 		} else {
 			w.waiting = false
-			w.unheld = w.unheld[:0]
+			w.unheld, w.unheldLines = w.unheld[:0], 0
 		}
+		marked = held
 	}
 	if len(w.buf) > 0 {
 		if err := writeWholeLines(w.out, w.buf); err != nil {
@@ -155,9 +176,16 @@ func (w *writer) flushLocked(waiting bool) error {
 		}
 		if keep {
 			w.unheld = append(w.unheld, w.buf...)
+			w.unheldLines += w.bufLines
 		}
 		w.buf = w.buf[:0]
 	}
+	if marked {
+		w.sinceMarker = 0
+	} else {
+		w.sinceMarker += w.bufLines
+	}
+	w.bufLines = 0
 	if keep {
 		return nil
 	}
@@ -169,26 +197,52 @@ func (w *writer) flushLocked(waiting bool) error {
 	return nil
 }
 
-// rewrite runs fn, which writes batches held for the output again, holding the lock,
-// so that nothing is written between them; then it writes again what waits for a
-// marker, which follows them in the stream.
-func (w *writer) rewrite(fn func(write func([]byte) error) error) error {
+// stdout is what a rewrite writes through: whole lines and markers, in order.
+type stdout interface {
+	// markerLines is the count of the next marker before its own lines: the lines
+	// written since the last marker.
+	markerLines() int64
+	// writeMarked writes lines lines followed by a marker (all in b).
+	writeMarked(b []byte) error
+}
+
+type lockedStdout struct{ w *writer }
+
+func (s lockedStdout) markerLines() int64 { return s.w.sinceMarker }
+
+func (s lockedStdout) writeMarked(b []byte) error {
+	if err := s.w.writeLocked(b); err != nil {
+		return err
+	}
+	s.w.sinceMarker = 0
+	return nil
+}
+
+// rewrite runs fn, which writes markers and batches held for the output again,
+// holding the lock, so that nothing is written between them; then it writes again
+// what waits for a marker, which follows them in the stream.
+func (w *writer) rewrite(fn func(out stdout) error) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return w.err
 	}
-	write := func(b []byte) error {
-		if err := writeWholeLines(w.out, b); err != nil {
-			w.err = fmt.Errorf("writing metrics: %w", err)
-			return w.err
-		}
-		return nil
-	}
-	if err := fn(write); err != nil {
+	if err := fn(lockedStdout{w}); err != nil {
 		return err
 	}
-	return write(w.unheld)
+	if err := w.writeLocked(w.unheld); err != nil {
+		return err
+	}
+	w.sinceMarker += w.unheldLines
+	return nil
+}
+
+func (w *writer) writeLocked(b []byte) error {
+	if err := writeWholeLines(w.out, b); err != nil {
+		w.err = fmt.Errorf("writing metrics: %w", err)
+		return w.err
+	}
+	return nil
 }
 
 // complete marks messages done whose acks were held for the output's confirmation.

@@ -42,11 +42,11 @@ func TestWriterMarksOnlyAfterWriting(t *testing.T) {
 		require.NoError(t, p.offsets.Add(off, time.Time{}))
 	}
 
-	require.NoError(t, w.Write([]byte("a v=1 1\n"), []ack{{p, 0}, {p, 1}}))
+	require.NoError(t, w.Write([]byte("a v=1 1\n"), 1, []ack{{p, 0}, {p, 1}}))
 	require.Equal(t, 0, out.writes, "below the buffer size and before the interval nothing is written")
 	require.Equal(t, int64(-1), p.offsets.Mark())
 
-	require.NoError(t, w.Write(make([]byte, 100), []ack{{p, 2}}))
+	require.NoError(t, w.Write(make([]byte, 100), 0, []ack{{p, 2}}))
 	require.Equal(t, 1, out.writes, "a full buffer is written at once, in one write")
 	require.Equal(t, int64(3), p.offsets.Mark())
 	require.Equal(t, 3, freed, "every max_undelivered_messages slot is free again")
@@ -56,7 +56,7 @@ func TestWriterFlushesWhenIdle(t *testing.T) {
 	out := &countingWriter{}
 	w := newWriter(out, 1<<20, time.Millisecond)
 	defer w.Close()
-	require.NoError(t, w.Write([]byte("lone v=1 1\n"), nil))
+	require.NoError(t, w.Write([]byte("lone v=1 1\n"), 1, nil))
 	waitFor(t, "the lone line on the output", func() bool { return out.String() == "lone v=1 1\n" })
 }
 
@@ -65,10 +65,10 @@ func TestWriterKeepsItsError(t *testing.T) {
 	w := newWriter(out, 10, time.Hour)
 	p := testPartition()
 	require.NoError(t, p.offsets.Add(7, time.Time{}))
-	err := w.Write(make([]byte, 20), []ack{{p, 7}})
+	err := w.Write(make([]byte, 20), 0, []ack{{p, 7}})
 	require.ErrorContains(t, err, "writing metrics: broken pipe")
 	require.Equal(t, int64(-1), p.offsets.Mark(), "nothing is marked when the write failed")
-	require.ErrorIs(t, w.Write(nil, nil), out.fail)
+	require.ErrorIs(t, w.Write(nil, 0, nil), out.fail)
 	require.ErrorIs(t, w.Err(), out.fail)
 }
 
@@ -78,24 +78,26 @@ func TestWriterKeepsItsError(t *testing.T) {
 func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 	out := &countingWriter{}
 	w := newWriter(out, 1<<20, time.Hour)
-	var markers []bool   // the waiting flag of each marker written
-	var batches []string // the lines each marker's batch holds
+	var markers []bool    // the waiting flag of each marker written
+	var batches []string  // the lines each marker's batch holds
+	var counts [][2]int64 // the lines of each batch, and those its marker counts
 	refuse := true
-	w.hold = func(dst, before []byte, acks []ack, _ time.Time, waiting bool) ([]byte, bool) {
+	w.hold = func(h holding, acks []ack, _ time.Time, waiting bool) ([]byte, bool) {
 		if refuse {
-			return dst, false
+			return h.dst, false
 		}
 		markers = append(markers, waiting)
-		batches = append(batches, string(before)+string(dst))
-		return append(dst, fmt.Sprintf("marker acks=%d\n", len(acks))...), true
+		batches = append(batches, string(h.before)+string(h.dst))
+		counts = append(counts, [2]int64{h.lines, h.markerLines})
+		return append(h.dst, fmt.Sprintf("marker acks=%d\n", len(acks))...), true
 	}
 	p := testPartition()
 	require.NoError(t, p.offsets.Add(0, time.Time{}))
 	require.NoError(t, p.offsets.Add(1, time.Time{}))
-	require.NoError(t, w.Write([]byte("a v=1 1\n"), []ack{{p, 0}}))
+	require.NoError(t, w.Write([]byte("a v=1 1\n"), 1, []ack{{p, 0}}))
 	require.NoError(t, w.FlushWaiting())
 	require.Equal(t, "a v=1 1\n", out.String(), "the lines go out without a marker")
-	require.NoError(t, w.Write([]byte("b v=1 1\n"), []ack{{p, 1}}))
+	require.NoError(t, w.Write([]byte("b v=1 1\n"), 1, []ack{{p, 1}}))
 	require.NoError(t, w.Flush())
 
 	refuse = false
@@ -103,6 +105,7 @@ func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 	require.Equal(t, "a v=1 1\nb v=1 1\nmarker acks=2\n", out.String())
 	require.Equal(t, []bool{true}, markers, "the reader that waited is still waiting")
 	require.Equal(t, []string{"a v=1 1\nb v=1 1\n"}, batches, "the batch holds the lines written before its marker")
+	require.Equal(t, [][2]int64{{2, 2}}, counts, "lines, not newline bytes, are counted")
 	w.markPending()
 	require.Len(t, markers, 1, "nothing left to mark")
 }
@@ -112,15 +115,17 @@ func TestWriterHoldsAcksUntilAMarkerIsFree(t *testing.T) {
 func TestWriterRewritesBeforeAnythingNew(t *testing.T) {
 	out := &countingWriter{}
 	w := newWriter(out, 1<<20, time.Hour)
-	w.hold = func(dst, _ []byte, _ []ack, _ time.Time, _ bool) ([]byte, bool) { return dst, false }
+	w.hold = func(h holding, _ []ack, _ time.Time, _ bool) ([]byte, bool) { return h.dst, false }
 	p := testPartition()
 	require.NoError(t, p.offsets.Add(0, time.Time{}))
-	require.NoError(t, w.Write([]byte("waits v=1 1\n"), []ack{{p, 0}}))
+	require.NoError(t, w.Write([]byte("waits v=1 1\n"), 1, []ack{{p, 0}}))
 	require.NoError(t, w.Flush())
-	require.NoError(t, w.Write([]byte("new v=1 1\n"), nil))
-	require.NoError(t, w.rewrite(func(write func([]byte) error) error {
-		return write([]byte("old v=1 1\nold v=2 1\n"))
+	require.NoError(t, w.Write([]byte("new v=1 1\n"), 1, nil))
+	require.NoError(t, w.rewrite(func(out stdout) error {
+		require.Equal(t, int64(1), out.markerLines(), "the line written without a marker")
+		return out.writeMarked([]byte("old v=1 1\nold v=2 1\n"))
 	}))
+	require.Equal(t, int64(1), w.sinceMarker, "what waits for a marker, written again after the rewrite")
 	require.NoError(t, w.Flush())
 	require.Equal(t, "waits v=1 1\nold v=1 1\nold v=2 1\nwaits v=1 1\nnew v=1 1\n", out.String())
 }

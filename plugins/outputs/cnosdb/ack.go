@@ -1,8 +1,8 @@
 package cnosdb
 
 import (
-	"net"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -15,62 +15,221 @@ import (
 // written to CnosDB: it is attached to the batch that holds the lines read before it,
 // and "done" is sent for it once that batch's result is final. Sending is best effort
 // and never holds up writing: a lost message makes the input read its messages again.
+//
+// Nothing read from stdin steers where this connects: a marker naming a socket that
+// is neither an input's private socket nor listed in ack_sockets is refused before
+// any connection, and a marker is acted on only once the input listening there has
+// said, in its greeting, that it is the instance the marker names, and the marker's
+// HMAC verifies under the key of that greeting.
 type acks struct {
 	log telegraf.Logger
+	// sockets are the paths of ack_sockets, which markers may name besides the
+	// inputs' private sockets.
+	sockets map[string]bool
 
 	mu          sync.Mutex
-	conns       map[string]*ackConn // by socket path
-	fill        []marker            // markers of the batch being filled
-	held        map[uint64][]marker // by batch seq, for batches not yet final
-	lastFlushed uint64              // seq of the newest flushed batch
-	lastFinal   uint64              // seq of the newest batch whose result is final
-	// lines read from stdin when each input's previous marker was read: with the
-	// count a marker carries, they show lines Telegraf dropped.
-	readAtMarker map[string]int64
+	inputs      map[string]*inputState // by instance
+	fill        []marker               // markers of the batch being filled
+	held        map[uint64][]marker    // by batch seq, for batches not yet final
+	lastFlushed uint64                 // seq of the newest flushed batch
+	lastFinal   uint64                 // seq of the newest batch whose result is final
+	// refused holds, for a while, the socket paths a marker named that were not to
+	// be connected to or did not answer, so that each is logged and tried once.
+	refused map[string]time.Time
+	// broken holds, by instance, the generation up to which no marker may be
+	// confirmed: a batch read before one of them ended without a final result.
+	broken map[string]uint64
+	// lastWarn: when a marker ignored for its contents was last logged.
+	lastWarn time.Time
+}
+
+// inputState is what the output knows of one input process.
+type inputState struct {
+	conn *ackConn
+	// lastSeq is the seq of the last marker taken (0: none yet), read the lines read
+	// when it was: the next marker counts the lines since.
+	lastSeq uint64
+	lastGen uint64
+	readAt  int64
 }
 
 type marker struct {
-	socket, id string
+	conn *ackConn
+	id   ackproto.ID
+	mac  string
 }
 
-func newAcks(log telegraf.Logger) *acks {
-	return &acks{log: log, conns: make(map[string]*ackConn), held: make(map[uint64][]marker), readAtMarker: make(map[string]int64)}
+func (m marker) answer(verb string) ackproto.Answer {
+	return ackproto.Answer{Verb: verb, ID: m.id, MAC: m.mac}
 }
 
-// marker handles a marker read from stdin, its line, after read lines that were not
-// markers and while fill lines are in the batch being filled, and reports whether the
-// input waits for it.
-func (a *acks) marker(entry []byte, fill int, line, read int64) (waiting bool) {
+// maxInputs bounds the inputs whose state is kept; refusedFor is how long a refused
+// socket path is remembered.
+const (
+	maxInputs  = 64
+	refusedFor = 10 * time.Second
+)
+
+func newAcks(sockets []string, log telegraf.Logger) *acks {
+	a := &acks{
+		log:     log,
+		sockets: make(map[string]bool, len(sockets)),
+		inputs:  make(map[string]*inputState),
+		held:    make(map[uint64][]marker),
+		refused: make(map[string]time.Time),
+		broken:  make(map[string]uint64),
+	}
+	for _, s := range sockets {
+		a.sockets[s] = true
+	}
+	return a
+}
+
+// marker handles an entry of stdin in the marker's name, its line, after read lines
+// that were not markers and while fill lines are in the batch being filled. taken
+// reports that it is a marker of an input, which is not a line to count or write;
+// waiting that the input waits for it.
+func (a *acks) marker(entry []byte, fill int, line, read int64) (taken, waiting bool) {
 	parsed, err := ackproto.ParseMarker(entry)
 	if err != nil {
-		a.log.Warnf("stdin line %d: %v; not acknowledged", line, err)
-		return false
+		a.warn("stdin line %d: %v; ignored", line, err)
+		return false, false
 	}
-	m := marker{socket: parsed.Socket, id: parsed.ID}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	since := read - a.readAtMarker[parsed.Socket]
-	a.readAtMarker[parsed.Socket] = read
-	if since < parsed.Lines {
-		// Telegraf dropped the oldest metrics of its buffer, and none of them was a
-		// marker: the input must write them again. Lines of other inputs in between
-		// can hide such a loss, never make one up.
-		a.log.Warnf("stdin line %d: marker %s follows %d lines where the Kafka input wrote %d: Telegraf dropped the rest (its buffer overflowed, or a filter or processor drops the input's metrics); the input writes them again",
-			line, parsed.ID, since, parsed.Lines)
-		a.sendLocked(m, ackproto.Lost)
-		return parsed.Waiting
+	st := a.inputLocked(parsed.Socket, parsed.ID.Instance, line)
+	if st == nil {
+		return false, false
 	}
-	a.sendLocked(m, ackproto.Received)
+	if !st.conn.key.Verify(parsed) {
+		a.warn("stdin line %d: a marker for %s whose HMAC does not verify under the key of the input listening there: "+
+			"not written by it (another input of this Telegraf, or data shaped like a marker); ignored", line, parsed.Socket)
+		return false, false
+	}
+	if parsed.ID.Seq <= st.lastSeq {
+		// A copy of a marker taken before: it says nothing new.
+		a.warn("stdin line %d: marker %s comes again after marker %d; ignored", line, parsed.ID, st.lastSeq)
+		return true, false
+	}
+	m := marker{conn: st.conn, id: parsed.ID, mac: parsed.MAC}
+	since := read - st.readAt
+	verdict := ""
 	switch {
+	case st.lastSeq == 0 && parsed.Lines > 0:
+		verdict = "is the first of its input this output reads, so the lines before it cannot be counted"
+	case st.lastSeq != 0 && parsed.ID.Seq != st.lastSeq+1:
+		verdict = "does not follow marker " + strconv.FormatUint(st.lastSeq, 10) + ": the markers between were dropped, and lines with them"
+	case st.lastSeq != 0 && since < parsed.Lines:
+		verdict = "follows " + strconv.FormatInt(since, 10) + " lines where the Kafka input wrote " + strconv.FormatInt(parsed.Lines, 10) +
+			": Telegraf dropped the rest (its buffer overflowed, or a filter or processor drops the input's metrics)"
+	}
+	st.lastSeq, st.lastGen, st.readAt = parsed.ID.Seq, parsed.ID.Generation, read
+	if verdict != "" {
+		a.log.Warnf("stdin line %d: marker %s %s; the input writes them again", line, parsed.ID, verdict)
+		st.conn.send(m.answer(ackproto.Lost))
+		return true, parsed.Waiting
+	}
+	st.conn.send(m.answer(ackproto.Received))
+	switch {
+	case a.isBroken(parsed.ID):
+		// Lines before it were given up: it is never confirmed, and the input writes
+		// its batch again once this output is gone or the input writes again.
 	case fill > 0:
 		a.fill = append(a.fill, m)
 	case a.lastFlushed > a.lastFinal:
 		a.held[a.lastFlushed] = append(a.held[a.lastFlushed], m)
 	default:
 		// Every line read before it has a final result.
-		a.sendLocked(m, ackproto.Done)
+		m.conn.send(m.answer(ackproto.Done))
 	}
-	return parsed.Waiting
+	return true, parsed.Waiting
+}
+
+// inputLocked returns the state of the input instance that listens on socket,
+// connecting to it first if need be; nil if the marker that names them is not to be
+// trusted or the input is not there.
+func (a *acks) inputLocked(socket, instance string, line int64) *inputState {
+	if st, ok := a.inputs[instance]; ok && st.conn.path == socket && !st.conn.gone() {
+		return st
+	}
+	for _, st := range a.inputs {
+		if st.conn.path == socket && !st.conn.gone() {
+			// Another instance listens there: the marker is of one before it, which is
+			// gone, or forged.
+			return nil
+		}
+	}
+	now := time.Now()
+	if at, ok := a.refused[socket]; ok && now.Sub(at) < refusedFor {
+		return nil
+	}
+	if len(a.refused) >= maxInputs {
+		for path, at := range a.refused {
+			if now.Sub(at) >= refusedFor {
+				delete(a.refused, path)
+			}
+		}
+	}
+	if !a.sockets[socket] {
+		if err := ackproto.CheckPrivateSocket(socket); err != nil {
+			if len(a.refused) < maxInputs {
+				a.refused[socket] = now
+				a.log.Errorf("stdin line %d: a marker names the socket %q, which is neither the private socket of a Kafka "+
+					"input of this user nor listed in ack_sockets (%v); nothing connects to it and the marker is ignored. "+
+					"If it is the ack_socket of your input, list it in ack_sockets", line, socket, err)
+			}
+			return nil
+		}
+	}
+	c, err := dialInput(socket, a.log)
+	if err != nil {
+		if len(a.refused) < maxInputs {
+			a.refused[socket] = now
+			a.log.Warnf("ack socket %s: %v; markers naming it are ignored (an input that is gone writes its messages again when it is back)", socket, err)
+		}
+		return nil
+	}
+	st := a.addInputLocked(c)
+	if c.instance != instance {
+		// A later input listens on the socket: the marker is of one before it, which
+		// is gone, or forged.
+		return nil
+	}
+	return st
+}
+
+// addInputLocked keeps the state of the input c is connected to, in place of any
+// before it on the same socket or of the same instance, and of inputs whose
+// connection failed.
+func (a *acks) addInputLocked(c *ackConn) *inputState {
+	for inst, st := range a.inputs {
+		if inst == c.instance || st.conn.path == c.path || st.conn.gone() {
+			st.conn.close()
+			delete(a.inputs, inst)
+		}
+	}
+	if len(a.inputs) >= maxInputs {
+		// Inputs that come and go on named sockets: forget the oldest connection.
+		var oldest string
+		for inst, st := range a.inputs {
+			if oldest == "" || st.conn.opened.Before(a.inputs[oldest].conn.opened) {
+				oldest = inst
+			}
+		}
+		a.inputs[oldest].conn.close()
+		delete(a.inputs, oldest)
+	}
+	st := &inputState{conn: c}
+	a.inputs[c.instance] = st
+	return st
+}
+
+func (a *acks) warn(format string, args ...any) {
+	// One line per marker-shaped entry would let data flood Telegraf's log.
+	if now := time.Now(); now.Sub(a.lastWarn) >= 10*time.Second {
+		a.lastWarn = now
+		a.log.Warnf(format, args...)
+	}
 }
 
 // flushed is called when the batch being filled is handed to the writer as seq.
@@ -85,28 +244,56 @@ func (a *acks) flushed(seq uint64) {
 }
 
 // lost is called when the batch being filled could not be handed over: its lines are
-// gone, so its markers must not be confirmed. Closing the connections makes the input
-// read everything it has not had confirmed again.
+// gone, so its markers must not be confirmed, nor any marker read before it. Closing
+// the connections makes the inputs write again everything they have not had
+// confirmed, and the markers of those rewrites, of later generations, are confirmed
+// as usual.
 func (a *acks) lost() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if len(a.fill) == 0 {
-		return
-	}
 	a.fill = nil
-	for path, c := range a.conns {
-		c.close()
-		delete(a.conns, path)
+	a.breakLocked()
+}
+
+// abandoned is called when batch seq ends without a final result (a damaged spool
+// entry): like an aborted result.
+func (a *acks) abandoned(seq uint64) {
+	a.result(Result{Seq: seq, Aborted: 1})
+}
+
+// breakLocked stops the confirmation of every marker read so far, and of any later
+// one of the same generation, and closes the connections: an input whose connection
+// closes with batches unconfirmed writes them again, in a new generation, whose
+// markers are confirmed as usual.
+func (a *acks) breakLocked() {
+	for inst, st := range a.inputs {
+		if len(a.broken) < maxInputs {
+			a.broken[inst] = max(a.broken[inst], st.lastGen)
+		}
+		st.conn.close()
+		delete(a.inputs, inst)
 	}
+	clear(a.held)
+}
+
+// isBroken reports whether the marker id may not be confirmed (see breakLocked).
+func (a *acks) isBroken(id ackproto.ID) bool {
+	gen, ok := a.broken[id.Instance]
+	return ok && id.Generation <= gen
 }
 
 // result is called with each batch's result, in order. A final one confirms the
-// markers of every batch up to it; an aborted one (the plugin is stopping) confirms
-// nothing, and the input reads those messages again.
+// markers of every batch up to it. An aborted one (the plugin is stopping, or a spool
+// entry was damaged) confirms nothing, neither its markers nor any later one: the
+// input writes those messages again, or reads them again at its next start.
 func (a *acks) result(r Result) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.lastFinal = max(a.lastFinal, r.Seq)
+	if !r.Done() {
+		a.breakLocked()
+		return
+	}
 	var seqs []uint64
 	for seq := range a.held {
 		if seq <= r.Seq {
@@ -115,154 +302,21 @@ func (a *acks) result(r Result) {
 	}
 	slices.Sort(seqs)
 	for _, seq := range seqs {
-		ms := a.held[seq]
+		for _, m := range a.held[seq] {
+			m.conn.send(m.answer(ackproto.Done))
+		}
 		delete(a.held, seq)
-		if !r.Done() {
-			continue
-		}
-		for _, m := range ms {
-			a.sendLocked(m, ackproto.Done)
-		}
-	}
-}
-
-func (a *acks) sendLocked(m marker, verb string) {
-	c, ok := a.conns[m.socket]
-	if !ok {
-		c = newAckConn(m.socket, a.log)
-		a.conns[m.socket] = c
-	}
-	if !c.send(verb + " " + m.id + "\n") {
-		delete(a.conns, m.socket)
 	}
 }
 
 // close sends what is queued, waiting at most wait.
 func (a *acks) close(wait time.Duration) {
 	a.mu.Lock()
-	conns := a.conns
-	a.conns = make(map[string]*ackConn)
+	inputs := a.inputs
+	a.inputs = make(map[string]*inputState)
 	a.mu.Unlock()
 	deadline := time.Now().Add(wait)
-	for _, c := range conns {
-		c.finish(deadline)
-	}
-}
-
-// ackConn is the connection to one input's socket, written by a goroutine of its own.
-type ackConn struct {
-	path  string
-	log   telegraf.Logger
-	queue chan string
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
-}
-
-// ackQueue is how many messages may wait for the connection; beyond it the
-// connection is dropped, which makes the input read its unconfirmed messages again.
-const ackQueue = 1 << 14
-
-func newAckConn(path string, log telegraf.Logger) *ackConn {
-	c := &ackConn{path: path, log: log, queue: make(chan string, ackQueue), stop: make(chan struct{}), done: make(chan struct{})}
-	go c.run()
-	return c
-}
-
-// send queues msg; false means the queue was full and the connection is dropped.
-func (c *ackConn) send(msg string) bool {
-	select {
-	case c.queue <- msg:
-		return true
-	default:
-		c.log.Warnf("ack socket %s: the input does not keep up with acknowledgements; reconnecting, and it reads its unconfirmed messages again", c.path)
-		c.close()
-		return false
-	}
-}
-
-func (c *ackConn) close() { c.once.Do(func() { close(c.stop) }) }
-
-// finish closes the queue once drained or at deadline.
-func (c *ackConn) finish(deadline time.Time) {
-	timer := time.NewTimer(time.Until(deadline))
-	defer timer.Stop()
-	for len(c.queue) > 0 {
-		select {
-		case <-timer.C:
-			c.close()
-			<-c.done
-			return
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
-	c.close()
-	<-c.done
-}
-
-func (c *ackConn) run() {
-	defer close(c.done)
-	var (
-		conn    net.Conn
-		warned  bool
-		pending string // a message whose write failed, sent again after redialing
-	)
-	defer func() {
-		if conn != nil {
-			conn.Close()
-		}
-	}()
-	for {
-		msg := pending
-		if msg != "" {
-			select {
-			case <-c.stop:
-				return
-			default:
-			}
-		} else {
-			select {
-			case <-c.stop:
-				// Send what is queued before closing, as the input reads it anyway.
-				for conn != nil && len(c.queue) > 0 {
-					_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-					if _, err := conn.Write([]byte(<-c.queue)); err != nil {
-						break
-					}
-				}
-				return
-			case msg = <-c.queue:
-			}
-		}
-		pending = ""
-		if conn == nil {
-			var err error
-			conn, err = net.DialTimeout("unix", c.path, time.Second)
-			if err != nil {
-				conn = nil
-				if !warned {
-					c.log.Warnf("ack socket %s: cannot connect to the Kafka input (%v); its messages are read again once it is back", c.path, err)
-					warned = true
-				}
-				continue // drop it: an input that is gone ignores it anyway
-			}
-			if warned {
-				c.log.Infof("ack socket %s: connected to the Kafka input again", c.path)
-				warned = false
-			}
-		}
-		_ = conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := conn.Write([]byte(msg)); err != nil {
-			conn.Close()
-			conn = nil
-			if !warned {
-				c.log.Warnf("ack socket %s: %v; reconnecting", c.path, err)
-				warned = true
-			}
-			// A new connection is a new output to the input, which may have rewound;
-			// the message is sent anyway and ignored if stale.
-			pending = msg
-			time.Sleep(100 * time.Millisecond)
-		}
+	for _, st := range inputs {
+		st.conn.finish(deadline)
 	}
 }

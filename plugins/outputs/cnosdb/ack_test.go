@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,22 +23,36 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
 )
 
-// ackListener stands for the Kafka input: it records the messages on its socket, and
-// calls onDone (if set) as each "done" arrives.
-type ackListener struct {
-	path   string
+// fakeInput stands for the Kafka input: it listens on a socket in the input's
+// private directory, greets each connection as the input does, writes signed
+// markers, and records the answers as "<verb> <seq>" ("<verb> <seq> bad HMAC" for an
+// answer without the marker's HMAC). onDone, if set, is called as each "done" arrives.
+type fakeInput struct {
+	t        *testing.T
+	path     string
+	instance string
+	key      ackproto.Key
+	gen, seq uint64
+	accepted atomic.Int64 // connections
+
 	mu     sync.Mutex
+	macs   map[uint64]string
 	got    []string
-	onDone func(id string)
+	onDone func(seq uint64)
 }
 
-func listenForAcks(t *testing.T) *ackListener {
+func newFakeInput(t *testing.T) *fakeInput {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ack") // short: a socket path takes 107 bytes at most
+	dir, path, err := ackproto.MakePrivateSocketDir()
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	l := &ackListener{path: filepath.Join(dir, "ack.sock")}
-	ln, err := net.Listen("unix", l.path)
+	return listenFakeInput(t, path)
+}
+
+func listenFakeInput(t *testing.T, path string) *fakeInput {
+	t.Helper()
+	f := &fakeInput{t: t, path: path, instance: ackproto.NewInstance(), key: ackproto.NewKey(), macs: make(map[uint64]string)}
+	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
 	t.Cleanup(func() { ln.Close() })
 	go func() {
@@ -46,84 +61,211 @@ func listenForAcks(t *testing.T) *ackListener {
 			if err != nil {
 				return
 			}
-			go func() {
-				sc := bufio.NewScanner(conn)
-				for sc.Scan() {
-					if id, ok := strings.CutPrefix(sc.Text(), "done "); ok && l.onDone != nil {
-						l.onDone(id)
-					}
-					l.mu.Lock()
-					l.got = append(l.got, sc.Text())
-					l.mu.Unlock()
-				}
-			}()
+			f.accepted.Add(1)
+			go f.serve(conn)
 		}
 	}()
-	return l
+	return f
 }
 
-func (l *ackListener) messages() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]string(nil), l.got...)
+func (f *fakeInput) serve(conn net.Conn) {
+	defer conn.Close()
+	if _, err := io.WriteString(conn, ackproto.FormatHello(f.instance, f.key)); err != nil {
+		return
+	}
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		ans, err := ackproto.ParseAnswer(sc.Text())
+		if err != nil {
+			f.record(sc.Text())
+			continue
+		}
+		f.mu.Lock()
+		ok := f.macs[ans.ID.Seq] == ans.MAC
+		onDone := f.onDone
+		f.mu.Unlock()
+		msg := fmt.Sprintf("%s %d", ans.Verb, ans.ID.Seq)
+		if !ok || ans.ID.Instance != f.instance {
+			msg += " bad HMAC"
+		}
+		if ans.Verb == ackproto.Done && onDone != nil {
+			onDone(ans.ID.Seq)
+		}
+		f.record(msg)
+	}
 }
 
-func markerLine(socket string, seq uint64) string {
-	return string(ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: ackproto.ID{Instance: "in", Seq: seq}.String()}, time.Unix(1, 0)))
+func (f *fakeInput) record(msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, msg)
 }
 
-// waitingMarkerLine is the marker of an input that reads nothing more until it hears
-// "done".
-func waitingMarkerLine(socket string, seq uint64) string {
-	return string(ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: ackproto.ID{Instance: "in", Seq: seq}.String(), Waiting: true}, time.Unix(1, 0)))
+func (f *fakeInput) messages() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.got...)
 }
+
+// marker returns the input's next marker line, with its newline, counting lines.
+func (f *fakeInput) marker(lines int64, waiting bool) string {
+	f.seq++
+	return f.markerAt(f.seq, lines, waiting)
+}
+
+func (f *fakeInput) markerAt(seq uint64, lines int64, waiting bool) string {
+	m := ackproto.Marker{Socket: f.path, ID: ackproto.ID{Instance: f.instance, Generation: f.gen, Seq: seq}, Lines: lines, Waiting: waiting}
+	m.MAC = f.key.Sign(m)
+	f.mu.Lock()
+	f.macs[seq] = m.MAC
+	f.mu.Unlock()
+	return string(ackproto.AppendMarker(nil, m, time.Unix(1, 0)))
+}
+
+// hello is the first marker the input writes, with nothing before it.
+func (f *fakeInput) hello() string { return f.marker(0, false) }
+
+func entry(line string) []byte { return []byte(strings.TrimSuffix(line, "\n")) }
 
 // A marker that follows fewer lines than it counts since its input's marker before
-// is answered "lost"; lines of another input in between never make a loss up.
+// is answered "lost", and so is one that does not follow the marker before; lines of
+// another input in between never make a loss up.
 func TestMarkerAfterDroppedLinesIsLost(t *testing.T) {
-	one, other := listenForAcks(t), listenForAcks(t)
-	a := newAcks(testutil.Logger{Quiet: true})
-	m := func(socket string, seq uint64, lines int64) []byte {
-		id := ackproto.ID{Instance: "in", Seq: seq}.String()
-		return ackproto.AppendMarker(nil, ackproto.Marker{Socket: socket, ID: id, Lines: lines}, time.Unix(1, 0))
+	one, other := newFakeInput(t), newFakeInput(t)
+	a := newAcks(nil, testutil.Logger{Quiet: true})
+	take := func(line string, read int64) {
+		t.Helper()
+		taken, _ := a.marker(entry(line), 0, 1, read)
+		require.True(t, taken)
 	}
-	a.marker(m(one.path, 1, 10), 0, 11, 10)  // 10 lines, then the marker
-	a.marker(m(other.path, 1, 7), 0, 19, 17) // the other input's 7 lines
-	a.marker(m(one.path, 2, 10), 0, 30, 27)  // 3 of the other's and 7 of these: 10
-	a.marker(m(one.path, 3, 10), 0, 40, 36)  // 9 of 10: one dropped
-	a.marker(m(other.path, 2, 3), 0, 41, 36) // 19 lines since its last: no loss
-	a.marker(m(one.path, 4, 0), 0, 42, 36)   // a marker that does not count
-	require.Eventually(t, func() bool { return len(one.messages()) == 7 && len(other.messages()) == 4 }, 10*time.Second, 5*time.Millisecond)
-	require.Equal(t, []string{"received in/0/1", "done in/0/1", "received in/0/2", "done in/0/2", "lost in/0/3",
-		"received in/0/4", "done in/0/4"}, one.messages())
-	require.Equal(t, []string{"received in/0/1", "done in/0/1", "received in/0/2", "done in/0/2"}, other.messages())
+	take(one.hello(), 0)
+	take(one.marker(10, false), 10) // 10 lines, then the marker
+	take(other.hello(), 10)
+	take(other.marker(7, false), 17)     // the other input's 7 lines
+	take(one.marker(10, false), 27)      // 3 of the other's and 7 of these: 10
+	take(one.marker(10, false), 36)      // 9 of 10: one dropped
+	take(other.marker(3, false), 36)     // 19 lines since its last: no loss
+	one.seq++                            // marker 5 is dropped...
+	take(one.marker(0, false), 36)       // ...and the next does not follow marker 4
+	take(one.marker(0, false), 36)       // the one after follows it
+	take(one.markerAt(3, 10, false), 60) // a copy of marker 3 says nothing...
+	take(one.marker(0, false), 60)       // ...and moves nothing
+	require.Eventually(t, func() bool { return len(one.messages()) == 12 && len(other.messages()) == 6 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2", "received 3", "done 3", "lost 4",
+		"lost 6", "received 7", "done 7", "received 8", "done 8"}, one.messages())
+	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2", "received 3", "done 3"}, other.messages())
+	require.Equal(t, int64(1), one.accepted.Load(), "one connection per input")
+
+	// An output that starts in the middle of the stream cannot count the lines
+	// before the first marker it reads: lost, unless the marker counts none.
+	b := newAcks(nil, testutil.Logger{Quiet: true})
+	taken, _ := b.marker(entry(one.marker(5, false)), 0, 1, 100)
+	require.True(t, taken)
+	taken, _ = b.marker(entry(one.marker(0, false)), 0, 2, 100)
+	require.True(t, taken)
+	require.Eventually(t, func() bool { return len(one.messages()) == 15 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, []string{"lost 9", "received 10", "done 10"}, one.messages()[12:])
+}
+
+// Nothing read from stdin chooses what the output connects to: a marker naming a
+// socket that is neither an input's private socket nor listed in ack_sockets makes
+// no connection, and one whose HMAC does not verify under the key of the input
+// listening there is ignored, without changing what the input's markers count.
+func TestForgedMarkersDoNothing(t *testing.T) {
+	in := newFakeInput(t)
+	elsewhere := listenFakeInput(t, filepath.Join(t.TempDir(), "other.sock"))
+	log := &testutil.CaptureLogger{}
+	a := newAcks(nil, log)
+
+	taken, _ := a.marker(entry(in.hello()), 0, 1, 0)
+	require.True(t, taken)
+	forged := func(socket, instance string, key ackproto.Key, seq uint64, lines int64) []byte {
+		m := ackproto.Marker{Socket: socket, ID: ackproto.ID{Instance: instance, Seq: seq}, Lines: lines}
+		m.MAC = key.Sign(m)
+		return entry(string(ackproto.AppendMarker(nil, m, time.Unix(1, 0))))
+	}
+	for name, line := range map[string][]byte{
+		"a socket of no input":        forged(elsewhere.path, elsewhere.instance, elsewhere.key, 2, 0),
+		"another key":                 forged(in.path, in.instance, ackproto.NewKey(), 2, 0),
+		"another instance":            forged(in.path, ackproto.NewInstance(), in.key, 2, 0),
+		"an abstract socket":          []byte(`telegraf_kafka_cnosdb_ack,socket=@x id="0123456789abcdef/0/2",lines=0i,mac="00000000000000000000000000000000" 1`),
+		"no HMAC":                     []byte(`telegraf_kafka_cnosdb_ack,socket=` + in.path + ` id="` + in.instance + `/0/2",lines=0i 1`),
+		"the issue's request":         []byte(`telegraf_kafka_cnosdb_ack,socket=` + elsewhere.path + ` id="GET / HTTP/1.1",lines=0i`),
+		"a path not in shortest form": forged(in.path+"/../"+filepath.Base(in.path), in.instance, in.key, 2, 0),
+	} {
+		taken, waiting := a.marker(line, 0, 2, 0)
+		require.False(t, taken, name)
+		require.False(t, waiting, name)
+	}
+	// The input's next marker still counts from its last one: nothing forged moved it.
+	taken, _ = a.marker(entry(in.marker(10, false)), 0, 3, 10)
+	require.True(t, taken)
+	require.Eventually(t, func() bool { return len(in.messages()) == 4 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2"}, in.messages())
+	require.Zero(t, elsewhere.accepted.Load(), "nothing connected to a socket no marker may name")
+	require.Equal(t, int64(1), in.accepted.Load())
+
+	// Listed in ack_sockets, the other socket is taken.
+	b := newAcks([]string{elsewhere.path}, testutil.Logger{Quiet: true})
+	taken, _ = b.marker(entry(elsewhere.hello()), 0, 1, 0)
+	require.True(t, taken)
+	require.Eventually(t, func() bool { return len(elsewhere.messages()) == 2 }, 10*time.Second, 5*time.Millisecond)
+}
+
+// A directory in the input's naming that another user could have made, or that is
+// open to others, is no input's private directory.
+func TestPrivateSocketIsChecked(t *testing.T) {
+	in := newFakeInput(t)
+	require.NoError(t, ackproto.CheckPrivateSocket(in.path))
+	dir := filepath.Dir(in.path)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.ErrorContains(t, ackproto.CheckPrivateSocket(in.path), "closed to others")
+	require.NoError(t, os.Chmod(dir, 0o700))
+	link := dir + "-link"
+	require.NoError(t, os.Symlink(dir, link))
+	t.Cleanup(func() { os.Remove(link) })
+	require.Error(t, ackproto.CheckPrivateSocket(filepath.Join(link, ackproto.PrivateSocketName)))
+	require.ErrorContains(t, ackproto.CheckPrivateSocket(filepath.Join(t.TempDir(), "ack.sock")), "private directory")
 }
 
 func TestAcksFollowBatchResults(t *testing.T) {
-	l := listenForAcks(t)
-	a := newAcks(testutil.Logger{})
-	m := func(seq uint64) []byte {
-		return []byte(strings.TrimSuffix(markerLine(l.path, seq), "\n"))
+	in := newFakeInput(t)
+	a := newAcks(nil, testutil.Logger{Quiet: true})
+	m := func(line string, fill int, read int64) bool {
+		t.Helper()
+		taken, waiting := a.marker(entry(line), fill, 1, read)
+		require.True(t, taken)
+		return waiting
 	}
 	// Nothing flushed, nothing pending: done at once.
-	require.False(t, a.marker(m(1), 0, 1, 0))
+	require.False(t, m(in.hello(), 0, 0))
 	// Lines in the batch being filled: the marker waits for that batch (seq 1).
-	require.False(t, a.marker(m(2), 5, 2, 5))
+	require.False(t, m(in.marker(5, false), 5, 5))
 	a.flushed(1)
 	// Empty batch being filled, batch 1 not final: attached to it.
-	require.False(t, a.marker(m(3), 0, 3, 5))
-	require.False(t, a.marker(m(4), 3, 4, 8))
+	require.False(t, m(in.marker(0, false), 0, 5))
+	require.True(t, m(in.marker(3, true), 3, 8))
 	a.flushed(2)
 	a.result(Result{Seq: 1, Lines: 5, Written: 5})
-	want := []string{"received in/0/1", "done in/0/1", "received in/0/2", "received in/0/3", "received in/0/4",
-		"done in/0/2", "done in/0/3"}
-	require.Eventually(t, func() bool { return len(l.messages()) == len(want) }, 10*time.Second, 5*time.Millisecond)
-	require.Equal(t, want, l.messages())
+	want := []string{"received 1", "done 1", "received 2", "received 3", "received 4", "done 2", "done 3"}
+	require.Eventually(t, func() bool { return len(in.messages()) == len(want) }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, want, in.messages())
 
-	// An aborted batch confirms nothing.
+	// An aborted batch confirms nothing: neither its markers, nor a marker read
+	// later of the same generation, whatever happens to the batches after it.
 	a.result(Result{Seq: 2, Lines: 3, Aborted: 3})
+	require.False(t, m(in.marker(0, false), 0, 8))
+	require.False(t, m(in.marker(2, false), 2, 10))
+	a.flushed(3)
+	a.result(Result{Seq: 3, Lines: 2, Written: 2})
+	// The input writes its batches again in a new generation, whose markers are
+	// confirmed again.
+	in.gen++
+	require.False(t, m(in.marker(0, false), 0, 10))
+	want = append(want, "received 5", "received 6", "received 7", "done 7")
+	require.Eventually(t, func() bool { return len(in.messages()) == len(want) }, 10*time.Second, 5*time.Millisecond)
 	a.close(5 * time.Second)
-	require.Equal(t, want, l.messages())
+	require.Equal(t, want, in.messages())
 }
 
 func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
@@ -133,27 +275,24 @@ func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
 		c.MetricBatchSize = 100
 		c.FlushInterval = config.Duration(50 * time.Millisecond)
 	})
-	l := listenForAcks(t)
+	l := newFakeInput(t)
 	// Each "done" must find every line before its marker in CnosDB.
 	var mu sync.Mutex
 	var wrong []string
-	l.onDone = func(id string) {
-		parsed, err := ackproto.ParseID(id)
-		if err != nil {
-			return
-		}
-		if n := target.Count(t, db, "sensor"); n < int(parsed.Seq)*150 {
+	l.onDone = func(seq uint64) {
+		if n := target.Count(t, db, "sensor"); n < int(seq-1)*150 {
 			mu.Lock()
-			wrong = append(wrong, fmt.Sprintf("%s done with %d lines in CnosDB, expected %d", id, n, parsed.Seq*150))
+			wrong = append(wrong, fmt.Sprintf("marker %d done with %d lines in CnosDB, expected %d", seq, n, (seq-1)*150))
 			mu.Unlock()
 		}
 	}
 	lines := strings.Split(strings.TrimSuffix(sensorLines(600, "sensor"), "\n"), "\n")
 	var in strings.Builder
+	in.WriteString(l.hello())
 	for i, line := range lines {
 		in.WriteString(line + "\n")
 		if (i+1)%150 == 0 {
-			in.WriteString(markerLine(l.path, uint64((i+1)/150)))
+			in.WriteString(l.marker(150, false))
 		}
 	}
 	feed(t, c, strings.NewReader(in.String()))
@@ -169,8 +308,8 @@ func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
 		}
 		return ids
 	}
-	require.Eventually(t, func() bool { return len(done()) >= 4 }, time.Minute, 5*time.Millisecond)
-	require.Equal(t, []string{"in/0/1", "in/0/2", "in/0/3", "in/0/4"}, done())
+	require.Eventually(t, func() bool { return len(done()) >= 5 }, time.Minute, 5*time.Millisecond)
+	require.Equal(t, []string{"1", "2", "3", "4", "5"}, done())
 	mu.Lock()
 	defer mu.Unlock()
 	require.Empty(t, wrong)
@@ -187,16 +326,16 @@ func TestAWaitingMarkerFlushesAtOnce(t *testing.T) {
 	})
 	cfg := c.StdinConfig(c.Log)
 	cfg.IdleFlush = 0
-	l := listenForAcks(t)
+	l := newFakeInput(t)
 	pr, pw := io.Pipe()
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
 		feedWith(t, c, pr, cfg)
 	}()
-	_, err := io.WriteString(pw, sensorLines(150, "sensor")+waitingMarkerLine(l.path, 1))
+	_, err := io.WriteString(pw, l.hello()+sensorLines(150, "sensor")+l.marker(150, true))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/1") },
+	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done 2") },
 		time.Minute, 5*time.Millisecond, "the lines before the marker were not written while stdin stayed open")
 	require.Equal(t, 150, target.Count(t, db, "sensor"))
 	require.NoError(t, pw.Close())
@@ -212,16 +351,16 @@ func TestAnIdleStreamIsFlushed(t *testing.T) {
 	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
 		c.FlushInterval = config.Duration(time.Hour)
 	})
-	l := listenForAcks(t)
+	l := newFakeInput(t)
 	pr, pw := io.Pipe()
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
 		feed(t, c, pr)
 	}()
-	_, err := io.WriteString(pw, sensorLines(150, "sensor")+markerLine(l.path, 1))
+	_, err := io.WriteString(pw, l.hello()+sensorLines(150, "sensor")+l.marker(150, false))
 	require.NoError(t, err)
-	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/1") },
+	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done 2") },
 		time.Minute, 5*time.Millisecond, "the lines of an idle stream were not written while stdin stayed open")
 	require.Equal(t, 150, target.Count(t, db, "sensor"))
 	require.NoError(t, pw.Close())
@@ -240,13 +379,14 @@ func TestMarkersDoNotCutRequests(t *testing.T) {
 	})
 	cfg := c.StdinConfig(c.Log)
 	cfg.IdleFlush = 0 // a pause of this machine must not look like an idle stream
-	l := listenForAcks(t)
+	l := newFakeInput(t)
 	lines := strings.Split(strings.TrimSuffix(sensorLines(3000, "sensor"), "\n"), "\n")
 	var in strings.Builder
+	in.WriteString(l.hello())
 	for i, line := range lines {
 		in.WriteString(line + "\n")
 		if (i+1)%150 == 0 {
-			in.WriteString(markerLine(l.path, uint64((i+1)/150)))
+			in.WriteString(l.marker(150, false))
 		}
 	}
 	before := target.Faults().Requests("/api/v1/write")
@@ -254,5 +394,5 @@ func TestMarkersDoNotCutRequests(t *testing.T) {
 	c.Close()
 	require.Equal(t, 3000, target.Count(t, db, "sensor"))
 	require.Equal(t, int64(3), target.Faults().Requests("/api/v1/write")-before, "3,000 lines in batches of 1,000")
-	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done in/0/20") }, time.Minute, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done 21") }, time.Minute, 5*time.Millisecond)
 }

@@ -47,6 +47,7 @@ type CnosDB struct {
 	StatsInterval        config.Duration `toml:"stats_interval"`
 	SpoolDir             string          `toml:"spool_dir"`
 	SpoolMaxSize         config.Size     `toml:"spool_max_size"`
+	AckSockets           []string        `toml:"ack_sockets"`
 	tls.ClientConfig
 
 	Log telegraf.Logger `toml:"-"`
@@ -59,7 +60,9 @@ type CnosDB struct {
 	stats  stats
 	spool  *spool // nil without spool_dir
 	acks   *acks  // answers the Kafka input's markers on stdin
-	// linesRead counts the entries Add took that were not markers.
+	// linesRead counts the entries read from stdin that were not markers of an
+	// input, those refused as malformed or too long too: the count the input's
+	// markers are checked against (see package ackproto).
 	linesRead int64
 	urgent    bool // an input waits for the pending lines: flush them once the writer is free
 
@@ -181,6 +184,11 @@ func (c *CnosDB) Init() error {
 	if err := c.checkSpool(); err != nil {
 		return err
 	}
+	for _, path := range c.AckSockets {
+		if err := ackproto.CheckSocketPath(path); err != nil {
+			return fmt.Errorf("ack_sockets: %w", err)
+		}
+	}
 	if err := c.DatabaseOptions.check(); err != nil {
 		return fmt.Errorf("database_options: %w", err)
 	}
@@ -266,7 +274,7 @@ func (c *CnosDB) Connect() error {
 	}
 
 	c.fill = &batch{}
-	c.acks = newAcks(c.Log)
+	c.acks = newAcks(c.AckSockets, c.Log)
 	c.finished = make(chan struct{}, 1)
 	c.writerDone = make(chan struct{})
 	if c.SpoolDir != "" {
@@ -383,8 +391,14 @@ func (c *CnosDB) Add(entry []byte, line int64) error {
 		// A marker alone does not flush: under a backlog more lines follow at once and
 		// belong in the same request. One that says the input waits for it does, as
 		// soon as the writer is free, since nothing more comes until then.
-		waiting := c.acks.marker(entry, c.fill.len(), line, c.linesRead)
+		taken, waiting := c.acks.marker(entry, c.fill.len(), line, c.linesRead)
 		c.urgent = c.urgent || (waiting && c.fill.len() > 0)
+		if !taken {
+			// Not an input's marker, and not data either: CnosDB never gets a table
+			// of that name from this plugin.
+			c.linesRead++
+			c.stats.malformed.Add(1)
+		}
 		return nil
 	}
 	c.linesRead++
@@ -423,8 +437,11 @@ func (c *CnosDB) signalFinished() {
 	}
 }
 
-// Malformed counts an entry of stdin dropped as malformed.
-func (c *CnosDB) Malformed() { c.stats.malformed.Add(1) }
+// Malformed counts an entry of stdin dropped as malformed before Add saw it.
+func (c *CnosDB) Malformed() {
+	c.linesRead++
+	c.stats.malformed.Add(1)
+}
 
 // Pending reports the lines and bytes in the batch being filled.
 func (c *CnosDB) Pending() (lines, size int) {

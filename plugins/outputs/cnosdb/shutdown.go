@@ -180,5 +180,5 @@ func (a *acks) seen() bool {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return len(a.conns) > 0 || len(a.held) > 0 || len(a.fill) > 0
+	return len(a.inputs) > 0 || len(a.held) > 0 || len(a.fill) > 0
 }

@@ -85,6 +85,7 @@ func (c *CnosDB) writeSpooled() {
 			c.Log.Errorf("spool: batch %d (%s) cannot be read: %v; skipped, its lines are lost",
 				index, locate(c.SpoolDir, index), err)
 			c.spool.acknowledge(index, 0, 0)
+			c.acks.abandoned(index)
 			continue
 		}
 		info, err := decodeEntry(data, &b)
@@ -92,6 +93,7 @@ func (c *CnosDB) writeSpooled() {
 			c.Log.Errorf("spool: batch %d (%s) is damaged (%v); skipped, its lines are lost",
 				index, locate(c.SpoolDir, index), err)
 			c.spool.acknowledge(index, len(data), info.lines)
+			c.acks.abandoned(index)
 			continue
 		}
 		b.seq = index
