@@ -525,6 +525,9 @@ func (c *CnosDB) logStats() {
 			if n := c.writer.rejectLog.takeSuppressed(); n > 0 {
 				c.Log.Errorf("%d more rejected lines were not logged one by one", n)
 			}
+			if n := c.writer.oddLog.takeSuppressed(); n > 0 {
+				c.Log.Warnf("%d more successes with a body were not logged one by one", n)
+			}
 			prev, last = cur, now
 		}
 	}
