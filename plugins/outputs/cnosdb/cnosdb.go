@@ -98,6 +98,9 @@ func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
 		FlushInterval: time.Duration(c.FlushInterval),
 		IdleFlush:     idleFlush,
 		MaxEntrySize:  int(c.MaxLineSize),
+		// After a signal, stdin is read on for what Telegraf already wrote to the
+		// pipe; a second is ample, and ends well before DefaultShutdownTimeout gives
+		// up, so that the log of what is given up counts every line read.
 		ShutdownGrace: time.Second,
 		Log:           log,
 	}
