@@ -147,7 +147,7 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 						"an empty write right after was taken, so the server works")
 					return
 				}
-				cause += ", CnosDB 2.3's answer to a bad line, but CnosDB did not take an empty write either, " +
+				cause += ", CnosDB 2.3's and 2.4.0's answer to a bad line, but CnosDB did not take an empty write either, " +
 					"so it may be failing: the line is kept"
 			}
 			n.failed(0)
