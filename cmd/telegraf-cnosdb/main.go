@@ -32,10 +32,10 @@ func run() int {
 	var flags cli.Flags
 	fs := flag.NewFlagSet("telegraf-cnosdb", flag.ContinueOnError)
 	flags.Register(fs, "[[outputs.cnosdb]]")
-	// Not a plugin option: the bound is the same for every configuration, and the tests
-	// need a shorter one to check it without waiting half a minute.
+	// Not a plugin option: the bound is Telegraf's, the same for every configuration;
+	// the tests set other values to check it.
 	shutdownTimeout := fs.Duration("shutdown-timeout", cnosdb.DefaultShutdownTimeout,
-		"after SIGTERM or SIGINT, how long to wait for CnosDB before giving up on the lines not written")
+		"after stdin ends or SIGTERM or SIGINT, how long to wait for CnosDB before giving up on the lines not written")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,26 +69,36 @@ func run() int {
 		return 1
 	}
 
-	// The first SIGTERM or SIGINT stops reading and writes what was read, for at most
-	// -shutdown-timeout: a stop must not wait without end for an unreachable CnosDB. A
-	// second one gives up at once. With a spool, what was read is on disk already: the
-	// first one stops writing, and the rest is written at the next start. One channel
-	// for both, so that a second signal coming at once is not missed.
+	// A stop begins at the end of stdin (how Telegraf's execd output stops its child)
+	// or at the first SIGTERM or SIGINT, which also stops reading. Either way what was
+	// read is written for at most -shutdown-timeout: a stop must not wait without end
+	// for an unreachable CnosDB, nor outlast Telegraf's window and end with a SIGKILL
+	// that says nothing. A signal after that gives up at once. With a spool, what was
+	// read is on disk already: a signal stops writing at once, and the rest is written
+	// at the next start. One channel for all signals, so that a second one coming at
+	// once is not missed.
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	inputEnded := make(chan struct{})
 	drained := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
+		cause := cnosdb.StdinClosed
 		select {
-		case <-signals:
+		case sig := <-signals:
+			cause = "SIGTERM"
+			if sig == syscall.SIGINT {
+				cause = "SIGINT"
+			}
+			stop()
+		case <-inputEnded:
 		case <-drained:
 			return
 		}
-		stop()
 		again := make(chan struct{})
 		go func() {
 			select {
@@ -97,10 +107,15 @@ func run() int {
 			case <-drained:
 			}
 		}()
-		plugin.Stopping(*shutdownTimeout, again, drained)
+		plugin.Stopping(cause, *shutdownTimeout, again, drained)
 	}()
 
-	err := execdout.Run(ctx, os.Stdin, plugin, plugin.StdinConfig(log))
+	cfg := plugin.StdinConfig(log)
+	cfg.InputEnded = func() { close(inputEnded) }
+	// Reading after a signal must end before the stop gives up, so that the log of
+	// what is given up counts every line read.
+	cfg.ShutdownGrace = min(cfg.ShutdownGrace, *shutdownTimeout/2)
+	err := execdout.Run(ctx, os.Stdin, plugin, cfg)
 	if cerr := plugin.Close(); cerr != nil && err == nil {
 		err = cerr
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/outputs/cnosdb"
 )
 
 // closedPort returns the address of a TCP port nothing listens on: connections are
@@ -65,6 +66,7 @@ func ackListener(t *testing.T) string {
 
 type stopRun struct {
 	cmd    *exec.Cmd
+	stdin  io.WriteCloser
 	stderr *syncbuf.Buffer
 	done   chan error
 }
@@ -85,7 +87,7 @@ func startUnreachable(t *testing.T, lines int, ackMarker string, args ...string)
 	cmd := exec.Command(binary, append([]string{"-config", conf}, args...)...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	r := &stopRun{cmd: cmd, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
+	r := &stopRun{cmd: cmd, stdin: stdin, stderr: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = r.stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
@@ -114,20 +116,69 @@ func startUnreachable(t *testing.T, lines int, ackMarker string, args ...string)
 	return r
 }
 
-var holdingLine = regexp.MustCompile(`([IW])! \[outputs\.cnosdb\] stopping: (?:(\d+) batches \((\d+) lines\) not yet written \((\d+) being written, (\d+) queued\)|no batch waiting for CnosDB) and (\d+) lines being filled; they are written while CnosDB answers, for up to (\S+) \(a second signal gives up at once\); lines not written by then (.*)`)
+var holdingLine = regexp.MustCompile(`(?P<level>[IW])! \[outputs\.cnosdb\] stopping \((?P<cause>[^)]+)\): (?:(?P<batches>\d+) batches \((?P<lines>\d+) lines\) not yet written \((?P<writing>\d+) being written, (?P<queued>\d+) queued\)|no batch waiting for CnosDB) and (?P<filling>\d+) lines being filled; they are written while CnosDB answers, for up to (?P<bound>\S+) \((?P<signals>a second signal|a signal) gives up at once\); lines not written by then (?P<fate>.*)`)
+
+// holding is the line that says, when a stop begins, what the process holds.
+type holding map[string]string
+
+// findHolding returns the holding line in out, or nil.
+func findHolding(out string) holding {
+	m := holdingLine.FindStringSubmatch(out)
+	if m == nil {
+		return nil
+	}
+	h := holding{"line": m[0]}
+	for i, name := range holdingLine.SubexpNames() {
+		if name != "" {
+			h[name] = m[i]
+		}
+	}
+	return h
+}
 
 // signal sends SIGTERM and returns the holding line, which must come at once.
-func (r *stopRun) signal(t *testing.T) []string {
+func (r *stopRun) signal(t *testing.T) holding {
 	t.Helper()
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
 	deadline := time.Now().Add(time.Second)
 	for {
-		if m := holdingLine.FindStringSubmatch(r.stderr.String()); m != nil {
-			return m
+		if h := findHolding(r.stderr.String()); h != nil {
+			return h
 		}
 		require.True(t, time.Now().Before(deadline), "no line saying what is held within 1s of SIGTERM:\n%s", r.stderr.String())
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// telegrafStop stops the process as Telegraf's execd output does (internal/process,
+// Process.Stop and gracefulStop, in Telegraf 1.27.1 as in 1.37.2): it closes stdin,
+// sends SIGTERM 5 s later and SIGKILL 5 s after that. It returns the process's exit
+// status, how long after the close it exited, and whether it had to be killed.
+func (r *stopRun) telegrafStop(t *testing.T) (exitCode int, took time.Duration, killed bool) {
+	t.Helper()
+	const step = 5 * time.Second
+	began := time.Now()
+	require.NoError(t, r.stdin.Close())
+	var err error
+	select {
+	case err = <-r.done:
+	case <-time.After(step):
+		require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
+		select {
+		case err = <-r.done:
+		case <-time.After(step):
+			killed = true
+			require.NoError(t, r.cmd.Process.Kill())
+			err = <-r.done
+		}
+	}
+	took = time.Since(began)
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), took, killed
+	}
+	require.NoError(t, err)
+	return 0, took, killed
 }
 
 func (r *stopRun) wait(t *testing.T, within time.Duration) (exitCode int) {
@@ -146,10 +197,10 @@ func (r *stopRun) wait(t *testing.T, within time.Duration) (exitCode int) {
 	}
 }
 
-func heldLines(t *testing.T, m []string) int {
+func heldLines(t *testing.T, h holding) int {
 	t.Helper()
 	n := 0
-	for _, s := range []string{m[3], m[6]} {
+	for _, s := range []string{h["lines"], h["filling"]} {
 		if s == "" {
 			continue
 		}
@@ -173,11 +224,13 @@ func TestSIGTERMWithCnosDBDownEndsWithinTheBound(t *testing.T) {
 	const bound = 2 * time.Second
 	r := startUnreachable(t, 500, "", "-shutdown-timeout", bound.String())
 	began := time.Now()
-	m := r.signal(t)
-	require.Equal(t, "W", m[1], "lines that would be lost are a warning")
-	require.Equal(t, 500, heldLines(t, m), m[0])
-	require.Equal(t, bound.String(), m[7])
-	require.Contains(t, m[8], "are lost")
+	h := r.signal(t)
+	require.Equal(t, "W", h["level"], "lines that would be lost are a warning")
+	require.Equal(t, "SIGTERM", h["cause"])
+	require.Equal(t, 500, heldLines(t, h), h["line"])
+	require.Equal(t, bound.String(), h["bound"])
+	require.Equal(t, "a second signal", h["signals"])
+	require.Contains(t, h["fate"], "are lost")
 
 	// The bound, the second of reading stdin Telegraf may still have written to, and
 	// the acknowledgements' two seconds at Close at most.
@@ -196,27 +249,77 @@ func TestSIGTERMWithCnosDBDownEndsWithinTheBound(t *testing.T) {
 func TestSIGTERMWithAcknowledgementSaysLinesAreReadAgain(t *testing.T) {
 	const bound = 2 * time.Second
 	r := startUnreachable(t, 300, ackListener(t), "-shutdown-timeout", bound.String())
-	m := r.signal(t)
-	require.Equal(t, "I", m[1], m[0])
-	require.Equal(t, 300, heldLines(t, m), m[0])
-	require.Contains(t, m[8], "are read again from Kafka at the input's next start")
+	h := r.signal(t)
+	require.Equal(t, "I", h["level"], h["line"])
+	require.Equal(t, 300, heldLines(t, h), h["line"])
+	require.Contains(t, h["fate"], "are read again from Kafka at the input's next start")
 	require.Equal(t, 0, r.wait(t, bound+10*time.Second), r.stderr.String())
 	out := r.stderr.String()
 	require.Contains(t, out, "W! [outputs.cnosdb] stopped with 300 lines not written, which are read again from Kafka")
 	requireLevels(t, out)
 }
 
-// A second signal gives up at once, well before the default bound of 30s.
+// A second signal gives up at once, well before the bound.
 func TestSecondSignalGivesUpAtOnce(t *testing.T) {
-	r := startUnreachable(t, 500, "")
-	m := r.signal(t)
-	require.Equal(t, "30s", m[7], "the default bound")
+	r := startUnreachable(t, 500, "", "-shutdown-timeout", "1m")
+	h := r.signal(t)
+	require.Equal(t, "1m0s", h["bound"])
 	began := time.Now()
 	require.NoError(t, r.cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, 1, r.wait(t, 10*time.Second))
 	t.Logf("exited %s after the second SIGTERM", time.Since(began).Round(time.Millisecond))
 	out := r.stderr.String()
-	require.Contains(t, out, "W! [outputs.cnosdb] second signal: giving up on ")
+	require.Contains(t, out, "W! [outputs.cnosdb] a signal while stopping: giving up on ")
 	require.Contains(t, out, "E! [outputs.cnosdb] stopped with 500 lines not written")
 	requireLevels(t, out)
+}
+
+// Stopped as Telegraf's execd output stops it, with CnosDB unreachable and the default
+// bound, the process gives up on its own 4 s after stdin closes, says what it did not
+// write and where that goes, and exits before Telegraf's SIGKILL would come: at once
+// after giving up without the acknowledgement, within its 2 s for the last words to
+// the input with it.
+func TestTelegrafStopWithCnosDBDownEndsBeforeSIGKILL(t *testing.T) {
+	tests := []struct {
+		name     string
+		ack      bool
+		exitCode int
+		level    string
+		fate     string
+		last     string
+	}{
+		{"without acknowledgement", false, 1, "W", "are lost: no spool_dir keeps them",
+			"E! [outputs.cnosdb] stopped with 500 lines not written, which are lost"},
+		{"with acknowledgement", true, 0, "I", "are read again from Kafka at the input's next start",
+			"W! [outputs.cnosdb] stopped with 500 lines not written, which are read again from Kafka"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			socket := ""
+			if tt.ack {
+				socket = ackListener(t)
+			}
+			r := startUnreachable(t, 500, socket)
+			code, took, killed := r.telegrafStop(t)
+			out := r.stderr.String()
+			t.Logf("exited %s after stdin closed", took.Round(time.Millisecond))
+			require.False(t, killed, "Telegraf had to kill it:\n%s", out)
+			require.Less(t, took, 10*time.Second)
+			require.GreaterOrEqual(t, took, cnosdb.DefaultShutdownTimeout, "it tried for the whole bound")
+			require.Equal(t, tt.exitCode, code, out)
+
+			h := findHolding(out)
+			require.NotNil(t, h, "no line saying what is held:\n%s", out)
+			require.Equal(t, tt.level, h["level"], h["line"])
+			require.Equal(t, "stdin closed", h["cause"])
+			require.Equal(t, 500, heldLines(t, h), h["line"])
+			require.Equal(t, "3s", h["bound"], "what is left of the bound after a second of quiet")
+			require.Equal(t, "a signal", h["signals"])
+			require.Contains(t, h["fate"], tt.fate)
+			require.Regexp(t, `W! \[outputs\.cnosdb\] stopping: CnosDB did not take what was read within 4s: giving up on `+
+				`\d+ batches \(500 lines\) not yet written`, out)
+			require.Contains(t, out, tt.last)
+			requireLevels(t, out)
+		})
+	}
 }

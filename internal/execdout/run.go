@@ -76,7 +76,11 @@ type Config struct {
 	// ShutdownGrace is how long to go on reading after ctx is done, so that what
 	// Telegraf already wrote to the pipe is not lost; reading stops earlier at EOF.
 	ShutdownGrace time.Duration
-	Log           telegraf.Logger
+	// InputEnded, when set, is called once stdin ends (EOF, or an error reading it)
+	// before what was read is flushed and drained. Telegraf's execd output stops its
+	// child by closing stdin, so this is where a stop begins and its time counts from.
+	InputEnded func()
+	Log        telegraf.Logger
 }
 
 // Run reads in until EOF or until ctx is done (then for at most ShutdownGrace more),
@@ -213,6 +217,9 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 	for {
 		select {
 		case err := <-readerResult:
+			if cfg.InputEnded != nil {
+				cfg.InputEnded()
+			}
 			return finish(err)
 		case <-done:
 			done = nil

@@ -164,3 +164,25 @@ func TestRunStopsAfterGraceWhenInputStaysOpen(t *testing.T) {
 	// Everything read before the stop is flushed.
 	require.Equal(t, [][]string{{"a x=1"}}, sink.batches())
 }
+
+// The end of stdin is reported before the last batch is flushed and drained: a stop
+// under Telegraf starts there, and the time it allows counts from it.
+func TestRunReportsTheEndOfInputBeforeDraining(t *testing.T) {
+	sink := newRecordingSink()
+	cfg := testConfig(stderrlog.NewWriter(io.Discard, "test", telegraf.Debug))
+	var ended []int
+	cfg.InputEnded = func() { ended = append(ended, len(sink.batches())) }
+	require.NoError(t, Run(context.Background(), strings.NewReader("a x=1\nb x=2\nc x=3\nd x=4\n"), sink, cfg))
+	require.Equal(t, []int{1}, ended, "once, before the last batch was flushed")
+	require.True(t, sink.drained)
+
+	// A stop that ends reading before stdin does is no end of the input.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ended = nil
+	cfg.ShutdownGrace = 10 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, Run(ctx, pr, newRecordingSink(), cfg))
+	require.Empty(t, ended)
+}

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // outcome says what to do with a request after CnosDB answered it (or did not).
@@ -17,18 +19,24 @@ const (
 	transient
 	// tooLarge: the body is over CnosDB's size limit; send the halves.
 	tooLarge
-	// rejected: some line in the request cannot be stored; find it by splitting.
+	// rejected: CnosDB says some line in the request cannot be stored; find it by
+	// splitting.
 	rejected
-	// ambiguous: CnosDB 2.3 answers a bad line with 500 and an empty body, which could
-	// also be a passing failure; retry a bounded number of times, then treat as rejected.
-	ambiguous
+	// suspect: 500 with an empty body, CnosDB 2.3's and 2.4.0's answer to a bad line,
+	// which the same versions also give for failures that pass; the request is split
+	// like a rejected one, but a line alone is dropped only once CnosDB is seen to
+	// write (see writer.confirmBad).
+	suspect
+	// unknown: an answer this plugin does not know. It may mean anything, so it drops
+	// nothing: the lines are sent again after a back-off, as for transient.
+	unknown
 	// misconfigured: authentication, tenant or database are wrong; nothing will be
 	// written until an operator acts, so the lines wait and the log says what to fix.
 	misconfigured
 )
 
 func (o outcome) String() string {
-	return [...]string{"written", "transient", "too large", "rejected", "ambiguous", "misconfigured"}[o]
+	return [...]string{"written", "transient", "too large", "rejected", "suspect", "unknown", "misconfigured"}[o]
 }
 
 // serverError is CnosDB's answer to a failed request.
@@ -36,6 +44,9 @@ type serverError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"error_code"`
 	Message string `json:"error_message"`
+	// RetryAfter is how long the answer's Retry-After header asks to wait; zero
+	// without one. CnosDB sends none, proxies and gateways in front of it may.
+	RetryAfter time.Duration `json:"-"`
 }
 
 func (e *serverError) Error() string {
@@ -44,6 +55,9 @@ func (e *serverError) Error() string {
 	}
 	return fmt.Sprintf("HTTP %d, CnosDB error %s: %s", e.Status, e.Code, e.Message)
 }
+
+// hasBody reports whether the answer carried a body.
+func (e *serverError) hasBody() bool { return e.Code != "" || e.Message != "" }
 
 // parseServerError reads CnosDB's JSON error body; other bodies are kept as the message.
 func parseServerError(status int, body []byte) *serverError {
@@ -55,6 +69,23 @@ func parseServerError(status int, body []byte) *serverError {
 		e.Code, e.Message = "", strings.TrimSpace(string(body))
 	}
 	return e
+}
+
+// parseRetryAfter reads a Retry-After header (RFC 9110, section 10.2.3): a number of
+// seconds or an HTTP date. A date in the past, or a value that is neither, asks for no
+// wait.
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseUint(value, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(value); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 // CnosDB answers most failures, passing or permanent, with 422; the error code (and for
@@ -94,13 +125,18 @@ var (
 	}
 )
 
-// classify maps an answer to an outcome.
+// classify maps an answer to an outcome. Only what CnosDB says is a bad line leads to
+// a line being dropped (rejected, and suspect once confirmed); an answer it does not
+// explain is retried, since dropping lines on a guess loses good ones.
 func classify(e *serverError) outcome {
 	switch {
 	case e.Status >= 200 && e.Status < 300:
 		return written
 	case e.Status == http.StatusRequestEntityTooLarge:
 		return tooLarge
+	case e.Status == http.StatusTooManyRequests:
+		// CnosDB never sends 429 (API.md); a proxy or gateway in front of it does.
+		return transient
 	}
 	msg := strings.ToLower(e.Message)
 	switch {
@@ -120,14 +156,21 @@ func classify(e *serverError) outcome {
 		// A wrong path, or a storage-only CnosDB node, which serves no writes.
 		return misconfigured
 	case http.StatusInternalServerError:
-		return ambiguous
+		if !e.hasBody() {
+			// The bad-line answer of CnosDB 2.3.x and 2.4.0 (../shared/cnosdb/API.md,
+			// "bad line protocol": "500 empty (2.3.x, 2.4.0)"). The same versions
+			// answer meta errors so too (SOURCE-NOTES.md, 1.6), hence suspect, not
+			// rejected.
+			return suspect
+		}
+		// A 500 with a body is none of CnosDB's bad-line answers.
+		return unknown
 	}
 	if e.Status >= 500 {
 		// Proxies and load balancers in front of CnosDB answer 502, 503 and 504.
 		return transient
 	}
-	// An answer this plugin does not know: keep the lines, but do not retry forever.
-	return ambiguous
+	return unknown
 }
 
 // hint returns what an operator should check for a misconfigured answer.

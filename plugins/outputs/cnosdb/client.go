@@ -172,5 +172,7 @@ func (c *client) do(req *http.Request) (*serverError, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading answer: %w", err)
 	}
-	return parseServerError(resp.StatusCode, body), nil
+	answer := parseServerError(resp.StatusCode, body)
+	answer.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	return answer, nil
 }

@@ -101,6 +101,9 @@ func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
 		FlushInterval: time.Duration(c.FlushInterval),
 		IdleFlush:     idleFlush,
 		MaxEntrySize:  int(c.MaxLineSize),
+		// After a signal, stdin is read on for what Telegraf already wrote to the
+		// pipe; a second is ample, and ends well before DefaultShutdownTimeout gives
+		// up, so that the log of what is given up counts every line read.
 		ShutdownGrace: time.Second,
 		Log:           log,
 	}
@@ -541,6 +544,9 @@ func (c *CnosDB) logStats() {
 			}
 			if n := c.writer.rejectLog.takeSuppressed(); n > 0 {
 				c.Log.Errorf("%d more rejected lines were not logged one by one", n)
+			}
+			if n := c.writer.oddLog.takeSuppressed(); n > 0 {
+				c.Log.Warnf("%d more successes with a body were not logged one by one", n)
 			}
 			prev, last = cur, now
 		}

@@ -7,11 +7,22 @@ import (
 )
 
 // DefaultShutdownTimeout bounds a stop: how long the lines read so far may wait for
-// CnosDB after the first SIGTERM or SIGINT before the plugin gives up on them. It is
-// fixed rather than an option: a stop that waits for an unreachable CnosDB without end
-// only ends with a SIGKILL that says nothing, while a stated bound ends it with a log
-// of what was not written.
-const DefaultShutdownTimeout = 30 * time.Second
+// CnosDB, from the end of stdin or the first SIGTERM or SIGINT, whichever comes first,
+// before the plugin gives up on them.
+//
+// It fits Telegraf's execd output, which stops its child by closing stdin, sends
+// SIGTERM 5 s later and SIGKILL 5 s after that (internal/process, gracefulStop, the
+// same in Telegraf 1.27.1 and 1.37.2). Giving up 4 s after stdin closes leaves the
+// acknowledgements up to 2 s to go out (CnosDB.Close) and the process ends on its
+// own, with a log of what it did not write, about 4 s before the SIGKILL, which would
+// end it without a word. It is fixed rather than an option, since Telegraf's window
+// is.
+const DefaultShutdownTimeout = 4 * time.Second
+
+// endQuietly is how long a stop that begins at the end of stdin waits for CnosDB
+// before it logs what it holds: the last batch Telegraf wrote is usually written by
+// then, and a normal stop then logs nothing.
+const endQuietly = time.Second
 
 // held counts what the plugin has read and CnosDB does not have yet, so that a stop can
 // say it. The stdin loop and the writers change it while the signal handler reads it,
@@ -104,6 +115,9 @@ func (h Holding) String() string {
 // fate says what becomes of lines not written when the plugin gives up on them, as the
 // end of a sentence whose subject they are.
 func (h Holding) fate() string {
+	if h.Spool {
+		return "stay in the spool and are written at the next start"
+	}
 	if h.Acknowledged {
 		return "are read again from Kafka at the input's next start (its acknowledgement " +
 			"commits offsets only for lines written): none is lost"
@@ -112,42 +126,70 @@ func (h Holding) fate() string {
 		"input has them read again"
 }
 
-// Stopping is what follows the first SIGTERM or SIGINT while the stdin loop reads its
-// last lines and drains: it logs at once what the plugin holds and where it goes, then
-// stops the retries (Abort) when timeout has passed or again receives a second signal,
+// StdinClosed is the cause of a stop that begins at the end of stdin, the way
+// Telegraf's execd output stops its child.
+const StdinClosed = "stdin closed"
+
+// Stopping is what follows the end of stdin or the first SIGTERM or SIGINT, named by
+// cause, while the stdin loop drains. It logs what the plugin holds and where it goes,
+// then stops the retries (Abort) when timeout has passed or again receives a signal,
 // so that the process ends within a known time even while CnosDB is unreachable. It
 // returns when drained closes (everything read is written or given up) or after Abort.
-// With a spool what is held is on disk already: it aborts at once.
-func (c *CnosDB) Stopping(timeout time.Duration, again <-chan struct{}, drained <-chan struct{}) {
+//
+// A signal with a spool aborts at once: what is held is on disk already. At the end of
+// stdin, which is how every stop under Telegraf begins, the spool is written while
+// CnosDB answers, as the memory is, and the log waits endQuietly: a normal stop, whose
+// last lines CnosDB takes at once, then says nothing.
+func (c *CnosDB) Stopping(cause string, timeout time.Duration, again <-chan struct{}, drained <-chan struct{}) {
+	began := time.Now()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	signalNote := "a second signal gives up at once"
+	if cause == StdinClosed {
+		signalNote = "a signal gives up at once"
+		quiet := time.NewTimer(min(endQuietly, timeout))
+		defer quiet.Stop()
+		select {
+		case <-drained:
+			return
+		case <-again:
+			c.giveUp("a signal while stopping")
+			return
+		case <-quiet.C:
+		}
+	}
 	h := c.Holding()
+	left := (timeout - time.Since(began)).Round(100 * time.Millisecond)
 	switch {
-	case h.Spool:
-		c.Log.Infof("stopping: %s; the lines still read from stdin go to the spool too, "+
-			"and all are written at the next start", h)
+	case h.Empty() && cause == StdinClosed:
+		// Everything is written; what remains is the acknowledgements' last words.
+	case h.Spool && cause != StdinClosed:
+		c.Log.Infof("stopping (%s): %s; the lines still read from stdin go to the spool too, "+
+			"and all are written at the next start", cause, h)
 		c.Abort()
 		return
 	case h.Empty():
-		c.Log.Infof("stopping: every line read so far is written; lines still read from stdin "+
-			"are written while CnosDB answers, for up to %s (a second signal gives up at once)", timeout)
-	case h.Acknowledged:
-		c.Log.Infof("stopping: %s; they are written while CnosDB answers, for up to %s "+
-			"(a second signal gives up at once); lines not written by then %s", h, timeout, h.fate())
+		c.Log.Infof("stopping (%s): every line read so far is written; lines still read from stdin "+
+			"are written while CnosDB answers, for up to %s (%s)", cause, left, signalNote)
+	case h.Spool, h.Acknowledged:
+		c.Log.Infof("stopping (%s): %s; they are written while CnosDB answers, for up to %s "+
+			"(%s); lines not written by then %s", cause, h, left, signalNote, h.fate())
 	default:
-		c.Log.Warnf("stopping: %s; they are written while CnosDB answers, for up to %s "+
-			"(a second signal gives up at once); lines not written by then %s", h, timeout, h.fate())
+		c.Log.Warnf("stopping (%s): %s; they are written while CnosDB answers, for up to %s "+
+			"(%s); lines not written by then %s", cause, h, left, signalNote, h.fate())
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-drained:
-		return
 	case <-again:
-		h = c.Holding()
-		c.Log.Warnf("second signal: giving up on %s", h)
-	case <-t.C:
-		h = c.Holding()
-		c.Log.Warnf("stopping: CnosDB did not take what was read within %s: giving up on %s", timeout, h)
+		c.giveUp("a signal while stopping")
+	case <-deadline.C:
+		c.giveUp(fmt.Sprintf("stopping: CnosDB did not take what was read within %s", timeout))
 	}
+}
+
+// giveUp logs why and what the plugin holds, then stops the retries.
+func (c *CnosDB) giveUp(why string) {
+	c.Log.Warnf("%s: giving up on %s", why, c.Holding())
 	c.Abort()
 }
 

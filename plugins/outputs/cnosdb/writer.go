@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type writer struct {
 	logMu       sync.Mutex
 	lastWarning time.Time
 	rejectLog   rateLimit
+	oddLog      rateLimit // successes with a body, which CnosDB never sends
 }
 
 // write writes every line of b and says what became of each.
@@ -70,7 +72,7 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 	payload := b.span(lo, hi)
 	count := hi - lo
 	attempt := 0
-	ambiguousTries := 0
+	suspectTries := 0
 	triedCreate := false
 	for {
 		n, err := w.pick(ctx)
@@ -98,6 +100,9 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 		switch o {
 		case written:
 			n.succeeded()
+			if answer.hasBody() {
+				w.oddSuccess(n, count, answer)
+			}
 			w.stats.written.Add(int64(count))
 			w.stats.bytes.Add(int64(len(payload)))
 			w.stats.observeLatency(time.Since(start))
@@ -106,7 +111,7 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 		case tooLarge:
 			n.succeeded()
 			if count == 1 {
-				w.reject(b, lo, answer, r)
+				w.reject(b, lo, answer, r, "")
 				return
 			}
 			w.stats.splits.Add(1)
@@ -115,31 +120,42 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 		case rejected:
 			n.succeeded()
 			if count == 1 {
-				w.reject(b, lo, answer, r)
+				w.reject(b, lo, answer, r, "")
 				return
 			}
 			w.stats.splits.Add(1)
 			w.split(ctx, b, lo, hi, r, true)
 			return
-		case ambiguous:
+		case suspect:
 			// While isolating, a group that fails this way most likely holds the bad
 			// line: split first, and retry only single lines.
 			if isolating && count > 1 {
+				w.stats.splits.Add(1)
 				w.split(ctx, b, lo, hi, r, true)
 				return
 			}
-			ambiguousTries++
-			if ambiguousTries > w.serverErrorRetries {
-				if count == 1 {
-					w.reject(b, lo, answer, r)
-				} else {
+			suspectTries++
+			cause := answer.Error()
+			if suspectTries > w.serverErrorRetries {
+				if count > 1 {
 					w.stats.splits.Add(1)
 					w.split(ctx, b, lo, hi, r, true)
+					return
 				}
-				return
+				if w.confirmBad(ctx, n) {
+					w.reject(b, lo, answer, r, "; CnosDB 2.3 and 2.4.0 answer a bad line so, and "+
+						"an empty write right after was taken, so the server works")
+					return
+				}
+				cause += ", CnosDB 2.3's and 2.4.0's answer to a bad line, but CnosDB did not take an empty write either, " +
+					"so it may be failing: the line is kept"
 			}
-			n.failed()
-			w.warn(n, count, attempt, answer.Error())
+			n.failed(0)
+			w.warn(n, count, attempt, cause)
+		case unknown:
+			n.failed(answer.RetryAfter)
+			w.warn(n, count, attempt, answer.Error()+retryAfterNote(answer)+
+				" (an answer this plugin does not know: the lines are kept, not dropped on a guess)")
 		case misconfigured:
 			// Create a missing database once per request: if the write still finds
 			// none, waiting and logging beats hammering CnosDB with CREATE DATABASE.
@@ -151,22 +167,31 @@ func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result,
 					w.log.Errorf("creating the database: %v", cerr)
 				}
 			}
-			n.failed()
+			n.failed(0)
 			w.stats.setLastError(answer.Error())
 			w.logMu.Lock()
 			w.log.Errorf("%s: %v: %s; %d lines wait and are retried", n.base, answer, hint(answer), count)
 			w.logMu.Unlock()
 		case transient:
-			n.failed()
-			msg := ""
 			if err != nil {
-				msg = err.Error() + tlsHint(err)
+				n.failed(0)
+				w.warn(n, count, attempt, err.Error()+tlsHint(err))
 			} else {
-				msg = answer.Error()
+				n.failed(answer.RetryAfter)
+				w.warn(n, count, attempt, answer.Error()+retryAfterNote(answer))
 			}
-			w.warn(n, count, attempt, msg)
 		}
 	}
+}
+
+// confirmBad reports whether CnosDB writes while it answers a single line with 500
+// and an empty body: then the answer is about the line, CnosDB 2.3's and 2.4.0's
+// answer to a bad one, and not a failure of the server, which 2.3.0 to 2.3.3 and 2.4.0
+// answer the same way. It asks the same node for an empty write, which stores nothing.
+func (w *writer) confirmBad(ctx context.Context, n *node) bool {
+	answer, err := w.client.write(ctx, n, nil)
+	w.stats.requests.Add(1)
+	return err == nil && classify(answer) == written
 }
 
 func (w *writer) split(ctx context.Context, b *batch, lo, hi int, r *Result, isolating bool) {
@@ -175,7 +200,9 @@ func (w *writer) split(ctx context.Context, b *batch, lo, hi int, r *Result, iso
 	w.writeSpan(ctx, b, mid, hi, r, isolating)
 }
 
-func (w *writer) reject(b *batch, i int, answer *serverError, r *Result) {
+// reject drops line i, which CnosDB refused with answer; note, if not empty, says why
+// the answer is taken to mean the line.
+func (w *writer) reject(b *batch, i int, answer *serverError, r *Result, note string) {
 	line := b.line(i)
 	shown := string(line)
 	if len(shown) > 256 {
@@ -186,9 +213,31 @@ func (w *writer) reject(b *batch, i int, answer *serverError, r *Result) {
 	w.stats.rejected.Add(1)
 	w.stats.setLastError(answer.Error())
 	if w.rejectLog.allow() {
-		w.log.Errorf("CnosDB rejected input line %d, dropped after isolating it (every other line is written): %v: %s",
-			rej.Source, answer, rej.Line)
+		w.log.Errorf("CnosDB rejected input line %d, dropped after isolating it (every other line is written): %v%s: %s",
+			rej.Source, answer, note, rej.Line)
 	}
+}
+
+// oddSuccess logs a success that came with a body. CnosDB 2.3 and 2.4 answer a write
+// they stored with 200 and an empty body, and have no partial-write answer (API.md): a
+// body comes from something else (a proxy, another server), and says something about
+// the lines this plugin cannot read. They are counted as written, since the answer says
+// so, but not silently.
+func (w *writer) oddSuccess(n *node, lines int, answer *serverError) {
+	if !w.oddLog.allow() {
+		return
+	}
+	w.log.Warnf("%s answered %d lines with HTTP %d and a body, which CnosDB never sends on success: %q; "+
+		"the lines are counted as written: if a proxy or another server answered, check that they were stored",
+		n.base, lines, answer.Status, strings.TrimSpace(answer.Code+" "+answer.Message))
+}
+
+// retryAfterNote says how long an answer asked to wait, for the log.
+func retryAfterNote(answer *serverError) string {
+	if answer.RetryAfter <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (Retry-After %s)", answer.RetryAfter.Round(time.Millisecond))
 }
 
 // warn logs a passing failure; while CnosDB stays unavailable it repeats at most every
@@ -265,12 +314,16 @@ func (n *node) succeeded() {
 	n.mu.Unlock()
 }
 
-// failed rests the node for an exponentially growing, jittered time.
-func (n *node) failed() {
+// failed rests the node for an exponentially growing, jittered time, and at least as
+// long as the answer asked (its Retry-After) up to retry_max_interval: a header asking
+// for hours must not stall the writes longer than the plugin's own longest wait, and
+// one asking for nothing must not make them hammer the server.
+func (n *node) failed(asked time.Duration) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.failures++
-	n.downUntil = time.Now().Add(n.backoff.NextBackOff())
+	wait := max(n.backoff.NextBackOff(), min(asked, n.backoff.MaxInterval))
+	n.downUntil = time.Now().Add(wait)
 }
 
 // rateLimit allows a burst of log lines per interval and counts the rest.
