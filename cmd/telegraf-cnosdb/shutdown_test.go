@@ -34,8 +34,9 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// ackListener stands for the Kafka input's acknowledgement socket: it takes
-// connections and reads what the output says, so that its markers are answered.
+// ackListener stands for the Kafka input's acknowledgement socket: it greets each
+// connection as the input does and reads what the output says. It returns the input's
+// first marker, for stdin.
 func ackListener(t *testing.T) string {
 	t.Helper()
 	dir, path, err := ackproto.MakePrivateSocketDir()
@@ -295,11 +296,11 @@ func TestTelegrafStopWithCnosDBDownEndsBeforeSIGKILL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			socket := ""
+			marker := ""
 			if tt.ack {
-				socket = ackListener(t)
+				marker = ackListener(t)
 			}
-			r := startUnreachable(t, 500, socket)
+			r := startUnreachable(t, 500, marker)
 			code, took, killed := r.telegrafStop(t)
 			out := r.stderr.String()
 			t.Logf("exited %s after stdin closed", took.Round(time.Millisecond))
