@@ -44,16 +44,18 @@ func TestBacklogKeepsRequestsFull(t *testing.T) {
 	} {
 		for _, partitions := range []int{1, 6} {
 			t.Run(fmt.Sprintf("%s/%d-partitions", conf.name, partitions), func(t *testing.T) {
-				input := conf.input
+				input, output := conf.input, ""
 				if input != "" {
 					// Short: a socket path takes at most 107 bytes, which t.TempDir may exceed.
 					dir, err := os.MkdirTemp("", "ack")
 					require.NoError(t, err)
 					t.Cleanup(func() { os.RemoveAll(dir) })
-					input = fmt.Sprintf(input, filepath.Join(dir, "ack.sock"))
+					socket := filepath.Join(dir, "ack.sock")
+					input = fmt.Sprintf(input, socket)
+					output = fmt.Sprintf("  ack_sockets = [%q]\n", socket)
 				}
 				n := 8 * batch
-				res := drainBacklog(t, partitions, n, input)
+				res := drainBacklog(t, partitions, n, input, output)
 				require.Equal(t, n, res.distinct, "every message stored")
 				require.Contains(t, res.logs, "ack: offsets are committed once telegraf-cnosdb confirms the lines",
 					"the acknowledgement is on")
@@ -75,9 +77,9 @@ type backlogResult struct {
 }
 
 // drainBacklog produces n messages to a new topic of the given partitions, then runs
-// the pair under stock Telegraf, with extra in the input's table, until CnosDB has
-// them all.
-func drainBacklog(t *testing.T, partitions, n int, extra string) backlogResult {
+// the pair under stock Telegraf, with extra in the input's table and outputExtra in
+// the output's, until CnosDB has them all.
+func drainBacklog(t *testing.T, partitions, n int, extra, outputExtra string) backlogResult {
 	t.Helper()
 	broker := kafkatest.Shared(t)
 	topic := kafkatest.UniqueName(t, "backlog")
@@ -111,7 +113,7 @@ func drainBacklog(t *testing.T, partitions, n int, extra string) backlogResult {
   database = %q
   username = %q
   password = %q
-`, front.URL(), db, target.User, target.Password))
+%s`, front.URL(), db, target.User, target.Password, outputExtra))
 	tg := telegraftest.Start(t, telegraftest.Latest, telegraftest.PairConfig(telegraftest.Latest,
 		binary("telegraf-kafka-consumer"), kafkaConf, binary("telegraf-cnosdb"), cnosdbConf))
 
