@@ -39,6 +39,8 @@ type fakeInput struct {
 	macs   map[uint64]string
 	got    []string
 	onDone func(seq uint64)
+	ln     net.Listener
+	conns  []net.Conn
 }
 
 func newFakeInput(t *testing.T) *fakeInput {
@@ -54,7 +56,8 @@ func listenFakeInput(t *testing.T, path string) *fakeInput {
 	f := &fakeInput{t: t, path: path, instance: ackproto.NewInstance(), key: ackproto.NewKey(), macs: make(map[uint64]string)}
 	ln, err := net.Listen("unix", path)
 	require.NoError(t, err)
-	t.Cleanup(func() { ln.Close() })
+	f.ln = ln
+	t.Cleanup(f.stop)
 	go func() {
 		for {
 			conn, err := ln.Accept()
@@ -62,10 +65,23 @@ func listenFakeInput(t *testing.T, path string) *fakeInput {
 				return
 			}
 			f.accepted.Add(1)
+			f.mu.Lock()
+			f.conns = append(f.conns, conn)
+			f.mu.Unlock()
 			go f.serve(conn)
 		}
 	}()
 	return f
+}
+
+// stop ends the input as its process's exit would: no listener, no connection.
+func (f *fakeInput) stop() {
+	f.ln.Close()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.Close()
+	}
 }
 
 func (f *fakeInput) serve(conn net.Conn) {
@@ -395,4 +411,58 @@ func TestMarkersDoNotCutRequests(t *testing.T) {
 	require.Equal(t, 3000, target.Count(t, db, "sensor"))
 	require.Equal(t, int64(3), target.Faults().Requests("/api/v1/write")-before, "3,000 lines in batches of 1,000")
 	require.Eventually(t, func() bool { return slices.Contains(l.messages(), "done 21") }, time.Minute, 5*time.Millisecond)
+}
+
+// Every entry counts as one line, however it ends: a string with newlines, escaped
+// characters, a line over max_line_size that is skipped, a malformed one. The input
+// counts the same way (one per metric), so none of them makes a marker lost.
+func TestEveryEntryCountsOnce(t *testing.T) {
+	target := cnosdbtest.Start(t, cnosdbdev.Options{})
+	db := target.NewDatabase(t, "")
+	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
+		c.MaxLineSize = config.Size(1024)
+	})
+	l := newFakeInput(t)
+	entries := []string{
+		"log,level=info msg=\"request 7 failed\nretrying\nagain\",v=7i 1",
+		`log,level=warn,path=a\ b\,c\=d msg="a \"quoted\" \\ word",v=8i 2`,
+		`log,level=info msg="` + strings.Repeat("x", 2000) + `",v=9i 3`, // over max_line_size
+		`not line protocol`,
+		`log,level=info v=10i 4`,
+	}
+	in := l.hello() + strings.Join(entries, "\n") + "\n" + l.marker(int64(len(entries)), true)
+	feed(t, c, strings.NewReader(in))
+	c.Close()
+	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2"}, l.messages())
+	require.Equal(t, 3, target.Count(t, db, "log"))
+}
+
+// An input that restarts on the same named socket is a new instance: the output
+// drops the connection to the old one when it closes and takes the new one's markers.
+func TestInputRestartOnANamedSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ack.sock")
+	old := listenFakeInput(t, path)
+	a := newAcks([]string{path}, testutil.Logger{Quiet: true})
+	taken, _ := a.marker(entry(old.hello()), 0, 1, 0)
+	require.True(t, taken)
+	require.Eventually(t, func() bool { return len(old.messages()) == 2 }, 10*time.Second, 5*time.Millisecond)
+	old.stop() // Go removes the socket file as the listener closes
+
+	restarted := listenFakeInput(t, path)
+	// A marker of the old instance still in the pipe is not the new one's.
+	require.Eventually(t, func() bool {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		st := a.inputs[old.instance]
+		return st == nil || st.conn.gone()
+	}, 10*time.Second, 5*time.Millisecond, "the closed connection is seen")
+	taken, _ = a.marker(entry(old.marker(3, false)), 0, 2, 3)
+	require.False(t, taken)
+	taken, _ = a.marker(entry(restarted.hello()), 0, 3, 3)
+	require.True(t, taken)
+	taken, _ = a.marker(entry(restarted.marker(2, false)), 0, 4, 5)
+	require.True(t, taken)
+	require.Eventually(t, func() bool { return len(restarted.messages()) == 4 }, 10*time.Second, 5*time.Millisecond)
+	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2"}, restarted.messages())
+	require.Equal(t, int64(1), restarted.accepted.Load())
 }
