@@ -148,16 +148,12 @@ func (a *acker) markLocked(dst []byte, b *heldBatch, lines int64, now time.Time,
 // the one before, and the first would otherwise count every line the output ever
 // read. An answer to it also says early whether there is an output to answer.
 func (a *acker) greet() error {
-	return a.rewrite(func(out stdout) error {
-		a.mu.Lock()
-		now := time.Now()
-		if a.firstHeld.IsZero() {
-			a.firstHeld = now
-		}
-		marker := a.markLocked(nil, &heldBatch{}, out.markerLines(), now, false)
-		a.mu.Unlock()
-		return out.writeMarked(marker)
-	})
+	a.mu.Lock()
+	if a.firstHeld.IsZero() {
+		a.firstHeld = time.Now()
+	}
+	a.mu.Unlock()
+	return a.writeProbe(false)
 }
 
 // ours reports whether id names a marker of this process (any generation).
@@ -346,23 +342,37 @@ func describeAcks(acks []ack) string {
 // output where to answer.
 func (a *acker) connectionClosed() {
 	a.mu.Lock()
-	if len(a.pending) == 0 || a.awaiting != "" {
+	if a.awaiting != "" {
 		a.mu.Unlock()
+		return
+	}
+	if len(a.pending) == 0 {
+		// Nothing to write again, but the next output counts this input's lines from
+		// its first marker: one with nothing before it spares a rewrite of the batch
+		// that follows.
+		a.mu.Unlock()
+		if err := a.writeProbe(false); err != nil {
+			a.log.Errorf("ack: writing a marker for the next output: %v", err)
+		}
 		return
 	}
 	a.awaiting = "the connection of telegraf-cnosdb closed (it stopped or died) while it held unconfirmed lines"
 	a.log.Warnf("ack: telegraf-cnosdb went away with %d messages unconfirmed; reading waits until it is back, then they are written again", a.messages.Load())
 	a.mu.Unlock()
 	a.pause(true)
-	err := a.rewrite(func(out stdout) error {
+	if err := a.writeProbe(true); err != nil {
+		a.log.Errorf("ack: writing a marker for the next output: %v", err)
+	}
+}
+
+// writeProbe writes a marker with no batch of its own.
+func (a *acker) writeProbe(waiting bool) error {
+	return a.rewrite(func(out stdout) error {
 		a.mu.Lock()
-		probe := a.markLocked(nil, &heldBatch{}, out.markerLines(), time.Now(), true)
+		probe := a.markLocked(nil, &heldBatch{}, out.markerLines(), time.Now(), waiting)
 		a.mu.Unlock()
 		return out.writeMarked(probe)
 	})
-	if err != nil {
-		a.log.Errorf("ack: writing a marker for the next output: %v", err)
-	}
 }
 
 // writeAgain writes every batch held in generation gen again, in the order they were
