@@ -155,6 +155,8 @@ func listenForged(t *testing.T) *forgedSocket {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// The first 4 KiB are kept; the rest is read and dropped, so that
+				// the peer is never held up.
 				r := bufio.NewReader(io.LimitReader(c, 4096))
 				for {
 					line, err := r.ReadString('\n')
@@ -162,6 +164,7 @@ func listenForged(t *testing.T) *forgedSocket {
 					fs.said[i] += line
 					fs.mu.Unlock()
 					if err != nil {
+						_, _ = io.Copy(io.Discard, c)
 						return
 					}
 				}
