@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,11 +31,15 @@ type Faults struct {
 	refusing  bool
 	dropping  bool
 	refuser   func(on bool) // set by Front
+	// refusedAt is when Refuse took effect (the listener and every connection
+	// closed); zero while connections are not refused.
+	refusedAt time.Time
 
 	requests   int64
 	responded  int64
 	dropped    int64
 	passed     int64
+	leaked     int64 // passed, begun after refusedAt
 	perPath    map[string]int64
 	active     int64 // requests in the fault layer now
 	mostAtOnce int64
@@ -57,6 +62,13 @@ type FaultStats struct {
 	// MostAtOnce is the most requests that were in the fault layer at once, from
 	// their arrival to the end of their answer: what a client had in flight.
 	MostAtOnce int64 `json:"most_at_once"`
+	// PassedWhileRefusing counts the requests handed to the backend that began
+	// after Refuse had taken effect, while it was in effect: what the Front let
+	// through when it was to refuse every connection. A request begins when the
+	// Front has read its headers; one read before Refuse closed its connection,
+	// in flight when the fault was set, still reaches the backend and is counted
+	// in Passed only.
+	PassedWhileRefusing int64 `json:"passed_while_refusing"`
 }
 
 // FaultState describes the faults currently set.
@@ -105,9 +117,22 @@ func (f *Faults) Refuse(on bool) {
 	f.mu.Lock()
 	f.refusing = on
 	refuser := f.refuser
+	if !on {
+		f.refusedAt = time.Time{}
+	}
 	f.mu.Unlock()
-	if refuser != nil {
-		refuser(on)
+	if refuser == nil {
+		return
+	}
+	refuser(on)
+	if on {
+		// In effect once the listener and the connections are closed: a request
+		// read before then was in flight.
+		f.mu.Lock()
+		if f.refusing && f.refusedAt.IsZero() {
+			f.refusedAt = time.Now()
+		}
+		f.mu.Unlock()
 	}
 }
 
@@ -127,6 +152,7 @@ func (f *Faults) Clear() {
 	f.dropping = false
 	wasRefusing := f.refusing
 	f.refusing = false
+	f.refusedAt = time.Time{}
 	refuser := f.refuser
 	f.mu.Unlock()
 	if wasRefusing && refuser != nil {
@@ -142,7 +168,8 @@ func (f *Faults) Stats() FaultStats {
 	for p, n := range f.perPath {
 		paths[p] = n
 	}
-	return FaultStats{Requests: f.requests, Responded: f.responded, Dropped: f.dropped, Passed: f.passed, Paths: paths, MostAtOnce: f.mostAtOnce}
+	return FaultStats{Requests: f.requests, Responded: f.responded, Dropped: f.dropped, Passed: f.passed,
+		Paths: paths, MostAtOnce: f.mostAtOnce, PassedWhileRefusing: f.leaked}
 }
 
 // Requests returns how many requests for path reached the fault layer
@@ -171,7 +198,7 @@ func (f *Faults) State() FaultState {
 func (f *Faults) ResetCounters() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests, f.responded, f.dropped, f.passed = 0, 0, 0, 0
+	f.requests, f.responded, f.dropped, f.passed, f.leaked = 0, 0, 0, 0, 0
 	f.perPath = nil
 	f.mostAtOnce = f.active
 }
@@ -196,8 +223,8 @@ const (
 	actionDrop
 )
 
-// decide counts a request and picks what happens to it.
-func (f *Faults) decide(path string) (faultAction, *cannedResponse, time.Duration) {
+// decide counts a request that began at began and picks what happens to it.
+func (f *Faults) decide(path string, began time.Time) (faultAction, *cannedResponse, time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.requests++
@@ -226,13 +253,16 @@ func (f *Faults) decide(path string) (faultAction, *cannedResponse, time.Duratio
 		return actionRespond, &answer, f.latency
 	}
 	f.passed++
+	if !f.refusedAt.IsZero() && !began.Before(f.refusedAt) {
+		f.leaked++
+	}
 	return actionPass, nil, f.latency
 }
 
 // Handler wraps next with the faults.
 func (f *Faults) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		action, canned, latency := f.decide(r.URL.Path)
+		action, canned, latency := f.decide(r.URL.Path, requestBegan(r.Context()))
 		defer f.leave()
 		if latency > 0 {
 			if !sleepContext(r.Context(), latency) {
@@ -257,6 +287,35 @@ func (f *Faults) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// connState is what a Front knows of a connection, in Unix nanoseconds: when
+// it read the headers of the current request, and when it closed the
+// connection; zero if it has not.
+type connState struct {
+	active atomic.Int64
+	closed atomic.Int64
+}
+
+type connStateKey struct{}
+
+// requestBegan returns when the request of ctx began: when the Front read its
+// headers or, if it closed the connection before it noted that, when it closed
+// it (nothing is read from a closed connection). Without a Front: now, when
+// the request reaches the fault layer.
+func requestBegan(ctx context.Context) time.Time {
+	cs, ok := ctx.Value(connStateKey{}).(*connState)
+	if !ok {
+		return time.Now()
+	}
+	began := cs.active.Load()
+	if closed := cs.closed.Load(); closed != 0 && (began == 0 || closed < began) {
+		began = closed
+	}
+	if began == 0 {
+		return time.Now()
+	}
+	return time.Unix(0, began)
 }
 
 // leave counts the end of a request decide counted.
@@ -288,7 +347,7 @@ type Front struct {
 
 	mu        sync.Mutex
 	listener  net.Listener // nil while refusing
-	conns     map[net.Conn]struct{}
+	conns     map[net.Conn]*connState
 	closed    bool
 	listenErr error
 }
@@ -310,12 +369,13 @@ func ListenTLS(addr string, backend http.Handler, config *tls.Config) (*Front, e
 		faults: &Faults{},
 		addr:   ln.Addr().String(),
 		tls:    config,
-		conns:  make(map[net.Conn]struct{}),
+		conns:  make(map[net.Conn]*connState),
 	}
 	fr.faults.refuser = fr.setRefusing
 	fr.server = &http.Server{
 		Handler:           fr.faults.Handler(backend),
 		ReadHeaderTimeout: 30 * time.Second,
+		ConnContext:       fr.connContext,
 		ConnState:         fr.trackConn,
 	}
 	fr.listener = ln
@@ -369,15 +429,42 @@ func (fr *Front) serve(ln net.Listener) {
 	}()
 }
 
+// connContext tracks a connection the server has just accepted; its state goes
+// with each of its requests.
+func (fr *Front) connContext(ctx context.Context, c net.Conn) context.Context {
+	cs := &connState{}
+	fr.mu.Lock()
+	fr.conns[c] = cs
+	fr.mu.Unlock()
+	return context.WithValue(ctx, connStateKey{}, cs)
+}
+
 func (fr *Front) trackConn(c net.Conn, state http.ConnState) {
 	fr.mu.Lock()
 	defer fr.mu.Unlock()
 	switch state {
 	case http.StateNew:
-		fr.conns[c] = struct{}{}
+		// Accepted just before Refuse closed the listener: close it, or its
+		// requests would pass while connections are refused.
+		if fr.listener == nil {
+			fr.closeConn(c)
+		}
+	case http.StateActive:
+		if cs := fr.conns[c]; cs != nil {
+			cs.active.Store(time.Now().UnixNano())
+		}
 	case http.StateClosed, http.StateHijacked:
 		delete(fr.conns, c)
 	}
+}
+
+// closeConn closes a connection and notes when; fr.mu is held.
+func (fr *Front) closeConn(c net.Conn) {
+	if cs := fr.conns[c]; cs != nil {
+		cs.closed.CompareAndSwap(0, time.Now().UnixNano())
+	}
+	_ = c.Close()
+	delete(fr.conns, c)
 }
 
 // setRefusing closes the listener and every connection, or listens again
@@ -394,8 +481,7 @@ func (fr *Front) setRefusing(on bool) {
 			fr.listener = nil
 		}
 		for c := range fr.conns {
-			_ = c.Close()
-			delete(fr.conns, c)
+			fr.closeConn(c)
 		}
 		return
 	}

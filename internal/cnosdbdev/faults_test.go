@@ -187,6 +187,66 @@ func TestFaultsRefuseClosesThePortAndReopensIt(t *testing.T) {
 	status, _, _, err = post(t, frontClient(), fr.URL()+"/api/v1/sql", "select 1")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, status)
+	require.Zero(t, fr.Faults().Stats().PassedWhileRefusing)
+}
+
+// TestFaultsRefuseCountsWhatItLetsThrough: a request whose headers were read
+// before Refuse closed its connection was in flight and still reaches the backend;
+// only one that began after the refusal took effect was let through.
+func TestFaultsRefuseCountsWhatItLetsThrough(t *testing.T) {
+	fr := startFront(t, New(Options{}))
+	f := fr.Faults()
+	h := f.Handler(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	serve := func(cs *connState) {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/write?db=public", strings.NewReader("m f=1 1"))
+		if cs != nil {
+			req = req.WithContext(context.WithValue(req.Context(), connStateKey{}, cs))
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	early := time.Now().UnixNano()
+	f.Refuse(true)
+	late := time.Now().UnixNano()
+
+	read := &connState{} // headers read before the refusal, handled after it
+	read.active.Store(early)
+	serve(read)
+	closed := &connState{} // closed by the refusal before its headers were noted
+	closed.closed.Store(early)
+	closed.active.Store(late)
+	serve(closed)
+	st := f.Stats()
+	require.Equal(t, int64(2), st.Passed)
+	require.Zero(t, st.PassedWhileRefusing, "requests in flight when the fault was set")
+
+	missed := &connState{} // read on a connection the refusal did not close
+	missed.active.Store(late)
+	serve(missed)
+	serve(nil) // without a Front: it begins as it reaches the fault layer
+	require.Equal(t, int64(2), f.Stats().PassedWhileRefusing)
+
+	f.Refuse(false)
+	serve(nil)
+	st = f.Stats()
+	require.Equal(t, int64(5), st.Passed)
+	require.Equal(t, int64(2), st.PassedWhileRefusing, "nothing counts once connections are taken again")
+}
+
+// TestFrontClosesAConnectionAcceptedAsItRefuses: a connection the server accepted
+// just before Refuse closed the listener, and tracks only after, is closed too.
+func TestFrontClosesAConnectionAcceptedAsItRefuses(t *testing.T) {
+	fr := startFront(t, New(Options{}))
+	server, client := net.Pipe()
+	defer client.Close()
+	require.NoError(t, client.SetWriteDeadline(time.Now().Add(5*time.Second)))
+	fr.Faults().Refuse(true)
+	ctx := fr.connContext(context.Background(), server)
+	fr.trackConn(server, http.StateNew)
+	_, err := client.Write([]byte("POST /api/v1/write HTTP/1.1\r\n"))
+	require.ErrorIs(t, err, io.ErrClosedPipe)
+	require.False(t, requestBegan(ctx).After(time.Now()), "a request on it began no later than its close")
+	fr.Faults().Refuse(false)
+	require.NoError(t, fr.Err())
 }
 
 func TestFaultsDrop(t *testing.T) {

@@ -35,10 +35,17 @@ type faultRig struct {
 	topic  string
 	target *cnosdbtest.Target
 	db     string
-	front  *cnosdbdev.Front // what the first Telegraf's output writes to
-	recs   []*recorder      // every recorder writes went through
+	front  *cnosdbdev.Front        // what the first Telegraf's output writes to
+	recs   []*recorder             // every recorder writes went through
+	tgs    []*telegraftest.Process // every Telegraf the rig started
 	bad    func(id int) bool
-	agent  string // settings added to telegraf.conf's [agent] table
+	custom func(id int) []byte // the messages, if not the rig's own
+	format string              // the input's data_format
+	agent  string              // settings added to telegraf.conf's [agent] table
+	// noRewrites says that the input must never write messages again: waiting
+	// for the ids ends as soon as Telegraf's log says it did, and gaveUp is set.
+	noRewrites bool
+	gaveUp     bool
 	// bufferLimit, if set, replaces the metric_buffer_limit of telegraf.conf.
 	bufferLimit int
 	configs     map[string]string // telegraf.conf by output URL
@@ -49,8 +56,13 @@ type rigOptions struct {
 	broker     *kafkatest.Broker // nil: the package's shared broker
 	partitions int               // zero: 1
 	// bad, if set, picks the ids whose field v is a string where the others carry a
-	// number, so that CnosDB rejects their lines.
+	// number, so that CnosDB rejects their lines; with message, the ids whose
+	// messages must not be stored.
 	bad func(id int) bool
+	// message, if set, gives each id's message in data_format format ("json" if
+	// empty) in place of the rig's own; its line must have an integer field id.
+	message func(id int) []byte
+	format  string
 }
 
 func newFaultRig(t *testing.T, opts rigOptions) *faultRig {
@@ -69,7 +81,12 @@ func newFaultRig(t *testing.T, opts rigOptions) *faultRig {
 		broker: opts.broker,
 		topic:  kafkatest.UniqueName(t, "faults"),
 		bad:    opts.bad,
+		custom: opts.message,
+		format: opts.format,
 		began:  time.Now(),
+	}
+	if r.format == "" {
+		r.format = "json"
 	}
 	r.broker.CreateTopic(t, r.topic, opts.partitions)
 	r.target = cnosdbtest.Start(t, cnosdbdev.Options{})
@@ -88,6 +105,9 @@ func (r *faultRig) rec() *recorder { return r.recs[0] }
 // a message read again lands on the same row and any row beyond one per id is a
 // duplicate a user would see.
 func (r *faultRig) message(id int) []byte {
+	if r.custom != nil {
+		return r.custom(id)
+	}
 	if r.bad(id) {
 		return fmt.Appendf(nil, `{"id":%d,"v":"text-%d"}`, id, id)
 	}
@@ -115,15 +135,18 @@ func (r *faultRig) config(url string) string {
 	}
 	dir := t.TempDir()
 	kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
+	parser := ""
+	if r.format == "json" {
+		parser = "  json_string_fields = [\"v\", \"msg\"]\n"
+	}
 	writeFile(t, kafkaConf, fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
   topics = [%q]
   consumer_group = %q
   offset = "oldest"
   kafka_version = "4.1.0"
-  data_format = "json"
-  json_string_fields = ["v"]
-`, r.broker.Addr(), r.topic, r.topic))
+  data_format = %q
+%s`, r.broker.Addr(), r.topic, r.topic, r.format, parser))
 	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
 	// retry_max_interval is short so that the writes resume soon after an outage.
 	writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]
@@ -157,7 +180,28 @@ func writeFile(t *testing.T, path, content string) {
 // telegraf starts stock Telegraf writing through the rig's first front.
 func (r *faultRig) telegraf() *telegraftest.Process {
 	r.t.Helper()
-	return telegraftest.Start(r.t, telegraftest.Latest, r.config(r.front.URL()))
+	return r.telegrafTo(r.front.URL())
+}
+
+// telegrafTo starts stock Telegraf whose output writes to url.
+func (r *faultRig) telegrafTo(url string) *telegraftest.Process {
+	r.t.Helper()
+	tg := telegraftest.Start(r.t, telegraftest.Latest, r.config(url))
+	r.tgs = append(r.tgs, tg)
+	return tg
+}
+
+// rewrites returns how many times the input wrote unconfirmed messages again, and how
+// many messages that was, by the warnings in the logs of every Telegraf the rig ran.
+func (r *faultRig) rewrites() (times, messages int) {
+	for _, tg := range r.tgs {
+		for _, m := range rewindLine.FindAllStringSubmatch(tg.Logs(), -1) {
+			n, _ := strconv.Atoi(m[2])
+			times++
+			messages += n
+		}
+	}
+	return times, messages
 }
 
 // waitMidStream waits until CnosDB has accepted at least a fifth of the messages,
@@ -234,6 +278,14 @@ func (r *faultRig) waitAccepted(want func(id int) bool, tgs ...*telegraftest.Pro
 		if missing == 0 {
 			return
 		}
+		if times, messages := r.rewrites(); r.noRewrites && times > 0 {
+			// What a rewrite costs shows in the result; waiting longer would only
+			// wait for what may never come.
+			r.t.Errorf("the input wrote unconfirmed messages again %d times (%d messages) with %d ids still missing in CnosDB",
+				times, messages, missing)
+			r.gaveUp = true
+			return
+		}
 		r.checkRunning(tgs, fmt.Sprintf("waiting for %d ids still missing in CnosDB (the first: %d)", missing, first))
 		if time.Now().After(deadline) {
 			r.t.Fatalf("after %v, %d ids expected in CnosDB were still missing (the first: %d)", waitLimit, missing, first)
@@ -273,8 +325,17 @@ type faultResult struct {
 	lost       int
 	duplicates int64 // lines CnosDB accepted beyond one per row
 	dupRows    int   // rows beyond one per id
+	rewrites   int   // times the input wrote unconfirmed messages again
 	duration   time.Duration
 	note       string
+}
+
+// gaveUpNote is what the note of a result says when waiting ended at a rewrite.
+func (r *faultRig) gaveUpNote() string {
+	if !r.gaveUp {
+		return ""
+	}
+	return "; stopped waiting at the first rewrite: lost counts the ids not stored by then"
 }
 
 // result checks CnosDB against the messages sent: every good id stored once as one
@@ -295,7 +356,7 @@ func (r *faultRig) result(name string, mayLose func(id int) bool) faultResult {
 			t.Errorf("CnosDB holds %d rows with id %d; a message read again must land on its row", n, id)
 		}
 		if r.bad(id) {
-			t.Errorf("CnosDB stored id %d, whose line has a field of the wrong type", id)
+			t.Errorf("CnosDB stored id %d, whose message was to be refused", id)
 		}
 	}
 	var lost, unexplained []int
@@ -317,16 +378,20 @@ func (r *faultRig) result(name string, mayLose func(id int) bool) faultResult {
 	}
 	// The rows as CnosDB counts them (exact_count(*) on a real one), beyond one per id.
 	counted := r.target.Count(t, r.db, faultTable)
+	rewrites, rewritten := r.rewrites()
 	res := faultResult{name: name, lost: len(lost), duplicates: lines - int64(rows), dupRows: counted - len(stored),
-		duration: time.Since(r.began)}
+		rewrites: rewrites, duration: time.Since(r.began)}
 	if res.dupRows != 0 {
 		t.Errorf("CnosDB counts %d rows for %d ids: %d duplicate rows", counted, len(stored), res.dupRows)
+	}
+	if r.noRewrites && rewrites != 0 {
+		t.Errorf("the input wrote unconfirmed messages again %d times (%d messages); no fault here loses any", rewrites, rewritten)
 	}
 	if r.target.Real {
 		t.Logf("%s: duplicates are counted from the writes CnosDB answered with 200; a write CnosDB stored but answered with a timeout (422 050016) is not counted", name)
 	}
-	t.Logf("%s: %d of %d ids stored, %d lost, %d lines accepted by CnosDB (%d duplicates), %d rows (%d duplicate rows)",
-		name, len(stored), faultMessages-r.badCount(), len(lost), lines, res.duplicates, counted, res.dupRows)
+	t.Logf("%s: %d of %d ids stored, %d lost, %d lines accepted by CnosDB (%d duplicates), %d rows (%d duplicate rows), %d rewrites (%d messages)",
+		name, len(stored), faultMessages-r.badCount(), len(lost), lines, res.duplicates, counted, res.dupRows, rewrites, rewritten)
 	return res
 }
 
@@ -354,9 +419,9 @@ func summarize(ids []int) string {
 // resultTable formats the summary printed at the end of the suite.
 func resultTable(results []faultResult) string {
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "\n%-34s %8s %16s %14s %9s  %s\n", "fault", "lost", "duplicate lines", "duplicate rows", "duration", "note")
+	fmt.Fprintf(&sb, "\n%-34s %8s %16s %14s %9s %9s  %s\n", "fault", "lost", "duplicate lines", "duplicate rows", "rewrites", "duration", "note")
 	for _, r := range results {
-		fmt.Fprintf(&sb, "%-34s %8d %16d %14d %9s  %s\n", r.name, r.lost, r.duplicates, r.dupRows, r.duration.Round(time.Second), r.note)
+		fmt.Fprintf(&sb, "%-34s %8d %16d %14d %9d %9s  %s\n", r.name, r.lost, r.duplicates, r.dupRows, r.rewrites, r.duration.Round(time.Second), r.note)
 	}
 	return sb.String()
 }

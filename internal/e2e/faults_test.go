@@ -16,6 +16,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/telegraftest"
 )
@@ -31,8 +32,9 @@ const outage = 30 * time.Second
 // pair, CnosDB behind a fault layer) carrying 100,000 messages with unique ids and no
 // time of their own, as the seed's, and checks at the end that every id is in CnosDB
 // as one row, except where the fault's known window allows a loss, which is then
-// bounded exactly. The summary table at the end lists lost ids, duplicate lines and
-// duplicate rows per fault.
+// bounded exactly. The summary table at the end lists lost ids, duplicate lines,
+// duplicate rows and the input's rewrites (unconfirmed messages written again) per
+// fault.
 func TestFault(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the fault-injection suite takes minutes")
@@ -60,27 +62,34 @@ func TestFault(t *testing.T) {
 	run("kill-9-telegraf", faultKillTelegraf)
 	run("kill-9-telegraf-disk-buffer", faultKillTelegrafDiskBuffer)
 	run("backlog-over-metric_buffer_limit", faultBufferOverflow)
+	run("newline-in-string-field", faultNewlineInStringField)
+	run("marker-shaped-message", faultMarkerShapedMessage)
 	// "report: " keeps the table in the summary of make test (internal/tools/testsummary).
 	t.Log("report: fault-injection suite, 100,000 messages per fault" + resultTable(results))
 }
 
 // outageFault runs the pipeline, sets a fault for 30 s mid-stream, clears it and
-// waits for every id.
-func outageFault(t *testing.T, name string, set func(*faultRig), clear func(*faultRig)) faultResult {
+// waits for every id. letThrough counts, from the fault layer's counters before and
+// at the end of the outage, the requests that began after the fault had taken effect
+// and still reached CnosDB: a request already in flight when it was set (up to
+// max_in_flight of them) may finish, and is not counted.
+func outageFault(t *testing.T, name string, set func(*faultRig), clear func(*faultRig),
+	letThrough func(before, during cnosdbdev.FaultStats) int64) faultResult {
 	r := newFaultRig(t, rigOptions{})
 	r.produce(0, faultMessages)
 	tg := r.telegraf()
 	r.waitMidStream(tg)
 	set(r)
-	// Requests let through from now on; one already past the fault layer may finish.
-	before := r.front.Faults().Stats().Passed
+	before := r.front.Faults().Stats()
 	time.Sleep(outage)
-	during := r.front.Faults().Stats().Passed
+	during := r.front.Faults().Stats()
 	clear(r)
 	cleared := time.Now()
-	if during != before {
-		t.Errorf("%d requests reached CnosDB while it was to be unavailable", during-before)
+	if n := letThrough(before, during); n != 0 {
+		t.Errorf("%d requests that began after the fault was set reached CnosDB while it was to be unavailable", n)
 	}
+	t.Logf("during the outage: %d requests passed in all, %d of them let through; at most %d at once in the fault layer",
+		during.Passed-before.Passed, letThrough(before, during), during.MostAtOnce)
 	r.waitAll(tg)
 	res := r.result(name, nil)
 	res.note = fmt.Sprintf("all in %v after the fault ended", time.Since(cleared).Round(100*time.Millisecond))
@@ -95,6 +104,11 @@ func faultMemoryExhausted(t *testing.T) faultResult {
 	}, func(r *faultRig) {
 		answered = r.front.Faults().Stats().Responded
 		r.front.Faults().Clear()
+	}, func(before, during cnosdbdev.FaultStats) int64 {
+		// Every write reaching the fault layer once the fault is set is answered by
+		// it; a write that was not passed.
+		const write = "/api/v1/write"
+		return (during.Paths[write] - before.Paths[write]) - (during.Responded - before.Responded)
 	})
 	if answered == 0 {
 		t.Errorf("no write reached CnosDB during the 30 s of Memory Exhausted: the output did not retry")
@@ -111,6 +125,10 @@ func faultConnectionsRefused(t *testing.T) faultResult {
 	}, func(r *faultRig) {
 		r.front.Faults().Refuse(false)
 		front = r.front.Err()
+	}, func(before, during cnosdbdev.FaultStats) int64 {
+		// A request read before the port closed, on a connection that was open,
+		// still reaches CnosDB; only one that began after was let through.
+		return during.PassedWhileRefusing - before.PassedWhileRefusing
 	})
 	if front != nil {
 		t.Errorf("the fault front could not listen again: %v", front)
@@ -211,7 +229,7 @@ func faultSecondTelegraf(t *testing.T) faultResult {
 
 	front2, rec2 := recordingFront(t, r.target)
 	r.recs = append(r.recs, rec2)
-	second := telegraftest.Start(t, telegraftest.Latest, r.config(front2.URL()))
+	second := r.telegrafTo(front2.URL())
 	waitGroupMembers(t, r.broker, r.topic, 2)
 	// The rest arrives while both share the partitions.
 	r.produce(half, faultMessages)
@@ -477,5 +495,55 @@ func faultBufferOverflow(t *testing.T) faultResult {
 	}
 	res := r.result("backlog-over-metric_buffer_limit", nil)
 	res.note = fmt.Sprintf("metric_buffer_limit 10000, the input's defaults: Telegraf dropped %d metrics", dropped)
+	return res
+}
+
+// Messages whose msg string field holds a newline, as JSON logs do: line protocol
+// carries it as it is, so each message's line spans two lines of text. No fault: every
+// id must be stored once, and the input must never write a message again (were the
+// lines of text counted for lines of line protocol, every marker would report a loss).
+func faultNewlineInStringField(t *testing.T) faultResult {
+	r := newFaultRig(t, rigOptions{message: func(id int) []byte {
+		return fmt.Appendf(nil, `{"id":%d,"v":%d.5,"msg":"request %d failed\nretrying"}`, id, id, id)
+	}})
+	r.noRewrites = true
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	r.waitAll(tg)
+	res := r.result("newline-in-string-field", nil)
+	res.note = "msg holds a newline" + r.gaveUpNote()
+	return res
+}
+
+// One message among the line protocol messages (data_format = "influx") is shaped
+// like the input's acknowledgement marker and names a socket the test listens on. It
+// is data: nothing may connect to that socket, the input refuses the message, every
+// other id is stored once and nothing is written again.
+func faultMarkerShapedMessage(t *testing.T) faultResult {
+	const forged = faultMessages / 2
+	socket := listenForged(t)
+	r := newFaultRig(t, rigOptions{
+		format: "influx",
+		bad:    func(id int) bool { return id == forged },
+		message: func(id int) []byte {
+			if id == forged {
+				return []byte(socket.marker())
+			}
+			return fmt.Appendf(nil, "%s id=%di,v=%d.5", faultTable, id, id)
+		},
+	})
+	r.noRewrites = true
+	r.produce(0, faultMessages)
+	tg := r.telegraf()
+	r.waitAll(tg)
+	// Once stopped, the output has read past the forged message and connected to
+	// whatever it was going to.
+	tg.Stop(t)
+	res := r.result("marker-shaped-message", nil)
+	conns := socket.connections()
+	if len(conns) > 0 {
+		t.Errorf("%d connections to the socket a Kafka message named; what each wrote: %q", len(conns), conns)
+	}
+	res.note = fmt.Sprintf("offset %d marker-shaped; %d connections to the socket it names", forged, len(conns)) + r.gaveUpNote()
 	return res
 }

@@ -25,6 +25,7 @@ type pipeline struct {
 	topic  string
 	group  string // the input's consumer group; the topic's name unless changed
 	db     string
+	format string // the input's data_format; "json" unless changed
 }
 
 func newPipeline(t *testing.T, partitions int) *pipeline {
@@ -37,7 +38,7 @@ func newPipeline(t *testing.T, partitions int) *pipeline {
 	if target.Real {
 		db = target.NewDatabase(t, "")
 	}
-	return &pipeline{broker: broker, target: target, topic: topic, group: topic, db: db}
+	return &pipeline{broker: broker, target: target, topic: topic, group: topic, db: db, format: "json"}
 }
 
 // telegrafConfig writes the plugins' own files and returns telegraf.conf with extra
@@ -56,8 +57,8 @@ func (p *pipeline) telegrafConfigWith(t *testing.T, version, parserOptions, extr
   consumer_group = %q
   offset = "oldest"
   kafka_version = "4.1.0"
-  data_format = "json"
-%s`, p.broker.Addr(), p.topic, p.group, parserOptions)), 0o600))
+  data_format = %q
+%s`, p.broker.Addr(), p.topic, p.group, p.format, parserOptions)), 0o600))
 	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
 	require.NoError(t, os.WriteFile(cnosdbConf, []byte(fmt.Sprintf(`[[outputs.cnosdb]]
   urls = [%q]
