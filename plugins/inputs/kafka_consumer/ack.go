@@ -88,8 +88,19 @@ type heldBatch struct {
 	count    int64  // lines in lines
 	mac      string // of its marker now
 	received bool
-	// losses counts the times the batch went missing after it was written.
+	// losses counts the writes of the batch that went missing; lostIn is the
+	// generation of the last one plus 1, so that several answers about one write
+	// count once.
 	losses int
+	lostIn uint64
+}
+
+// lost counts a loss of b in generation gen, once per write.
+func (b *heldBatch) lost(gen uint64) {
+	if b.lostIn != gen+1 {
+		b.lostIn = gen + 1
+		b.losses++
+	}
 }
 
 func newAcker(socket string, timeout time.Duration, maxMarkers int, log telegraf.Logger) *acker {
@@ -191,7 +202,7 @@ func (a *acker) handle(ans ackproto.Answer, now time.Time) {
 		return
 	}
 	if ans.Verb == ackproto.Lost {
-		b.losses++
+		b.lost(a.generation)
 		a.lostLocked(fmt.Sprintf("telegraf-cnosdb did not receive every line before marker %d", id.Seq))
 		return
 	}
@@ -204,7 +215,7 @@ func (a *acker) handle(ans ackproto.Answer, now time.Time) {
 	for seq, other := range a.pending {
 		if seq < id.Seq && !other.received {
 			lost = max(lost, seq)
-			other.losses++
+			other.lost(a.generation)
 		}
 	}
 	if lost > 0 {
@@ -238,23 +249,53 @@ func (a *acker) lostLocked(why string) {
 		a.mu.Unlock()
 		return // a rewrite of everything held is on its way
 	}
-	var given []*heldBatch
-	worst := 0
-	for seq, b := range a.pending {
+	// Batches lost too often are given up, and with them every batch that holds a
+	// message of a partition they stop: its offsets cannot be committed past the
+	// first anyway, and writing it again would only go missing the same way.
+	stopped := make(map[*partition]bool)
+	giveUp := func(b *heldBatch) bool {
 		if b.losses > maxRewrites {
+			return true
+		}
+		for _, ak := range b.acks {
+			if stopped[ak.part] {
+				return true
+			}
+		}
+		return false
+	}
+	var given []*heldBatch
+	for more := true; more; {
+		more = false
+		for seq, b := range a.pending {
+			if !giveUp(b) {
+				continue
+			}
+			for _, ak := range b.acks {
+				more = more || !stopped[ak.part]
+				stopped[ak.part] = true
+			}
 			// A marker with no lines before it has nothing to lose.
 			if len(b.acks) > 0 {
 				given = append(given, b)
 			}
 			delete(a.pending, seq)
 			a.messages.Add(-int64(len(b.acks)))
-			continue
 		}
+	}
+	worst, lostNow := 0, false
+	for _, b := range a.pending {
 		worst = max(worst, b.losses)
+		lostNow = lostNow || b.lostIn == gen+1
 	}
 	why += " (Telegraf dropped metrics: its buffer overflowed, or a filter or processor drops them)"
 	if len(given) > 0 {
 		a.giveUpLocked(given, why)
+	}
+	if !lostNow {
+		// What went missing was given up; the rest arrived.
+		a.mu.Unlock()
+		return
 	}
 	delay := a.delay(worst)
 	if delay == 0 {

@@ -142,3 +142,44 @@ func TestAckerTakesOnlyItsOwnAnswers(t *testing.T) {
 	r.handle(ackproto.Done, id, time.Now())
 	require.Equal(t, []int64{3}, r.completed)
 }
+
+// Several answers about one write of a batch count as one loss, and a batch given up
+// takes with it every batch held of the partitions it stops: they could not be
+// committed, and written again they would go missing the same way.
+func TestAckerCountsALossOncePerWriteAndGivesUpThePartition(t *testing.T) {
+	r := newAckRig()
+	r.a.delay = func(int) time.Duration { return 0 }
+	p, other := testPartition(), testPartition()
+	other.id = 1
+	first, second, third := r.hold(t, 0, 1), r.hold(t, 2), r.hold(t, 3)
+	r.a.mu.Lock()
+	for seq, b := range r.a.pending {
+		for i := range b.acks {
+			b.acks[i].part = p
+			if seq == third.Seq {
+				b.acks[i].part = other
+			}
+		}
+	}
+	r.a.mu.Unlock()
+	for loss := 1; loss <= maxRewrites+1; loss++ {
+		// The output says lost, then a later marker arrives while this one did not:
+		// one write, one loss.
+		r.handle(ackproto.Lost, first, time.Now())
+		r.handle(ackproto.Received, second, time.Now())
+		if loss <= maxRewrites {
+			require.Equal(t, int64(loss), r.a.rewinds.Load(), "loss %d", loss)
+			_, ids := r.rewritten(t)
+			require.Len(t, ids, 3)
+			first, second, third = ids[0], ids[1], ids[2]
+			r.handle(ackproto.Received, third, time.Now())
+		}
+	}
+	require.Equal(t, []int64{0, 1, 2}, r.given, "the batch lost too often, and the other of its partition")
+	require.Equal(t, int64(maxRewrites), r.a.rewinds.Load())
+	batches, msgs := r.a.outstanding()
+	require.Equal(t, 1, batches, "the batch of the other partition is still held")
+	require.Equal(t, int64(1), msgs)
+	r.handle(ackproto.Done, third, time.Now())
+	require.Equal(t, []int64{3}, r.completed)
+}
