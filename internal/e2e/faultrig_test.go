@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cnosdbtest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
@@ -48,6 +50,13 @@ type faultRig struct {
 	gaveUp     bool
 	// bufferLimit, if set, replaces the metric_buffer_limit of telegraf.conf.
 	bufferLimit int
+	// inputExtra is added to kafka_consumer.conf's table, outputExtra to the
+	// [[outputs.execd]] table of telegraf-cnosdb in telegraf.conf (a filter, say);
+	// processors is appended to telegraf.conf. A Telegraf started later with another
+	// output URL gets them as they are then.
+	inputExtra  string
+	outputExtra string
+	processors  string
 	configs     map[string]string // telegraf.conf by output URL
 	began       time.Time
 }
@@ -146,7 +155,7 @@ func (r *faultRig) config(url string) string {
   offset = "oldest"
   kafka_version = "4.1.0"
   data_format = %q
-%s`, r.broker.Addr(), r.topic, r.topic, r.format, parser))
+%s%s`, r.broker.Addr(), r.topic, r.topic, r.format, parser, r.inputExtra))
 	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
 	// retry_max_interval is short so that the writes resume soon after an outage.
 	writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]
@@ -160,6 +169,14 @@ func (r *faultRig) config(url string) string {
 	conf := telegraftest.PairConfig(telegraftest.Latest, binary("telegraf-kafka-consumer"), kafkaConf,
 		binary("telegraf-cnosdb"), cnosdbConf)
 	conf = strings.Replace(conf, "[agent]\n", "[agent]\n"+r.agent, 1)
+	if r.outputExtra != "" {
+		// Keys appended at the end land in the last table, which must be the output's.
+		if last := conf[strings.LastIndex(conf, "[["):]; !strings.HasPrefix(last, "[[outputs.execd]]") {
+			t.Fatalf("telegraf.conf does not end with the [[outputs.execd]] table:\n%s", last)
+		}
+		conf += r.outputExtra
+	}
+	conf += r.processors
 	if r.bufferLimit > 0 {
 		conf = regexp.MustCompile(`metric_buffer_limit = \d+`).ReplaceAllString(conf, fmt.Sprintf("metric_buffer_limit = %d", r.bufferLimit))
 	}
@@ -424,4 +441,181 @@ func resultTable(results []faultResult) string {
 		fmt.Fprintf(&sb, "%-34s %8d %16d %14d %9d %9s  %s\n", r.name, r.lost, r.duplicates, r.dupRows, r.rewrites, r.duration.Round(time.Second), r.note)
 	}
 	return sb.String()
+}
+
+// giveUpLine is the input's error when a batch went on going missing each time it was
+// written again and it stopped reading the batch's partition (acker.giveUpLocked):
+// how often it was written again, and the topic, partition, offsets and number of
+// the messages given up (one partition's; the suite's topics have one).
+var giveUpLine = regexp.MustCompile(`E! .*\[inputs\.kafka_consumer\] ack: .*went on going missing each of the (\d+) times it was written again: topic "([^"]+)" partition (\d+) offsets (\d+) to (\d+) \((\d+) messages\)`)
+
+// givenUp is one batch the input gave up on, as its error names it.
+type givenUp struct {
+	times       int // it was written again
+	topic       string
+	partition   int
+	first, last int64
+	messages    int
+}
+
+// givenUps returns the batches given up in logs.
+func givenUps(logs string) []givenUp {
+	var out []givenUp
+	for _, m := range giveUpLine.FindAllStringSubmatch(logs, -1) {
+		var g givenUp
+		g.times, _ = strconv.Atoi(m[1])
+		g.topic = m[2]
+		g.partition, _ = strconv.Atoi(m[3])
+		g.first, _ = strconv.ParseInt(m[4], 10, 64)
+		g.last, _ = strconv.ParseInt(m[5], 10, 64)
+		g.messages, _ = strconv.Atoi(m[6])
+		out = append(out, g)
+	}
+	return out
+}
+
+// committedWatch follows the offset the consumer group named like the topic commits
+// for partition 0: highest is the highest seen at any look.
+type committedWatch struct {
+	admin   sarama.ClusterAdmin
+	topic   string
+	highest int64
+}
+
+func (r *faultRig) watchCommitted() *committedWatch {
+	return &committedWatch{admin: r.broker.NewClusterAdmin(r.t), topic: r.topic, highest: -1}
+}
+
+// look reads the committed offset and returns it.
+func (w *committedWatch) look(t *testing.T) int64 {
+	t.Helper()
+	c := committedOffset(t, w.admin, w.topic)
+	w.highest = max(w.highest, c)
+	return c
+}
+
+// waitGiveUp waits until tg's log names a batch given up and returns it, looking at
+// the committed offset every 100 ms meanwhile.
+func (r *faultRig) waitGiveUp(tg *telegraftest.Process, w *committedWatch) givenUp {
+	r.t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for {
+		w.look(r.t)
+		if gs := givenUps(tg.Logs()); len(gs) > 0 {
+			r.t.Logf("given up: topic %q partition %d offsets %d to %d (%d messages), written again %d times",
+				gs[0].topic, gs[0].partition, gs[0].first, gs[0].last, gs[0].messages, gs[0].times)
+			return gs[0]
+		}
+		times, _ := r.rewrites()
+		r.checkRunning([]*telegraftest.Process{tg}, fmt.Sprintf("waiting for the input to give up a batch (%d rewrites so far)", times))
+		if time.Now().After(deadline) {
+			r.t.Fatalf("after %v the input had not given up a batch; it wrote unconfirmed messages again %d times", waitLimit, times)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// statsEvery is the kafka_consumer_stats interval of the faults that look at the
+// input's stats (inputExtra).
+const statsEvery = "  stats_interval = \"1s\"\n"
+
+// checkReadingStopped sends ids from..faultMessages-1 after the input of tg gave up a
+// batch, and checks that it reads none of them. It waits until the input's last three
+// kafka_consumer_stats metrics (statsEvery) stamped after they were sent show nothing
+// outstanding (no batch left to write again, however many it gave up meanwhile);
+// they must count the same messages read, no more than from, and as given up the
+// messages of every give-up in tg's log. No id from from on may then be in CnosDB. It
+// returns the messages read. It looks at the committed offset at each round.
+func (r *faultRig) checkReadingStopped(tg *telegraftest.Process, from int, w *committedWatch) int {
+	t := r.t
+	t.Helper()
+	r.produce(from, faultMessages)
+	sent := time.Now().UTC()
+	deadline := time.Now().Add(waitLimit)
+	type tick struct{ messages, givenUp, outstanding int }
+	for {
+		w.look(t)
+		answer := r.target.SQL(t, r.db, "SELECT time, messages, given_up, outstanding FROM kafka_consumer_stats WHERE given_up > 0 ORDER BY time")
+		var ticks []tick
+		for _, row := range strings.Split(strings.TrimSpace(answer), "\n")[1:] {
+			cols := strings.Split(strings.TrimSpace(row), ",")
+			if len(cols) != 4 {
+				t.Fatalf("kafka_consumer_stats row %q; expected time, messages, given_up, outstanding", row)
+			}
+			at, err := time.Parse("2006-01-02T15:04:05.999999999", strings.TrimSuffix(cols[0], "Z"))
+			if err != nil {
+				t.Fatalf("kafka_consumer_stats time %q: %v", cols[0], err)
+			}
+			if at.Before(sent) {
+				continue
+			}
+			var k tick
+			for i, v := range []*int{&k.messages, &k.givenUp, &k.outstanding} {
+				if *v, err = strconv.Atoi(cols[i+1]); err != nil {
+					t.Fatalf("kafka_consumer_stats row %q: messages, given_up and outstanding must be integers", row)
+				}
+			}
+			ticks = append(ticks, k)
+		}
+		settled := 0
+		for i := len(ticks) - 1; i >= 0 && ticks[i].outstanding == 0; i-- {
+			settled++
+		}
+		if settled >= 3 {
+			last := ticks[len(ticks)-3:]
+			logged := 0
+			for _, g := range givenUps(tg.Logs()) {
+				logged += g.messages
+			}
+			for _, k := range last {
+				if k.messages != last[0].messages || k.messages > from || k.givenUp != logged {
+					t.Errorf("kafka_consumer_stats after the give-up and %d more messages: %+v; expected the same messages read, at most %d, and given_up %d as logged",
+						faultMessages-from, last, from, logged)
+					break
+				}
+			}
+			var read []int
+			for id := range r.acceptedIDs() {
+				if id >= from {
+					read = append(read, id)
+				}
+			}
+			if len(read) > 0 {
+				t.Errorf("%d ids sent after the input gave up are in CnosDB (%s): reading went on", len(read), summarize(read))
+			}
+			t.Logf("reading stopped: %d stats metrics since %d more messages were sent, the last %d with nothing outstanding, count %d messages read, %d given up",
+				len(ticks), faultMessages-from, settled, last[0].messages, last[2].givenUp)
+			return last[0].messages
+		}
+		r.checkRunning([]*telegraftest.Process{tg}, "waiting for kafka_consumer_stats after the give-up")
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v, kafka_consumer_stats with given_up > 0 since the last messages were sent: %+v; expected the last 3 with nothing outstanding",
+				waitLimit, ticks)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkCommitted checks, once the Telegraf that gave up g has stopped, that the
+// group's committed offset, now and at every look before, is at most g's first offset,
+// and that every id below it is stored once; it returns the committed offset.
+func (r *faultRig) checkCommitted(g givenUp, w *committedWatch) int64 {
+	t := r.t
+	t.Helper()
+	committed := w.look(t)
+	if w.highest > g.first {
+		t.Errorf("the group committed offset %d, past %d, the first offset given up", w.highest, g.first)
+	}
+	stored := r.storedIDs()
+	var wrong []int
+	for id := range int(committed) {
+		if stored[id] != 1 {
+			wrong = append(wrong, id)
+		}
+	}
+	if len(wrong) > 0 {
+		t.Errorf("%d ids below the committed offset %d are not stored once (%s)", len(wrong), committed, summarize(wrong))
+	}
+	t.Logf("committed offset %d (at most %d seen), %d ids stored", committed, w.highest, len(stored))
+	return committed
 }

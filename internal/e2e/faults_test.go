@@ -64,6 +64,8 @@ func TestFault(t *testing.T) {
 	run("backlog-over-metric_buffer_limit", faultBufferOverflow)
 	run("newline-in-string-field", faultNewlineInStringField)
 	run("marker-shaped-message", faultMarkerShapedMessage)
+	run("output-filter-drops-input-metrics", faultOutputFilter)
+	run("processors-dedup", faultProcessorsDedup)
 	// "report: " keeps the table in the summary of make test (internal/tools/testsummary).
 	t.Log("report: fault-injection suite, 100,000 messages per fault" + resultTable(results))
 }
@@ -545,5 +547,114 @@ func faultMarkerShapedMessage(t *testing.T) faultResult {
 		t.Errorf("%d connections to the socket a Kafka message named; what each wrote: %q", len(conns), conns)
 	}
 	res.note = fmt.Sprintf("offset %d marker-shaped; %d connections to the socket it names", forged, len(conns)) + r.gaveUpNote()
+	return res
+}
+
+// giveUpFirstPart is how many messages the give-up faults send before the input gives
+// up; the rest follow once it has, to show that it reads none of them.
+const giveUpFirstPart = faultMessages * 6 / 10
+
+// A filter on the [[outputs.execd]] of telegraf-cnosdb drops the input's metric of one
+// id: the batch holding it reaches the output one line short each time, and the output
+// answers its marker "lost". The input writes it again at most 5 times, then logs one
+// error naming the batch and stops reading the partition: nothing after it is read,
+// and no offset from the batch on is committed. A Telegraf without the filter then
+// reads on from the committed offset, and every id is stored once.
+func faultOutputFilter(t *testing.T) faultResult {
+	const name = "output-filter-drops-input-metrics"
+	const dropped = faultMessages / 2
+	r := newFaultRig(t, rigOptions{})
+	// The markers and kafka_consumer_stats have no id and pass; the JSON parser makes
+	// id a float.
+	r.outputExtra = fmt.Sprintf("  metricpass = \"!('id' in fields) || double(fields.id) != %d.0\"\n", dropped)
+	r.inputExtra = statsEvery
+	r.produce(0, giveUpFirstPart)
+	tg := r.telegraf()
+	w := r.watchCommitted()
+	g := r.waitGiveUp(tg, w)
+	if g.topic != r.topic || g.partition != 0 || g.first > dropped || g.last < dropped {
+		t.Errorf("given up: %+v; expected topic %q partition 0, offsets from %d or before to %d or after", g, r.topic, dropped, dropped)
+	}
+	read := r.checkReadingStopped(tg, giveUpFirstPart, w)
+	tg.Stop(t)
+	if gs := givenUps(tg.Logs()); len(gs) != 1 {
+		t.Errorf("%d give-ups logged: %+v; expected one", len(gs), gs)
+	}
+	times, _ := countRewinds(t, tg.Logs())
+	if times < 1 || times > 6 {
+		t.Errorf("the input wrote unconfirmed messages again %d times; expected at most 5 for the batch given up, and one more", times)
+	}
+	committed := r.checkCommitted(g, w)
+
+	// The same topic, group and database, without the filter.
+	r.outputExtra = ""
+	front, rec := recordingFront(t, r.target)
+	r.recs = append(r.recs, rec)
+	again := r.telegrafTo(front.URL())
+	r.waitAll(again)
+	again.Stop(t)
+	if gs := givenUps(again.Logs()); len(gs) != 0 {
+		t.Errorf("the Telegraf without the filter gave up %+v", gs)
+	}
+	res := r.result(name, nil)
+	res.note = fmt.Sprintf("metricpass dropped id %d: offsets %d-%d given up after %d rewrites, %d read, committed %d; then all without the filter",
+		dropped, g.first, g.last, times, read, committed)
+	return res
+}
+
+// [[processors.dedup]] drops a metric that repeats the last one of its series within
+// dedup_interval. Each message carries a tag of its own (key), so that each series
+// holds one metric and a message written again is the same metric as the one dedup
+// holds, and is dropped. (Without such a tag every metric is of one series, each
+// differs from the last in id, and dedup lets everything through.) A kill -9 of the
+// output makes the input write what it had not had confirmed again; dedup drops that,
+// the batches go missing each time, and the input gives them up and stops reading.
+// What it had read after them and not had confirmed is written again, dropped by dedup
+// too, and given up in turn: the test counts the give-ups and waits until nothing is
+// outstanding. Nothing from the first batch given up on is committed. Telegraf started
+// again, with the same configuration, has a new dedup cache and stores every id once.
+func faultProcessorsDedup(t *testing.T) faultResult {
+	const name = "processors-dedup"
+	r := newFaultRig(t, rigOptions{message: func(id int) []byte {
+		return fmt.Appendf(nil, `{"id":%d,"key":"k%d","v":%d.5}`, id, id, id)
+	}})
+	r.inputExtra = statsEvery + "  tag_keys = [\"key\"]\n"
+	r.processors = "\n[[processors.dedup]]\n  dedup_interval = \"600s\"\n"
+	r.produce(0, giveUpFirstPart)
+	tg := r.telegraf()
+	w := r.watchCommitted()
+	old := childProcess(t, tg.Pid(), "telegraf-cnosdb")
+	r.waitMidStream(tg)
+	killNine(t, old, "the output telegraf-cnosdb")
+	fresh := childProcess(t, tg.Pid(), "telegraf-cnosdb")
+	_, stored := r.rec().Accepted()
+	t.Logf("output pid %d killed with %d ids in CnosDB; Telegraf started pid %d", old, stored, fresh)
+	g := r.waitGiveUp(tg, w)
+	read := r.checkReadingStopped(tg, giveUpFirstPart, w)
+	tg.Stop(t)
+	gs := givenUps(tg.Logs())
+	given := 0
+	for _, g1 := range gs {
+		given += g1.messages
+		if g1.topic != r.topic || g1.partition != 0 || g1.first < g.first {
+			t.Errorf("given up: %+v; expected topic %q partition 0, from offset %d on", g1, r.topic, g.first)
+		}
+	}
+	times, _ := countRewinds(t, tg.Logs())
+	if times < 1 {
+		t.Errorf("the input wrote nothing again after the output's kill")
+	}
+	committed := r.checkCommitted(g, w)
+
+	// Telegraf again, with the same configuration.
+	again := r.telegraf()
+	r.waitAll(again)
+	again.Stop(t)
+	if gs := givenUps(again.Logs()); len(gs) != 0 {
+		t.Errorf("Telegraf started again gave up %+v", gs)
+	}
+	res := r.result(name, nil)
+	res.note = fmt.Sprintf("kill -9 of the output at %d ids: %d give-ups (%d messages from offset %d), %d rewrites, %d read, committed %d; then all after a restart",
+		stored, len(gs), given, g.first, times, read, committed)
 	return res
 }

@@ -36,7 +36,7 @@ var Versions = []string{Latest, Seed}
 var plugins = []string{
 	"inputs.execd", "outputs.execd",
 	"inputs.kafka_consumer", "outputs.http",
-	"processors.rename", "outputs.file", "outputs.discard",
+	"processors.rename", "processors.dedup", "outputs.file", "outputs.discard",
 	"parsers.json", "parsers.influx", "serializers.influx",
 }
 
