@@ -446,20 +446,27 @@ func (a *acker) writeAgain(gen uint64, why string) {
 		a.rewinds.Add(1)
 		a.resent.Add(int64(n))
 		a.log.Warnf("ack: %s; writing the %d messages not confirmed (%d batches) again: they may be stored twice", why, n, len(held))
-		var buf []byte
+		// Every batch is held under its new marker before any is written, so that an
+		// answer to one of them finds them all (a loss given up takes the batches
+		// of its partitions with it).
 		now := time.Now()
+		markers := make([][]byte, len(held))
+		before := out.markerLines()
 		for i, b := range held {
 			b.received = false
 			// The last says that nothing follows soon, so that the output writes
 			// without waiting for a full batch.
-			buf = a.markLocked(append(buf[:0], b.lines...), b, out.markerLines()+b.count, now, i == len(held)-1)
-			a.mu.Unlock()
+			markers[i] = a.markLocked(nil, b, before+b.count, now, i == len(held)-1)
+			before = 0
+		}
+		a.mu.Unlock()
+		var buf []byte
+		for i, b := range held {
+			buf = append(append(buf[:0], b.lines...), markers[i]...)
 			if err := out.writeMarked(buf); err != nil {
 				return err
 			}
-			a.mu.Lock()
 		}
-		a.mu.Unlock()
 		return nil
 	})
 	if err != nil {
