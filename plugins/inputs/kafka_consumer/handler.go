@@ -44,6 +44,7 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		claim:   claim,
 		counts:  k.stats.counters(claim.Topic(), claim.Partition()),
 		log:     k.Log,
+		window:  k.window,
 	}
 	if k.testMode {
 		p.session = nil
@@ -146,7 +147,9 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		p.counts.bytes.Add(int64(len(msg.Value)))
 
 		var perr error
+		before := len(buf)
 		buf, perr = dec.decode(buf, msg)
+		p.hold(msg.Offset, len(buf)-before)
 		if errors.Is(perr, errNoMetrics) {
 			k.noMetrics(p, msg, perr)
 		} else if perr != nil {

@@ -32,7 +32,7 @@ func BenchmarkConsume(b *testing.B) {
 				"  data_format = \"json\"\n"+msg.extra)
 			require.NoError(b, err)
 			k.testMode = true
-			k.window = newWindow(k.MaxUndeliveredMessages)
+			k.window = newWindow(k.MaxUndeliveredMessages, int64(k.MaxUndeliveredBytes))
 			k.writer = newWriter(io.Discard, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 			k.writer.free = k.window.give
 			k.stats = newStats(k.ConsumerGroup)

@@ -29,6 +29,8 @@ type partition struct {
 	resumeAt int64
 	counts   *partitionCounts
 	log      telegraf.Logger
+	// window gets back the bytes of each message done; nil in tests that have none.
+	window *window
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
 	unmarked bool
@@ -40,18 +42,32 @@ type partition struct {
 
 // done is called by the writer once the message at offset is written (or had nothing
 // to write). It advances the mark to the offset that follows the longest done prefix;
-// markSession then hands it to the session.
+// markSession then hands it to the session. The bytes the message held in the window
+// are freed here; the writer frees its slot after.
 func (p *partition) done(offset int64) {
-	mark, advanced, err := p.offsets.Done(offset)
+	mark, advanced, size, err := p.offsets.DoneSize(offset)
 	if err != nil {
 		// A bug, not bad input: say so instead of marking a wrong offset.
 		p.log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
 		return
 	}
+	if p.window != nil {
+		p.window.giveBytes(size)
+	}
 	if advanced {
 		p.counts.marked.Store(mark)
 		p.unmarked = true
 	}
+}
+
+// hold records the n bytes of line protocol that the message at offset, the last one
+// handed out, gave: the window holds them until the message is done.
+func (p *partition) hold(offset int64, n int) {
+	if n <= 0 || p.window == nil {
+		return
+	}
+	p.offsets.SetSize(offset, int64(n))
+	p.window.hold(int64(n))
 }
 
 // markSession marks the offset done reached, once per write rather than once per

@@ -21,7 +21,7 @@ const reconnectDelay = 5 * time.Second
 // background until Stop. acc receives errors; metrics go to Out.
 func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 	k.acc = acc
-	k.window = newWindow(k.MaxUndeliveredMessages)
+	k.window = newWindow(k.MaxUndeliveredMessages, int64(k.MaxUndeliveredBytes))
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 	k.writer.free = k.window.give
 	k.writer.idle = func() bool { return k.backlogged.Load() == 0 }

@@ -19,7 +19,7 @@ import (
 // how many messages it read. Init must have been called.
 func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	k.testMode = true
-	k.window = newWindow(max(n, 1))
+	k.window = newWindow(max(n, 1), int64(k.MaxUndeliveredBytes))
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 	k.writer.free = k.window.give
 	k.stats = newStats(k.ConsumerGroup)
@@ -116,7 +116,7 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 			}
 			decoders[tp] = dec
 			parts[tp] = &partition{topic: tp.topic, id: tp.id, offsets: offsets.New(),
-				counts: k.stats.counters(tp.topic, tp.id), log: k.Log}
+				counts: k.stats.counters(tp.topic, tp.id), log: k.Log, window: k.window}
 		}
 		read++
 		if err := k.consume1(ctx, parts[tp], dec, r.msg); err != nil {
