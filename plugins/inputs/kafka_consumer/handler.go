@@ -49,6 +49,8 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	if k.testMode {
 		p.session = nil
 	}
+	p.fetched = k.fetch.claim(p.topic, p.id)
+	defer k.fetch.release(p.fetched)
 	pr := k.progressOf(p.topic, p.id)
 	pr.claim(p, p.session)
 	defer pr.release(p.session)
@@ -121,6 +123,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		if !ok {
 			return finish()
 		}
+		p.fetched.took(msg, len(msgs) == 0)
 		if msg.Offset < p.resumeAt && k.handedOut(p, msg) {
 			continue
 		}

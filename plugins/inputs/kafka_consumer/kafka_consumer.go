@@ -93,7 +93,8 @@ type KafkaConsumer struct {
 	modifier      *modifier
 	headerTags    map[string]bool
 	newConsumer   func(brokers []string, group string, cfg *sarama.Config) (sarama.ConsumerGroup, error)
-	window        *window // max_undelivered_messages and _bytes: a slot per message read and not yet done
+	window        *window      // max_undelivered_messages and _bytes: a slot per message read and not yet done
+	fetch         *fetchBudget // bounds what sarama fetched and no claim took yet
 	writer        *writer
 	stats         *stats
 	deadLetter    *deadLetter

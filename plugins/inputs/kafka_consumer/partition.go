@@ -31,6 +31,9 @@ type partition struct {
 	log      telegraf.Logger
 	// window gets back the bytes of each message done; nil in tests that have none.
 	window *window
+	// fetched counts the bytes of the claim's messages that sarama fetched and the
+	// claim did not take yet; nil in test mode.
+	fetched *fetchClaim
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
 	unmarked bool

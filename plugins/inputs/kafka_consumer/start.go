@@ -117,6 +117,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 		defer stalls.close()
 	}
 
+	k.fetch.setGroup(group)
 	h := &handler{k: k}
 	for ctx.Err() == nil {
 		// A change of the topic list ends the session, so that the next one

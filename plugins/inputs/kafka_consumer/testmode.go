@@ -29,7 +29,11 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	if err := k.refreshTopics(); err != nil {
 		return 0, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
-	client, err := sarama.NewClient(k.Brokers, k.config)
+	// At most n messages are read: sarama fetching channel_buffer_size of them ahead
+	// per partition would only take memory.
+	cfg := *k.config
+	cfg.ChannelBufferSize = max(min(cfg.ChannelBufferSize, n), 1)
+	client, err := sarama.NewClient(k.Brokers, &cfg)
 	if err != nil {
 		return 0, fmt.Errorf("connecting: %w", k.explainConnect(err))
 	}
