@@ -72,6 +72,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		if len(buf) == 0 && len(acks) == 0 {
 			return nil
 		}
+		k.window.hold(p.takeUnheld())
 		err := k.writer.Write(buf, acks)
 		buf, acks = buf[:0], acks[:0]
 		return err
@@ -131,7 +132,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		// Wait for a max_undelivered_messages slot; with the window closed, write out
 		// what is pending, since it is what frees slots, and say that nothing more
 		// comes until it is done.
-		if !k.window.tryTake() {
+		if !k.window.tryTake(p.takeUnheld()) {
 			if err := push(); err != nil {
 				return err
 			}

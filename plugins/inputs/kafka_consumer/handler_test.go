@@ -13,9 +13,9 @@ import (
 )
 
 // BenchmarkConsume measures a partition's whole loop per message, as the consumer
-// runs it: the hand-off from sarama's goroutine over a channel, the
-// max_undelivered_messages slot, offset tracking, decoding to line protocol, the
-// writer (to io.Discard) and marking.
+// runs it: the hand-off from sarama's goroutine over a channel and its count in the
+// fetch budget, the max_undelivered_messages slot and bytes, offset tracking, decoding
+// to line protocol, the writer (to io.Discard) and marking.
 func BenchmarkConsume(b *testing.B) {
 	for _, msg := range []struct{ name, value, extra, key string }{
 		{"sensor", seedMessage, "", ""},
@@ -38,7 +38,7 @@ func BenchmarkConsume(b *testing.B) {
 			k.stats = newStats(k.ConsumerGroup)
 			k.poisonLog = newRateLimiter(10, time.Second)
 			p := &partition{topic: "t", offsets: offsets.New(), counts: k.stats.counters("t", 0),
-				log: k.Log}
+				log: k.Log, window: k.window, fetched: k.fetch.claim("t", 0)}
 			dec, err := k.newDecoder()
 			require.NoError(b, err)
 

@@ -37,6 +37,12 @@ type partition struct {
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
 	unmarked bool
+	// freed is the bytes of the messages done since markSession last gave them back
+	// to the window: once per write, not per message, as with the marks.
+	freed int64
+	// unheld is the bytes of line protocol of the message the claim's loop parsed
+	// last, until it adds them to the window (see takeUnheld). Only that loop uses it.
+	unheld int64
 	// waiting says that the claim's loop waits for Kafka's next message, rather than
 	// for the writer or a max_undelivered_messages slot: only then can the stall
 	// watchdog blame the fetch.
@@ -45,8 +51,8 @@ type partition struct {
 
 // done is called by the writer once the message at offset is written (or had nothing
 // to write). It advances the mark to the offset that follows the longest done prefix;
-// markSession then hands it to the session. The bytes the message held in the window
-// are freed here; the writer frees its slot after.
+// markSession then hands it to the session, and gives the window back the bytes the
+// messages held; the writer frees their slots after.
 func (p *partition) done(offset int64) {
 	mark, advanced, size, err := p.offsets.DoneSize(offset)
 	if err != nil {
@@ -54,9 +60,7 @@ func (p *partition) done(offset int64) {
 		p.log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
 		return
 	}
-	if p.window != nil {
-		p.window.giveBytes(size)
-	}
+	p.freed += size
 	if advanced {
 		p.counts.marked.Store(mark)
 		p.unmarked = true
@@ -64,13 +68,22 @@ func (p *partition) done(offset int64) {
 }
 
 // hold records the n bytes of line protocol that the message at offset, the last one
-// handed out, gave: the window holds them until the message is done.
+// handed out, gave: the window holds them until the message is done. The claim's
+// loop adds them to the window when it asks for its next slot, or hands the lines to
+// the writer, whichever comes first (takeUnheld).
 func (p *partition) hold(offset int64, n int) {
 	if n <= 0 || p.window == nil {
 		return
 	}
 	p.offsets.SetSize(offset, int64(n))
-	p.window.hold(int64(n))
+	p.unheld += int64(n)
+}
+
+// takeUnheld returns the bytes hold recorded that the window does not have yet.
+func (p *partition) takeUnheld() int64 {
+	n := p.unheld
+	p.unheld = 0
+	return n
 }
 
 // markSession marks the offset done reached, once per write rather than once per
@@ -79,6 +92,12 @@ func (p *partition) hold(offset int64, n int) {
 // rebalance or a broker restart can end a session while its messages wait for the
 // output.
 func (p *partition) markSession() {
+	if p.freed > 0 {
+		if p.window != nil {
+			p.window.giveBytes(p.freed)
+		}
+		p.freed = 0
+	}
 	if !p.unmarked {
 		return
 	}

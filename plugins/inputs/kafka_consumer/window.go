@@ -41,10 +41,13 @@ func newWindow(size int, maxBytes int64) *window {
 	}
 }
 
-// tryTake takes a slot if the window is open.
-func (w *window) tryTake() bool {
+// tryTake takes a slot if the window is open, after adding held bytes as hold does:
+// the claim's loop hands over the bytes of the message it parsed last as it asks for
+// the next slot, so that the window is locked once per message, not twice.
+func (w *window) tryTake(held int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.holdLocked(held)
 	if w.closed || w.paused {
 		return false
 	}
@@ -58,7 +61,7 @@ func (w *window) tryTake() bool {
 // take waits for the window to open and takes a slot; false means ctx ended first.
 func (w *window) take(ctx context.Context) bool {
 	for {
-		if w.tryTake() {
+		if w.tryTake(0) {
 			return true
 		}
 		w.mu.Lock()
@@ -84,6 +87,13 @@ func (w *window) hold(n int64) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.holdLocked(n)
+}
+
+func (w *window) holdLocked(n int64) {
+	if n <= 0 {
+		return
+	}
 	w.bytes += n
 	if w.bytes >= w.maxBytes {
 		w.closed = true

@@ -17,23 +17,23 @@ import (
 func TestWindowReopensInLargeSteps(t *testing.T) {
 	w := newWindow(8, 1<<20)
 	for range 8 {
-		require.True(t, w.tryTake())
+		require.True(t, w.tryTake(0))
 	}
-	require.False(t, w.tryTake(), "every slot is taken")
+	require.False(t, w.tryTake(0), "every slot is taken")
 	w.give(1)
-	require.False(t, w.tryTake(), "one free slot does not open a closed window")
+	require.False(t, w.tryTake(0), "one free slot does not open a closed window")
 	require.True(t, w.isClosed())
 	w.give(1)
-	require.True(t, w.tryTake(), "a quarter free opens it")
-	require.True(t, w.tryTake())
-	require.False(t, w.tryTake())
+	require.True(t, w.tryTake(0), "a quarter free opens it")
+	require.True(t, w.tryTake(0))
+	require.False(t, w.tryTake(0))
 	require.Equal(t, 8, w.taken())
 }
 
 func TestWindowTakeWaitsForTheWindowToOpen(t *testing.T) {
 	w := newWindow(4, 1<<20)
 	for range 4 {
-		require.True(t, w.tryTake())
+		require.True(t, w.tryTake(0))
 	}
 	got := make(chan bool)
 	go func() { got <- w.take(context.Background()) }()
@@ -56,29 +56,41 @@ func TestWindowTakeWaitsForTheWindowToOpen(t *testing.T) {
 func TestWindowClosesOnBytes(t *testing.T) {
 	w := newWindow(100, 1000)
 	for range 4 {
-		require.True(t, w.tryTake())
+		require.True(t, w.tryTake(0))
 		w.hold(250)
 	}
 	require.True(t, w.isClosed(), "1000 bytes held")
-	require.False(t, w.tryTake())
+	require.False(t, w.tryTake(0))
 	w.giveBytes(100)
 	w.give(1)
-	require.False(t, w.tryTake(), "a tenth of the bytes free does not open it, though most slots are free")
+	require.False(t, w.tryTake(0), "a tenth of the bytes free does not open it, though most slots are free")
 	w.giveBytes(150)
 	w.give(1)
-	require.True(t, w.tryTake(), "a quarter of the bytes free opens it")
+	require.True(t, w.tryTake(0), "a quarter of the bytes free opens it")
 	require.Equal(t, 3, w.taken())
 	require.Equal(t, int64(750), w.held())
+}
+
+// The claim's loop hands over the bytes of the message it parsed last with its next
+// request for a slot: they count before the slot is given, and can close the window.
+func TestWindowTakesTheLastMessagesBytesWithTheNextSlot(t *testing.T) {
+	w := newWindow(100, 1000)
+	require.True(t, w.tryTake(0))
+	require.True(t, w.tryTake(600))
+	require.Equal(t, int64(600), w.held())
+	require.False(t, w.tryTake(600), "1200 bytes held: no slot for the next message")
+	require.Equal(t, int64(1200), w.held(), "the bytes count all the same")
+	require.Equal(t, 2, w.taken())
 }
 
 // A message larger than max_undelivered_bytes takes its slot while the window is
 // open, and alone closes it until it is done: nothing is ever stuck behind the limit.
 func TestWindowLetsAMessageLargerThanTheLimitThrough(t *testing.T) {
 	w := newWindow(100, 1000)
-	require.True(t, w.tryTake())
+	require.True(t, w.tryTake(0))
 	w.hold(5000)
 	require.True(t, w.isClosed())
-	require.False(t, w.tryTake())
+	require.False(t, w.tryTake(0))
 
 	got := make(chan bool)
 	go func() { got <- w.take(context.Background()) }()
@@ -95,29 +107,29 @@ func TestWindowLetsAMessageLargerThanTheLimitThrough(t *testing.T) {
 
 	// With smaller messages in flight, a large one closes the window behind itself.
 	w = newWindow(100, 1000)
-	require.True(t, w.tryTake())
+	require.True(t, w.tryTake(0))
 	w.hold(100)
-	require.True(t, w.tryTake())
+	require.True(t, w.tryTake(0))
 	w.hold(3000)
-	require.False(t, w.tryTake())
+	require.False(t, w.tryTake(0))
 	w.giveBytes(100)
 	w.give(1)
-	require.False(t, w.tryTake(), "the large one still holds more than the limit")
+	require.False(t, w.tryTake(0), "the large one still holds more than the limit")
 	w.giveBytes(3000)
 	w.give(1)
-	require.True(t, w.tryTake())
+	require.True(t, w.tryTake(0))
 }
 
 // Slots freed with every message done free the bytes too, even those not given back
 // one by one, so that a miscount cannot close the window for good.
 func TestWindowWithNoMessageHoldsNoBytes(t *testing.T) {
 	w := newWindow(10, 1000)
-	require.True(t, w.tryTake())
+	require.True(t, w.tryTake(0))
 	w.hold(2000)
-	require.False(t, w.tryTake())
+	require.False(t, w.tryTake(0))
 	w.give(1)
 	require.Zero(t, w.held())
-	require.True(t, w.tryTake())
+	require.True(t, w.tryTake(0))
 }
 
 // Against a broker: reading stops once the lines of the unconfirmed messages reach
