@@ -56,6 +56,9 @@ func peakRSS(t *testing.T, pid int) int64 {
 // fetcher runs ahead of the parser, and the unconfirmed lines pile up to what the
 // input allows. Its peak resident memory must stay under memoryLimit.
 func TestInputMemoryWithMegabyteMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("produces 320 MiB to Kafka; not in -short")
+	}
 	const (
 		size       = 1 << 20
 		messages   = 320
