@@ -24,6 +24,14 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/outputs/cnosdb"
 )
 
+// gcMemoryLimit is where the garbage collector starts collecting more often than Go's
+// default (see cli.TuneGC), unless GOGC or GOMEMLIMIT say otherwise. With lines of a
+// few hundred bytes the heap stays far below it. With lines of 1 MiB the batches
+// queued, being written and filling are up to about 110 MiB live, and Go's default
+// would let the heap grow to twice that before collecting: the limit keeps the
+// process under about 170 MiB resident instead of 250.
+const gcMemoryLimit = 160 << 20
+
 func main() {
 	os.Exit(run())
 }
@@ -63,6 +71,7 @@ func run() int {
 	if w := pluginconf.ExposedSecretWarning(flags.Config, !plugin.Password.Empty()); w != "" {
 		log.Warn(w)
 	}
+	cli.TuneGC(100, gcMemoryLimit)
 	defer flags.StartProfiling("telegraf-cnosdb", log)()
 	if err := plugin.Connect(); err != nil {
 		log.Error(err)

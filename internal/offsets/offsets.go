@@ -9,7 +9,8 @@
 // one on a crash, so a Partition only ever reports the end of the longest done prefix.
 //
 // Each message may carry its Kafka timestamp, so that a consumer can tell how far
-// behind in time it is, not only in offsets (see Oldest and MarkTime).
+// behind in time it is, not only in offsets (see Oldest and MarkTime), and a size, the
+// memory it holds until it is done (see SetSize and DoneSize).
 package offsets
 
 import (
@@ -37,6 +38,7 @@ type Partition struct {
 type entry struct {
 	offset int64
 	ts     int64
+	size   int64
 	done   bool
 }
 
@@ -69,22 +71,39 @@ func unixNano(ts time.Time) int64 {
 	return ts.UnixNano()
 }
 
+// SetSize records the size of the message at offset, the last one handed out. It
+// does nothing for another offset.
+func (p *Partition) SetSize(offset, size int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.pending); n > p.head && p.pending[n-1].offset == offset {
+		p.pending[n-1].size = size
+	}
+}
+
 // Done records that the message at offset is done. It reports the new mark (the
 // offset of the next message to consume, the value to commit) and whether Done
 // advanced it. Done with an offset that was not handed out, or is done already,
 // returns an error and changes nothing.
 func (p *Partition) Done(offset int64) (mark int64, advanced bool, err error) {
+	mark, advanced, _, err = p.DoneSize(offset)
+	return mark, advanced, err
+}
+
+// DoneSize is Done that also returns the size SetSize recorded for the message.
+func (p *Partition) DoneSize(offset int64) (mark int64, advanced bool, size int64, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	live := p.pending[p.head:]
 	i := sort.Search(len(live), func(i int) bool { return live[i].offset >= offset })
 	if i == len(live) || live[i].offset != offset {
-		return p.mark, false, fmt.Errorf("offset %d is not in flight", offset)
+		return p.mark, false, 0, fmt.Errorf("offset %d is not in flight", offset)
 	}
 	if live[i].done {
-		return p.mark, false, fmt.Errorf("offset %d is done already", offset)
+		return p.mark, false, 0, fmt.Errorf("offset %d is done already", offset)
 	}
 	live[i].done = true
+	size = live[i].size
 	for p.head < len(p.pending) && p.pending[p.head].done {
 		e := &p.pending[p.head]
 		p.mark = e.offset + 1
@@ -102,7 +121,7 @@ func (p *Partition) Done(offset int64) (mark int64, advanced bool, err error) {
 		n := copy(p.pending, p.pending[p.head:])
 		p.pending, p.head = p.pending[:n], 0
 	}
-	return p.mark, advanced, nil
+	return p.mark, advanced, size, nil
 }
 
 // Mark returns the offset of the next message to consume once every message handed

@@ -195,3 +195,21 @@ func TestMessagesWithoutTimestampArePassedOver(t *testing.T) {
 	require.True(t, ok)
 	require.True(t, withTime.Equal(mark), "the last message behind the mark with a timestamp")
 }
+
+func TestSizeComesBackWhenDone(t *testing.T) {
+	p := New()
+	require.NoError(t, p.Add(1, noTime))
+	p.SetSize(1, 100)
+	require.NoError(t, p.Add(2, noTime))
+	p.SetSize(1, 7) // not the last one handed out: ignored
+	p.SetSize(2, 200)
+	_, _, size, err := p.DoneSize(2)
+	require.NoError(t, err)
+	require.Equal(t, int64(200), size)
+	_, _, size, err = p.DoneSize(1)
+	require.NoError(t, err)
+	require.Equal(t, int64(100), size)
+	_, _, size, err = p.DoneSize(1)
+	require.Error(t, err)
+	require.Zero(t, size, "nothing to give back twice")
+}

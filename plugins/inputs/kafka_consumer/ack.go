@@ -54,8 +54,8 @@ type acker struct {
 	// up in Telegraf's buffer.
 	pause func(bool)
 	// giveUp stops the partitions of a batch that kept going missing, without
-	// marking its messages, and frees its slots.
-	giveUp func(acks []ack)
+	// marking its messages, and frees their slots and the bytes of their lines.
+	giveUp func(acks []ack, bytes int64)
 	// delay is rewriteDelay, but in tests.
 	delay func(losses int) time.Duration
 
@@ -323,9 +323,13 @@ func (a *acker) lostLocked(why string) {
 // where they are: nothing after them is read, and their offsets are never committed,
 // so that a restart, once the cause is fixed, reads them again.
 func (a *acker) giveUpLocked(batches []*heldBatch, why string) {
-	var acks []ack
+	var (
+		acks  []ack
+		bytes int64
+	)
 	for _, b := range batches {
 		acks = append(acks, b.acks...)
+		bytes += int64(len(b.lines))
 	}
 	a.givenUp.Add(int64(len(acks)))
 	a.log.Errorf("ack: %s, and went on going missing each of the %d times it was written again: %s. "+
@@ -336,7 +340,7 @@ func (a *acker) giveUpLocked(batches []*heldBatch, why string) {
 		"these offsets and none of them is committed: restart Telegraf once the cause is fixed and they are read again",
 		why, maxRewrites, describeAcks(acks))
 	if a.giveUp != nil && len(acks) > 0 {
-		a.giveUp(acks)
+		a.giveUp(acks, bytes)
 	}
 }
 

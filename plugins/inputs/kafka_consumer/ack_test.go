@@ -35,7 +35,7 @@ func newAckRig() *ackRig {
 			r.completed = append(r.completed, a.offset)
 		}
 	}
-	r.a.giveUp = func(acks []ack) {
+	r.a.giveUp = func(acks []ack, _ int64) {
 		for _, a := range acks {
 			r.given = append(r.given, a.offset)
 		}

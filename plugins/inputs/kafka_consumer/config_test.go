@@ -74,6 +74,7 @@ func TestSampleConfigLoads(t *testing.T) {
 	require.Equal(t, defaultOutputBufferSize, k.OutputBufferSize)
 	require.True(t, k.Ack, "the acknowledgement is on by default")
 	require.Equal(t, defaultAckMaxUndeliveredMessages, k.MaxUndeliveredMessages)
+	require.Equal(t, defaultMaxUndeliveredBytes, k.MaxUndeliveredBytes)
 	require.Equal(t, defaultStallTimeout, k.StallTimeout)
 
 	// Every option of Telegraf's sample is documented in this one.
@@ -87,7 +88,7 @@ func TestSampleConfigLoads(t *testing.T) {
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
 		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout",
-		"group_instance_id", "session_timeout", "stall_timeout"} {
+		"group_instance_id", "session_timeout", "stall_timeout", "max_undelivered_bytes"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }
@@ -108,6 +109,10 @@ func TestMaxUndeliveredDefaultsToMoreWithAcks(t *testing.T) {
 	k, err = configured(t, sample+"\n  ack_socket = \""+filepath.Join(t.TempDir(), "a.sock")+"\"\n  max_undelivered_messages = 300\n")
 	require.NoError(t, err)
 	require.Equal(t, 300, k.MaxUndeliveredMessages, "a value given is kept")
+
+	k, err = configured(t, sample+"\n  ack = false\n  max_undelivered_bytes = \"1MiB\"\n")
+	require.NoError(t, err)
+	require.Equal(t, config.Size(1<<20), k.MaxUndeliveredBytes, "a value given is kept")
 }
 
 func TestUnknownKeysAreRefusedByName(t *testing.T) {
@@ -137,6 +142,7 @@ func TestInitNamesTheOption(t *testing.T) {
 		{`connection_strategy = "later"`, `connection_strategy: "later"`},
 		{`topic_regexps = ["("]`, `topic_regexps: "("`},
 		{`max_message_len = -1`, `max_message_len: -1 is negative`},
+		{`max_undelivered_bytes = -1`, `max_undelivered_bytes: -1 is negative`},
 		{`stats_interval = "-1s"`, `stats_interval: -1s is negative`},
 		{`stall_timeout = "-1s"`, `stall_timeout: -1s is negative ("0s" turns the watchdog off)`},
 		{`dead_letter_topic = "t"`, `dead_letter_topic: "t" is also in topics`},

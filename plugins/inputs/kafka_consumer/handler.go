@@ -44,10 +44,13 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 		claim:   claim,
 		counts:  k.stats.counters(claim.Topic(), claim.Partition()),
 		log:     k.Log,
+		window:  k.window,
 	}
 	if k.testMode {
 		p.session = nil
 	}
+	p.fetched = k.fetch.claim(p.topic, p.id)
+	defer k.fetch.release(p.fetched)
 	pr := k.progressOf(p.topic, p.id)
 	pr.claim(p, p.session)
 	defer pr.release(p.session)
@@ -72,6 +75,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		if len(buf) == 0 && len(acks) == 0 {
 			return nil
 		}
+		k.window.hold(p.takeUnheld())
 		err := k.writer.Write(buf, lines, acks)
 		buf, acks, lines = buf[:0], acks[:0], 0
 		return err
@@ -123,6 +127,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		if !ok {
 			return finish()
 		}
+		p.fetched.took(msg, len(msgs) == 0)
 		if msg.Offset < p.resumeAt && k.handedOut(p, msg) {
 			continue
 		}
@@ -130,7 +135,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 		// Wait for a max_undelivered_messages slot; with the window closed, write out
 		// what is pending, since it is what frees slots, and say that nothing more
 		// comes until it is done.
-		if !k.window.tryTake() {
+		if !k.window.tryTake(p.takeUnheld()) {
 			if err := push(); err != nil {
 				return err
 			}
@@ -163,8 +168,10 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			perr error
 			n    int
 		)
+		before := len(buf)
 		buf, n, perr = dec.decodeLines(buf, msg)
 		lines += int64(n)
+		p.hold(msg.Offset, len(buf)-before)
 		if errors.Is(perr, errNoMetrics) {
 			k.noMetrics(p, msg, perr)
 		} else if perr != nil {

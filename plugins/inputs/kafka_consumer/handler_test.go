@@ -13,9 +13,9 @@ import (
 )
 
 // BenchmarkConsume measures a partition's whole loop per message, as the consumer
-// runs it: the hand-off from sarama's goroutine over a channel, the
-// max_undelivered_messages slot, offset tracking, decoding to line protocol, the
-// writer (to io.Discard) and marking.
+// runs it: the hand-off from sarama's goroutine over a channel and its count in the
+// fetch budget, the max_undelivered_messages slot and bytes, offset tracking, decoding
+// to line protocol, the writer (to io.Discard) and marking.
 func BenchmarkConsume(b *testing.B) {
 	for _, msg := range []struct{ name, value, extra, key string }{
 		{"sensor", seedMessage, "", ""},
@@ -32,13 +32,13 @@ func BenchmarkConsume(b *testing.B) {
 				"  data_format = \"json\"\n"+msg.extra)
 			require.NoError(b, err)
 			k.testMode = true
-			k.window = newWindow(k.MaxUndeliveredMessages)
+			k.window = newWindow(k.MaxUndeliveredMessages, int64(k.MaxUndeliveredBytes))
 			k.writer = newWriter(io.Discard, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 			k.writer.free = k.window.give
 			k.stats = newStats(k.ConsumerGroup)
 			k.poisonLog = newRateLimiter(10, time.Second)
 			p := &partition{topic: "t", offsets: offsets.New(), counts: k.stats.counters("t", 0),
-				log: k.Log}
+				log: k.Log, window: k.window, fetched: k.fetch.claim("t", 0)}
 			dec, err := k.newDecoder()
 			require.NoError(b, err)
 

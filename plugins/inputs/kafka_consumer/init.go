@@ -36,7 +36,13 @@ const (
 	// markersPerSlots: at most one marker waits for "done" per this many
 	// max_undelivered_messages, so that markers take at most an eighth more room in
 	// Telegraf's buffer however slowly messages come.
-	markersPerSlots            = 8
+	markersPerSlots = 8
+	// defaultMaxUndeliveredBytes bounds the line protocol the input keeps for the
+	// messages not yet confirmed. Messages of a few hundred bytes never reach it (20000
+	// of them are a few MiB); with messages of 1 MiB it holds 64 of them, and with
+	// what sarama may fetch ahead (a quarter of it, see fetchBudget) the process stays
+	// well under 256 MiB.
+	defaultMaxUndeliveredBytes = config.Size(64 << 20)
 	defaultChannelBufferSize   = 1024
 	defaultOutputBufferSize    = config.Size(64 << 10)
 	defaultOutputFlushInterval = config.Duration(time.Millisecond)
@@ -67,6 +73,12 @@ func (k *KafkaConsumer) Init() error {
 		if k.Ack {
 			k.MaxUndeliveredMessages = defaultAckMaxUndeliveredMessages
 		}
+	}
+	if k.MaxUndeliveredBytes < 0 {
+		return fmt.Errorf("max_undelivered_bytes: %d is negative", k.MaxUndeliveredBytes)
+	}
+	if k.MaxUndeliveredBytes == 0 {
+		k.MaxUndeliveredBytes = defaultMaxUndeliveredBytes
 	}
 	if k.MaxProcessingTime < 0 {
 		return fmt.Errorf("max_processing_time: %s is negative", time.Duration(k.MaxProcessingTime))
@@ -244,6 +256,9 @@ func (k *KafkaConsumer) saramaConfig() (*sarama.Config, error) {
 	if k.ChannelBufferSize > 0 {
 		cfg.ChannelBufferSize = k.ChannelBufferSize
 	}
+	// What sarama fetched ahead of the claims gets a quarter of what the window holds.
+	k.fetch = newFetchBudget(int64(k.MaxUndeliveredBytes) / 4)
+	cfg.Consumer.Interceptors = append(cfg.Consumer.Interceptors, k.fetch)
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka client options: %w", err)
 	}

@@ -56,6 +56,7 @@ type KafkaConsumer struct {
 
 	// Options of this plugin.
 	MsgKeyAsTag          string          `toml:"msg_key_as_tag"`
+	MaxUndeliveredBytes  config.Size     `toml:"max_undelivered_bytes"`
 	TopicRefreshInterval config.Duration `toml:"topic_refresh_interval"`
 	ConsumerFetchMin     config.Size     `toml:"consumer_fetch_min"`
 	ConsumerFetchMax     config.Size     `toml:"consumer_fetch_max"`
@@ -92,7 +93,8 @@ type KafkaConsumer struct {
 	modifier      *modifier
 	headerTags    map[string]bool
 	newConsumer   func(brokers []string, group string, cfg *sarama.Config) (sarama.ConsumerGroup, error)
-	window        *window // max_undelivered_messages: a slot per message read and not yet done
+	window        *window      // max_undelivered_messages and _bytes: a slot per message read and not yet done
+	fetch         *fetchBudget // bounds what sarama fetched and no claim took yet
 	writer        *writer
 	stats         *stats
 	deadLetter    *deadLetter

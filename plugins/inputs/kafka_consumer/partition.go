@@ -29,9 +29,20 @@ type partition struct {
 	resumeAt int64
 	counts   *partitionCounts
 	log      telegraf.Logger
+	// window gets back the bytes of each message done; nil in tests that have none.
+	window *window
+	// fetched counts the bytes of the claim's messages that sarama fetched and the
+	// claim did not take yet; nil in test mode.
+	fetched *fetchClaim
 	// unmarked says that done advanced the mark since markSession last handed it to
 	// the session. Only the writer, holding its lock, calls done and markSession.
 	unmarked bool
+	// freed is the bytes of the messages done since markSession last gave them back
+	// to the window: once per write, not per message, as with the marks.
+	freed int64
+	// unheld is the bytes of line protocol of the message the claim's loop parsed
+	// last, until it adds them to the window (see takeUnheld). Only that loop uses it.
+	unheld int64
 	// waiting says that the claim's loop waits for Kafka's next message, rather than
 	// for the writer or a max_undelivered_messages slot: only then can the stall
 	// watchdog blame the fetch.
@@ -40,18 +51,39 @@ type partition struct {
 
 // done is called by the writer once the message at offset is written (or had nothing
 // to write). It advances the mark to the offset that follows the longest done prefix;
-// markSession then hands it to the session.
+// markSession then hands it to the session, and gives the window back the bytes the
+// messages held; the writer frees their slots after.
 func (p *partition) done(offset int64) {
-	mark, advanced, err := p.offsets.Done(offset)
+	mark, advanced, size, err := p.offsets.DoneSize(offset)
 	if err != nil {
 		// A bug, not bad input: say so instead of marking a wrong offset.
 		p.log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
 		return
 	}
+	p.freed += size
 	if advanced {
 		p.counts.marked.Store(mark)
 		p.unmarked = true
 	}
+}
+
+// hold records the n bytes of line protocol that the message at offset, the last one
+// handed out, gave: the window holds them until the message is done. The claim's
+// loop adds them to the window when it asks for its next slot, or hands the lines to
+// the writer, whichever comes first (takeUnheld).
+func (p *partition) hold(offset int64, n int) {
+	if n <= 0 || p.window == nil {
+		return
+	}
+	p.offsets.SetSize(offset, int64(n))
+	p.unheld += int64(n)
+}
+
+// takeUnheld returns the bytes hold recorded that the window does not have yet.
+func (p *partition) takeUnheld() int64 {
+	n := p.unheld
+	p.unheld = 0
+	return n
 }
 
 // markSession marks the offset done reached, once per write rather than once per
@@ -60,6 +92,12 @@ func (p *partition) done(offset int64) {
 // rebalance or a broker restart can end a session while its messages wait for the
 // output.
 func (p *partition) markSession() {
+	if p.freed > 0 {
+		if p.window != nil {
+			p.window.giveBytes(p.freed)
+		}
+		p.freed = 0
+	}
 	if !p.unmarked {
 		return
 	}
@@ -222,9 +260,10 @@ func (pr *progress) restart(p *partition) {
 func (p *partition) stopped() bool { return p.progress != nil && p.progress.stopped.Load() }
 
 // giveUp stops reading the partitions of acks, whose lines kept going missing between
-// this input and telegraf-cnosdb, and frees their slots without marking them: their
-// offsets are never committed, so a restart reads them again.
-func (k *KafkaConsumer) giveUp(acks []ack) {
+// this input and telegraf-cnosdb, and frees their slots and the bytes of their lines
+// without marking them: their offsets are never committed, so a restart reads them
+// again.
+func (k *KafkaConsumer) giveUp(acks []ack, bytes int64) {
 	seen := make(map[*partition]bool)
 	for _, a := range acks {
 		if a.part == nil {
@@ -236,5 +275,6 @@ func (k *KafkaConsumer) giveUp(acks []ack) {
 			a.part.progress.stopped.Store(true)
 		}
 	}
+	k.window.giveBytes(bytes)
 	k.window.give(len(acks))
 }

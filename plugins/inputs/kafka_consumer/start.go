@@ -21,7 +21,7 @@ const reconnectDelay = 5 * time.Second
 // background until Stop. acc receives errors; metrics go to Out.
 func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 	k.acc = acc
-	k.window = newWindow(k.MaxUndeliveredMessages)
+	k.window = newWindow(k.MaxUndeliveredMessages, int64(k.MaxUndeliveredBytes))
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 	k.writer.free = k.window.give
 	k.writer.idle = func() bool { return k.backlogged.Load() == 0 }
@@ -117,6 +117,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 		defer stalls.close()
 	}
 
+	k.fetch.setGroup(group)
 	h := &handler{k: k}
 	for ctx.Err() == nil {
 		// A change of the topic list ends the session, so that the next one

@@ -19,7 +19,7 @@ import (
 // how many messages it read. Init must have been called.
 func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	k.testMode = true
-	k.window = newWindow(max(n, 1))
+	k.window = newWindow(max(n, 1), int64(k.MaxUndeliveredBytes))
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 	k.writer.free = k.window.give
 	k.stats = newStats(k.ConsumerGroup)
@@ -29,7 +29,11 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	if err := k.refreshTopics(); err != nil {
 		return 0, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
-	client, err := sarama.NewClient(k.Brokers, k.config)
+	// At most n messages are read: sarama fetching channel_buffer_size of them ahead
+	// per partition would only take memory.
+	cfg := *k.config
+	cfg.ChannelBufferSize = max(min(cfg.ChannelBufferSize, n), 1)
+	client, err := sarama.NewClient(k.Brokers, &cfg)
 	if err != nil {
 		return 0, fmt.Errorf("connecting: %w", k.explainConnect(err))
 	}
@@ -116,7 +120,7 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 			}
 			decoders[tp] = dec
 			parts[tp] = &partition{topic: tp.topic, id: tp.id, offsets: offsets.New(),
-				counts: k.stats.counters(tp.topic, tp.id), log: k.Log}
+				counts: k.stats.counters(tp.topic, tp.id), log: k.Log, window: k.window}
 		}
 		read++
 		if err := k.consume1(ctx, parts[tp], dec, r.msg); err != nil {

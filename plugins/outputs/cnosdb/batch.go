@@ -20,6 +20,8 @@ type batch struct {
 	// sources[i] says where line i came from (its stdin line), for error messages.
 	sources []int64
 	seq     uint64 // order of the batch, counted from 1
+	// queued is what the batch took of the queue's byte budget when it was flushed.
+	queued int
 }
 
 func (b *batch) len() int { return len(b.starts) }

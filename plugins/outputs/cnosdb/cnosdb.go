@@ -77,14 +77,16 @@ type CnosDB struct {
 	statsDone  chan struct{} // closed when the summary loop ends
 
 	// Batches read from stdin: one being filled, up to queuedBatches queued, up to
-	// max_in_flight being written. With a spool, the spool is the queue and free is
-	// not used.
-	fill      *batch
-	queue     chan *batch
-	free      chan *batch
-	seq       uint64
-	inflight  sync.WaitGroup // batches flushed and not yet written
-	closeOnce sync.Once
+	// max_in_flight being written, the queued and written ones within queueBytes. Free
+	// batches are kept for reuse only if small (see poolable). With a spool, the spool
+	// is the queue and free is not used.
+	fill       *batch
+	queue      chan *batch
+	queueBytes *byteBudget
+	free       chan *batch
+	seq        uint64
+	inflight   sync.WaitGroup // batches flushed and not yet written
+	closeOnce  sync.Once
 }
 
 // idleFlush is how long stdin must stay quiet before a batch that is not full is
@@ -115,6 +117,14 @@ func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
 // would otherwise overflow; 8 batches of 2000 lines of a few hundred bytes are a few
 // MiB.
 const queuedBatches = 8
+
+// poolable reports whether a batch written is kept for reuse: only one whose buffer is
+// at most a share of max_request_size, so that the free batches together take at most
+// max_request_size. Batches of small lines (2000 of a few hundred bytes) are reused;
+// those of large lines, a full max_request_size each, are left to the collector.
+func (c *CnosDB) poolable(b *batch) bool {
+	return cap(b.buf) <= int(c.MaxRequestSize)/cap(c.free)
+}
 
 // maxInFlightLimit bounds max_in_flight: CnosDB's intake stops growing well before.
 const maxInFlightLimit = 64
@@ -288,6 +298,7 @@ func (c *CnosDB) Connect() error {
 		go c.writeSpooled()
 	} else {
 		c.queue = make(chan *batch, queuedBatches)
+		c.queueBytes = newByteBudget((c.MaxInFlight + 1) * int(c.MaxRequestSize))
 		c.free = make(chan *batch, 1+queuedBatches+c.MaxInFlight)
 		c.parallel = newInflight(c.MaxInFlight)
 		c.writer.observe = c.parallel.observe
@@ -451,8 +462,9 @@ func (c *CnosDB) Pending() (lines, size int) {
 	return c.fill.len(), len(c.fill.buf)
 }
 
-// Flush queues the batch being filled; it blocks while the writer is busy with the
-// queued one, or with a spool, while the spool is full.
+// Flush queues the batch being filled; it blocks while queuedBatches batches wait for
+// a writer or the batches queued and being written take their byte budget, or with a
+// spool, while the spool is full.
 func (c *CnosDB) Flush() {
 	c.urgent = false
 	c.held.flushed(c.fill.len(), c.spool == nil)
@@ -472,13 +484,19 @@ func (c *CnosDB) Flush() {
 	c.fill.seq = c.seq
 	c.acks.flushed(c.seq)
 	c.inflight.Add(1)
+	c.fill.queued = len(c.fill.buf)
+	c.queueBytes.acquire(c.fill.queued)
+	size := c.fill.queued
 	c.queue <- c.fill
 	select {
 	case b := <-c.free:
 		b.reset()
 		c.fill = b
 	default:
-		c.fill = &batch{}
+		// Room for a batch like the last one: growing by appends to a full
+		// max_request_size would leave a quarter of it unused, and three times as
+		// much garbage, for every batch of large lines.
+		c.fill = &batch{buf: make([]byte, 0, size)}
 	}
 }
 
@@ -501,6 +519,10 @@ func (c *CnosDB) writeQueued() {
 		res := c.writer.write(c.ctx, b)
 		c.held.writeEnded(b.len())
 		c.parallel.finish(res, c.resultFinal)
+		c.queueBytes.release(b.queued)
+		if !c.poolable(b) {
+			continue
+		}
 		select {
 		case c.free <- b:
 		default:
