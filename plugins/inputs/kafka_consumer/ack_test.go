@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 )
 
-// ackRig is an acker whose effects are recorded.
+// ackRig is an acker whose effects are recorded. mu guards them against the timers
+// of delayed rewrites.
 type ackRig struct {
+	mu        sync.Mutex
 	a         *acker
 	completed []int64  // offsets marked done
 	written   []string // what was written again, line by line
@@ -41,6 +44,8 @@ func newAckRig() *ackRig {
 		}
 	}
 	r.a.pause = func(on bool) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		if on {
 			r.paused++
 		} else {
@@ -48,6 +53,8 @@ func newAckRig() *ackRig {
 		}
 	}
 	r.a.rewrite = func(fn func(out stdout) error) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		return fn(rigStdout{r})
 	}
 	return r
@@ -97,6 +104,8 @@ func (r *ackRig) handle(verb string, id ackproto.ID, now time.Time) {
 // rewritten returns the lines written again and the ids of their markers.
 func (r *ackRig) rewritten(t *testing.T) (lines []string, ids []ackproto.ID) {
 	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, l := range r.written {
 		if strings.HasPrefix(l, ackproto.Measurement) {
 			ids = append(ids, r.markerID(t, l))

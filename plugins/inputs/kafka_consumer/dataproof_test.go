@@ -93,17 +93,18 @@ func TestAckerGivesUpOnABatchThatKeepsGoingMissing(t *testing.T) {
 	for loss := 1; loss <= maxRewrites; loss++ {
 		r.handle(ackproto.Lost, id, time.Now())
 		waitFor(t, "the batch written again", func() bool {
-			r.a.mu.Lock()
-			defer r.a.mu.Unlock()
-			return r.a.generation == uint64(loss)
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return len(r.written) == 3 && r.paused == 0
 		})
-		waitFor(t, "reading resumed", func() bool { r.a.mu.Lock(); defer r.a.mu.Unlock(); return !r.a.retrying })
 		lines, ids := r.rewritten(t)
 		require.Equal(t, []string{"m v=0 1", "m v=1 1"}, lines, "loss %d", loss)
 		require.Len(t, ids, 1)
 		id = ids[0]
 	}
+	r.mu.Lock()
 	require.Zero(t, r.paused, "every pause for a delay ended")
+	r.mu.Unlock()
 	require.Equal(t, int64(maxRewrites), r.a.rewinds.Load())
 	require.Empty(t, r.given)
 
