@@ -433,6 +433,7 @@ func TestEveryEntryCountsOnce(t *testing.T) {
 	in := l.hello() + strings.Join(entries, "\n") + "\n" + l.marker(int64(len(entries)), true)
 	feed(t, c, strings.NewReader(in))
 	c.Close()
+	require.Eventually(t, func() bool { return len(l.messages()) == 4 }, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2"}, l.messages())
 	require.Equal(t, 3, target.Count(t, db, "log"))
 }
