@@ -348,11 +348,23 @@ func ParseHello(line string) (instance string, key Key, err error) {
 
 // ContainsMarker reports whether an entry of the line protocol lp is a marker: lp is
 // split as the output splits its stdin (a newline in a quoted string does not end an
-// entry). Cheap when the marker's name does not occur at all.
+// entry). It looks at the start of each line first, which costs a search for the
+// newlines; only a line that starts with the marker's name is split exactly.
 func ContainsMarker(lp []byte) bool {
-	if !bytes.Contains(lp, []byte(Measurement)) {
-		return false
+	for i := 0; i < len(lp); {
+		if IsMarker(lp[i:]) {
+			return containsMarkerEntry(lp)
+		}
+		j := bytes.IndexByte(lp[i:], '\n')
+		if j < 0 {
+			return false
+		}
+		i += j + 1
 	}
+	return false
+}
+
+func containsMarkerEntry(lp []byte) bool {
 	found := false
 	lpstream.Entries(lp, func(entry []byte) bool {
 		found = IsMarker(entry)
