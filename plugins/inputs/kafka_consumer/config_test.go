@@ -187,9 +187,16 @@ func TestStaticMembershipOptions(t *testing.T) {
 	_, err = configured(t, table(`kafka_version = "2.3.0"`, `group_instance_id = "a"`))
 	require.NoError(t, err, "2.3.0 is the first version with static membership")
 
-	_, err = configured(t, table(`group_instance_id = "a"`))
+	// With kafka_version unset, the id waits for the brokers' version.
+	k, err = configured(t, table(`group_instance_id = "a"`))
+	require.NoError(t, err)
+	require.Empty(t, k.config.Consumer.Group.InstanceId)
+	k.versionChosen = true
+	require.NoError(t, k.useVersion(k.config, sarama.V4_0_0_0))
+	require.Equal(t, "a", k.config.Consumer.Group.InstanceId)
+	err = k.useVersion(k.config, sarama.V2_2_0_0)
 	require.ErrorContains(t, err, `group_instance_id needs kafka_version = "2.3.0" or newer`)
-	require.ErrorContains(t, err, `kafka_version is unset, which means "0.10.2.0"`)
+	require.ErrorContains(t, err, `kafka_version is unset, and the brokers were taken for "2.2.0"`)
 	_, err = configured(t, table(`kafka_version = "2.2.0"`, `group_instance_id = "a"`))
 	require.ErrorContains(t, err, `kafka_version is "2.2.0": set kafka_version to the brokers' version`)
 	_, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "host 1"`))

@@ -88,6 +88,7 @@ type KafkaConsumer struct {
 	recordTimes bool
 
 	config        *sarama.Config
+	versionChosen bool // kafka_version unset, and the brokers were asked (chooseVersion)
 	regexps       []*regexp.Regexp
 	parserFunc    telegraf.ParserFunc
 	modifier      *modifier

@@ -73,6 +73,9 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 // connect resolves the topics and creates the dead-letter producer and the consumer
 // group.
 func (k *KafkaConsumer) connect() (sarama.ConsumerGroup, error) {
+	if err := k.chooseVersion(); err != nil {
+		return nil, err
+	}
 	if err := k.refreshTopics(); err != nil {
 		return nil, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
