@@ -89,6 +89,7 @@ type KafkaConsumer struct {
 
 	config        *sarama.Config
 	versionChosen bool // kafka_version unset, and the brokers were asked (chooseVersion)
+	refusal       refusalState
 	regexps       []*regexp.Regexp
 	parserFunc    telegraf.ParserFunc
 	modifier      *modifier

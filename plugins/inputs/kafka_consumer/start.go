@@ -103,6 +103,9 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 	go func() {
 		defer k.wg.Done()
 		for err := range group.Errors() {
+			if k.explainRefusal(err) {
+				continue
+			}
 			k.acc.AddError(fmt.Errorf("channel: %w", k.explainConnect(err)))
 		}
 	}()
@@ -147,7 +150,9 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			break
 		}
 		if err != nil && !errors.Is(err, context.Canceled) {
-			k.acc.AddError(fmt.Errorf("consume: %w", k.explainConnect(err)))
+			if !k.explainRefusal(err) {
+				k.acc.AddError(fmt.Errorf("consume: %w", k.explainConnect(err)))
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(reconnectDelay):

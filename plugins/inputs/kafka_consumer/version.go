@@ -3,6 +3,7 @@ package kafka_consumer
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -296,4 +297,55 @@ func (k *KafkaConsumer) chooseVersion() error {
 	}
 	k.Log.Infof("kafka_version unset: %s; using %s", why, v)
 	return nil
+}
+
+// refusalRecheck is how often at most an EOF from the client sends the brokers
+// another ApiVersions request, to tell whether they refuse the version spoken.
+const refusalRecheck = time.Minute
+
+// refusalState remembers which brokers were found to refuse the version spoken.
+type refusalState struct {
+	mu        sync.Mutex
+	checked   time.Time
+	explained map[string]bool
+}
+
+// explainRefusal tells whether err, an EOF from the client, is a broker closing the
+// connection on a request version it no longer serves. The broker says nothing else:
+// the client sees EOF, every few seconds and forever. The first time a broker is
+// found to refuse, it logs at E! which request, what the broker serves, and the
+// kafka_version to set; the EOFs that follow are the same story and are not reported.
+func (k *KafkaConsumer) explainRefusal(err error) bool {
+	if !errors.Is(err, io.EOF) {
+		return false
+	}
+	s := &k.refusal
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.explained) > 0 {
+		return true
+	}
+	if time.Since(s.checked) < refusalRecheck {
+		return false
+	}
+	s.checked = time.Now()
+	answers, _ := askBrokers(k.Brokers, k.config, probeTimeout/2)
+	spoken := fmt.Sprintf("kafka_version = %q", k.Version)
+	if k.Version == "" {
+		spoken = fmt.Sprintf("kafka_version unset (%q, as in Telegraf)", k.config.Version.String())
+	}
+	for _, a := range answers {
+		list := refused(a.apis, k.config.Version)
+		if len(list) == 0 {
+			continue
+		}
+		if s.explained == nil {
+			s.explained = make(map[string]bool)
+		}
+		s.explained[a.addr] = true
+		k.Log.Errorf("broker %s closes the connection on %s, which %s selects: it serves %s APIs. "+
+			"Set kafka_version = %q, or leave it unset to have the brokers asked; until then nothing is read from it",
+			a.addr, strings.Join(list, ", "), spoken, releaseName(a.version), a.version.String())
+	}
+	return len(s.explained) > 0
 }

@@ -151,3 +151,41 @@ func TestKafkaVersionUnsetReadsKafka4(t *testing.T) {
 	require.Contains(t, infos, "kafka_version unset: the broker at "+b.Addr()+" serves Kafka 4.x APIs (Fetch from v4 only); using 4.0.0")
 	require.Equal(t, sarama.V4_0_0_0, r.k.config.Version)
 }
+
+func TestKafkaVersionRefusedByKafka4IsExplained(t *testing.T) {
+	b := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "untuned")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	b.Produce(t, topic, []byte("m i=1i"))
+
+	// Kafka 4 serves Fetch from v4, and 0.10.2.0 (Telegraf's default) sends v3;
+	// "2.0.0" sends v8 and is served.
+	r, log := startLogged(t, versionTable(b, topic, group, "0.10.2.0"))
+	want := "broker " + b.Addr() + ` closes the connection on Fetch v3 (served: v4 to v18), which kafka_version = "0.10.2.0" selects: ` +
+		`it serves Kafka 4.x APIs. Set kafka_version = "4.0.0", or leave it unset to have the brokers asked`
+	waitFor(t, "the refusal explained", func() bool {
+		return strings.Contains(strings.Join(logLines(log, testutil.LevelError), "\n"), want)
+	})
+	// The fetches go on failing; they are not reported again.
+	time.Sleep(5 * time.Second)
+	require.Len(t, logLines(log, testutil.LevelError), 1)
+	for _, err := range r.acc.Errors {
+		require.NotContains(t, err.Error(), "EOF", "an EOF after the refusal was explained")
+	}
+	require.Empty(t, r.out.metrics(t))
+}
+
+func TestKafkaVersionServedByKafka4(t *testing.T) {
+	b := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "tuned")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	b.Produce(t, topic, []byte("m i=1i"), []byte("m i=2i"))
+
+	r, log := startLogged(t, versionTable(b, topic, group, "2.0.0"))
+	waitFor(t, "all messages", func() bool { return len(r.out.metrics(t)) >= 2 })
+	require.Empty(t, logLines(log, testutil.LevelError))
+	require.Empty(t, r.acc.Errors)
+	require.Equal(t, sarama.V2_0_0_0, r.k.config.Version, "a set kafka_version is used as it is")
+}
