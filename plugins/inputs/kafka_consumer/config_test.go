@@ -197,8 +197,17 @@ func TestStaticMembershipOptions(t *testing.T) {
 	err = k.useVersion(k.config, sarama.V2_2_0_0)
 	require.ErrorContains(t, err, `group_instance_id needs kafka_version = "2.3.0" or newer`)
 	require.ErrorContains(t, err, `kafka_version is unset, and the brokers were taken for "2.2.0"`)
+
+	// A version that is set is spoken as it is: the brokers are not asked.
+	k, err = configured(t, table(`version = "2.6.0"`))
+	require.NoError(t, err)
+	require.NoError(t, k.chooseVersion())
+	require.Equal(t, sarama.V2_6_0_0, k.config.Version)
 	_, err = configured(t, table(`kafka_version = "2.2.0"`, `group_instance_id = "a"`))
 	require.ErrorContains(t, err, `kafka_version is "2.2.0": set kafka_version to the brokers' version`)
+	// Telegraf 1.27's name for it.
+	_, err = configured(t, table(`version = "2.2.0"`, `group_instance_id = "a"`))
+	require.ErrorContains(t, err, `version is "2.2.0": set kafka_version to the brokers' version`)
 	_, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "host 1"`))
 	require.ErrorContains(t, err, `group_instance_id: "host 1" is not a valid id`)
 	_, err = configured(t, table(`session_timeout = "-1s"`))

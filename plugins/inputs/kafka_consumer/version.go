@@ -275,11 +275,24 @@ func (k *KafkaConsumer) useVersion(cfg *sarama.Config, v sarama.KafkaVersion) er
 	return k.membership(cfg)
 }
 
+// versionOption returns the option that sets the version and its value, or "" when
+// none does. Telegraf takes both kafka_version and the Kafka options' version (the
+// name before Telegraf 1.28), and version wins.
+func (k *KafkaConsumer) versionOption() (option, value string) {
+	if k.ReadConfig.Version != "" {
+		return "version", k.ReadConfig.Version
+	}
+	if k.Version != "" {
+		return "kafka_version", k.Version
+	}
+	return "", ""
+}
+
 // chooseVersion asks the brokers for their version when kafka_version is unset, and
 // makes the client speak it. Stock Telegraf then speaks 0.10.2.0, which Kafka 4
 // brokers answer by closing the connection, so that it never reads a message.
 func (k *KafkaConsumer) chooseVersion() error {
-	if k.Version != "" || k.versionChosen {
+	if option, _ := k.versionOption(); option != "" || k.versionChosen {
 		return nil
 	}
 	v, why, err := probeVersion(k.Brokers, k.config, probeTimeout)
@@ -330,8 +343,9 @@ func (k *KafkaConsumer) explainRefusal(err error) bool {
 	}
 	s.checked = time.Now()
 	answers, _ := askBrokers(k.Brokers, k.config, probeTimeout/2)
-	spoken := fmt.Sprintf("kafka_version = %q", k.Version)
-	if k.Version == "" {
+	option, value := k.versionOption()
+	spoken := fmt.Sprintf("%s = %q", option, value)
+	if option == "" {
 		spoken = fmt.Sprintf("kafka_version unset (%q, as in Telegraf)", k.config.Version.String())
 	}
 	for _, a := range answers {
