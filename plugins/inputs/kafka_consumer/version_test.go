@@ -189,3 +189,34 @@ func TestKafkaVersionServedByKafka4(t *testing.T) {
 	require.Empty(t, r.acc.Errors)
 	require.Equal(t, sarama.V2_0_0_0, r.k.config.Version, "a set kafka_version is used as it is")
 }
+
+// kafka3 is the Kafka 3 release the version question is tried on: the last of
+// the series, which serves every version Kafka 4 dropped.
+const kafka3 = "3.9.1"
+
+func TestKafkaVersionUnsetReadsKafka3(t *testing.T) {
+	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: kafka3})
+	topic := kafkatest.UniqueName(t, "untuned")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 2)
+	const n = 100
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "m i=%di", i)
+	}
+	b.Produce(t, topic, values...)
+
+	answers, err := askBrokers([]string{b.Addr()}, sarama.NewConfig(), probeTimeout)
+	require.NoError(t, err)
+	require.Len(t, answers, 1)
+	require.Empty(t, refused(answers[0].apis, sarama.V0_10_2_0), "Kafka 3 serves what Telegraf's default selects")
+
+	r, log := startLogged(t, versionTable(b, topic, group, ""))
+	waitFor(t, "all messages", func() bool { return len(r.out.metrics(t)) >= n })
+	require.Len(t, countField(r.out.metrics(t), "i"), n)
+	require.Empty(t, r.acc.Errors)
+	infos := strings.Join(logLines(log, testutil.LevelInfo), "\n")
+	require.Contains(t, infos, "kafka_version unset: the broker at "+b.Addr()+" serves Kafka 3.1 or newer APIs (Fetch up to v")
+	require.Contains(t, infos, "; using 3.1.0")
+	require.Equal(t, sarama.V3_1_0_0, r.k.config.Version)
+}
