@@ -73,6 +73,7 @@ type KafkaConsumer struct {
 	GroupInstanceID      string          `toml:"group_instance_id"`
 	SessionTimeout       config.Duration `toml:"session_timeout"`
 	StallTimeout         config.Duration `toml:"stall_timeout"`
+	IsolationLevel       string          `toml:"isolation_level"`
 
 	pluginconf.ParserOptions
 	generalOptions

@@ -272,7 +272,10 @@ func (k *KafkaConsumer) useVersion(cfg *sarama.Config, v sarama.KafkaVersion) er
 		cfg.Net.SASL.Version = sv
 		cfg.ApiVersionsRequest = sv != sarama.SASLHandshakeV0
 	}
-	return k.membership(cfg)
+	if err := k.membership(cfg); err != nil {
+		return err
+	}
+	return k.isolation(cfg)
 }
 
 // versionOption returns the option that sets the version and its value, or "" when
@@ -302,7 +305,10 @@ func (k *KafkaConsumer) chooseVersion() error {
 		k.Log.Warnf("kafka_version unset and no broker answered when asked for its version, so using %s as Telegraf does: %v",
 			k.config.Version, err)
 		k.versionChosen = true
-		return k.membership(k.config)
+		if err := k.membership(k.config); err != nil {
+			return err
+		}
+		return k.isolation(k.config)
 	}
 	k.versionChosen = true
 	if err := k.useVersion(k.config, v); err != nil {
