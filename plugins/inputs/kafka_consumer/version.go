@@ -204,36 +204,37 @@ func probeVersion(brokers []string, cfg *sarama.Config, timeout time.Duration) (
 	return oldest.version, why, nil
 }
 
+// since is the request version that sarama sends from a Kafka version on.
+type since struct {
+	from    sarama.KafkaVersion
+	version int16
+}
+
+// sentFrom returns the version of the last of steps that v reaches, 0 for none.
+func sentFrom(v sarama.KafkaVersion, steps ...since) int16 {
+	var out int16
+	for _, s := range steps {
+		if v.IsAtLeast(s.from) {
+			out = s.version
+		}
+	}
+	return out
+}
+
 // sentVersions are the versions of the APIs the consumer sends when it speaks
 // version v, as sarama chooses them; sarama exports the choice for some only.
 func sentVersions(v sarama.KafkaVersion) map[int16]int16 {
-	atLeast := func(steps ...struct {
-		from    sarama.KafkaVersion
-		version int16
-	}) int16 {
-		var out int16
-		for _, s := range steps {
-			if v.IsAtLeast(s.from) {
-				out = s.version
-			}
-		}
-		return out
-	}
-	type step = struct {
-		from    sarama.KafkaVersion
-		version int16
-	}
 	return map[int16]int16{
 		// sarama's brokerConsumer.fetchNewMessages.
-		apiFetch: atLeast(step{sarama.V0_9_0_0, 1}, step{sarama.V0_10_0_0, 2}, step{sarama.V0_10_1_0, 3},
-			step{sarama.V0_11_0_0, 5}, step{sarama.V1_0_0_0, 6}, step{sarama.V1_1_0_0, 7}, step{sarama.V2_0_0_0, 8},
-			step{sarama.V2_1_0_0, 10}, step{sarama.V2_3_0_0, 11}),
+		apiFetch: sentFrom(v, since{sarama.V0_9_0_0, 1}, since{sarama.V0_10_0_0, 2}, since{sarama.V0_10_1_0, 3},
+			since{sarama.V0_11_0_0, 5}, since{sarama.V1_0_0_0, 6}, since{sarama.V1_1_0_0, 7}, since{sarama.V2_0_0_0, 8},
+			since{sarama.V2_1_0_0, 10}, since{sarama.V2_3_0_0, 11}),
 		// sarama's consumerGroup.joinGroupRequest.
-		apiJoinGroup: atLeast(step{sarama.V0_10_1_0, 1}, step{sarama.V0_11_0_0, 2}, step{sarama.V2_0_0_0, 3},
-			step{sarama.V2_2_0_0, 4}, step{sarama.V2_3_0_0, 5}, step{sarama.V2_4_0_0, 6}),
+		apiJoinGroup: sentFrom(v, since{sarama.V0_10_1_0, 1}, since{sarama.V0_11_0_0, 2}, since{sarama.V2_0_0_0, 3},
+			since{sarama.V2_2_0_0, 4}, since{sarama.V2_3_0_0, 5}, since{sarama.V2_4_0_0, 6}),
 		// sarama's offsetManager.constructRequest.
-		apiOffsetCommit: atLeast(step{sarama.V0_9_0_0, 2}, step{sarama.V0_11_0_0, 3}, step{sarama.V2_0_0_0, 4},
-			step{sarama.V2_1_0_0, 6}, step{sarama.V2_3_0_0, 7}),
+		apiOffsetCommit: sentFrom(v, since{sarama.V0_9_0_0, 2}, since{sarama.V0_11_0_0, 3}, since{sarama.V2_0_0_0, 4},
+			since{sarama.V2_1_0_0, 6}, since{sarama.V2_3_0_0, 7}),
 		apiOffsetFetch: sarama.NewOffsetFetchRequest(v, "", nil).Version,
 		apiListOffsets: sarama.NewOffsetRequest(v).Version,
 		apiMetadata:    sarama.NewMetadataRequest(v, nil).Version,
