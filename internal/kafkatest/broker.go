@@ -46,7 +46,7 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 		return nil, errors.New("java not found on PATH: the Kafka broker needs a Java 17 or newer runtime " +
 			"(apt-get install -y openjdk-17-jre-headless, or run internal/kafkatest/install-deps.sh)")
 	}
-	libs, err := ensureJars(logf)
+	libs, err := ensureJars(logf, opts.KafkaVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +138,7 @@ func (b *Broker) launch() error {
 		return fmt.Errorf("starting the Kafka broker: %w", err)
 	}
 	b.proc = proc
-	b.log("kafkatest: started Kafka %s (pid %d), waiting for %s", KafkaVersion, b.proc.pid(), b.addr)
+	b.log("kafkatest: started Kafka %s (pid %d), waiting for %s", b.opts.KafkaVersion, b.proc.pid(), b.addr)
 	if err := b.waitReady(); err != nil {
 		b.proc.kill()
 		if strings.Contains(tailFile(b.logPath, 200), "Address already in use") {

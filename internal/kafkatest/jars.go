@@ -29,11 +29,15 @@ var (
 // seconds.
 const fetchTimeout = 15 * time.Minute
 
-// cacheDir returns the directory holding libs/ for KafkaVersion, by the same
-// rule as fetch-kafka.sh.
-func cacheDir() (string, error) {
+// cacheDir returns the directory holding libs/ for Kafka version, by the same
+// rule as fetch-kafka.sh. KAFKA_CACHE_DIR names the one of KafkaVersion only:
+// another release is fetched next to it.
+func cacheDir(version string) (string, error) {
 	if dir := os.Getenv("KAFKA_CACHE_DIR"); dir != "" {
-		return dir, nil
+		if version == KafkaVersion {
+			return dir, nil
+		}
+		return filepath.Join(filepath.Dir(filepath.Clean(dir)), "kafka-"+version), nil
 	}
 	base := os.Getenv("XDG_CACHE_HOME")
 	if base == "" {
@@ -43,16 +47,16 @@ func cacheDir() (string, error) {
 		}
 		base = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(base, "telegraf-kafka-cnosdb", "kafka-"+KafkaVersion), nil
+	return filepath.Join(base, "telegraf-kafka-cnosdb", "kafka-"+version), nil
 }
 
 // jarsComplete reports whether fetch-kafka.sh has published libs/ in dir.
-func jarsComplete(dir string) bool {
+func jarsComplete(dir, version string) bool {
 	stamp, err := os.ReadFile(filepath.Join(dir, ".complete"))
-	if err != nil || strings.TrimSpace(string(stamp)) != KafkaVersion {
+	if err != nil || strings.TrimSpace(string(stamp)) != version {
 		return false
 	}
-	_, err = os.Stat(filepath.Join(dir, "libs", "kafka_2.13-"+KafkaVersion+".jar"))
+	_, err = os.Stat(filepath.Join(dir, "libs", "kafka_2.13-"+version+".jar"))
 	return err == nil
 }
 
@@ -60,20 +64,20 @@ func jarsComplete(dir string) bool {
 // concurrently; the script's own lock covers separate binaries.
 var fetchMu sync.Mutex
 
-// ensureJars returns the directory of the broker's jars, running
+// ensureJars returns the directory of the jars of Kafka version, running
 // fetch-kafka.sh first when they are not cached yet.
-func ensureJars(logf func(string, ...any)) (libs string, err error) {
-	dir, err := cacheDir()
+func ensureJars(logf func(string, ...any), version string) (libs string, err error) {
+	dir, err := cacheDir(version)
 	if err != nil {
 		return "", err
 	}
 	libs = filepath.Join(dir, "libs")
-	if jarsComplete(dir) {
+	if jarsComplete(dir, version) {
 		return libs, nil
 	}
 	fetchMu.Lock()
 	defer fetchMu.Unlock()
-	if jarsComplete(dir) {
+	if jarsComplete(dir, version) {
 		return libs, nil
 	}
 
@@ -102,7 +106,7 @@ func ensureJars(logf func(string, ...any)) (libs string, err error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, script)
 	cmd.Env = append(os.Environ(),
-		"KAFKA_VERSION="+KafkaVersion,
+		"KAFKA_VERSION="+version,
 		"KAFKA_CACHE_DIR="+dir,
 		"KAFKATEST_POM="+pom,
 	)
@@ -136,11 +140,11 @@ func ensureJars(logf func(string, ...any)) (libs string, err error) {
 			err = fmt.Errorf("gave up after %v", fetchTimeout)
 		}
 		return "", fmt.Errorf("fetching the Kafka %s jars with fetch-kafka.sh (needs mvn and java) failed: %w\n%s",
-			KafkaVersion, err, strings.Join(tail, "\n"))
+			version, err, strings.Join(tail, "\n"))
 	}
-	if !jarsComplete(dir) {
-		return "", fmt.Errorf("fetch-kafka.sh succeeded but %s holds no complete Kafka %s jars", libs, KafkaVersion)
+	if !jarsComplete(dir, version) {
+		return "", fmt.Errorf("fetch-kafka.sh succeeded but %s holds no complete Kafka %s jars", libs, version)
 	}
-	logf("kafkatest: Kafka %s jars ready in %v", KafkaVersion, time.Since(began).Round(time.Millisecond))
+	logf("kafkatest: Kafka %s jars ready in %v", version, time.Since(began).Round(time.Millisecond))
 	return libs, nil
 }

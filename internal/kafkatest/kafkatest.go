@@ -84,6 +84,12 @@ type Options struct {
 	// Properties are added to server.properties last, overriding the
 	// harness's own settings.
 	Properties map[string]string
+	// KafkaVersion is the Apache Kafka release to run, for a test of how
+	// clients meet another broker; its jars are fetched on first use (with
+	// mvn, as for the package's KafkaVersion, which empty means) next to
+	// those of KafkaVersion. 3.9.1 is known to run; SASLSCRAM needs 3.5 or
+	// newer, whose storage tool takes SCRAM credentials.
+	KafkaVersion string
 }
 
 func (o Options) withDefaults() Options {
@@ -98,6 +104,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = DefaultStartTimeout
+	}
+	if o.KafkaVersion == "" {
+		o.KafkaVersion = KafkaVersion
 	}
 	return o
 }

@@ -88,7 +88,7 @@ func TestSampleConfigLoads(t *testing.T) {
 		"topic_refresh_interval", "consumer_fetch_min", "consumer_fetch_max", "consumer_max_wait_time",
 		"channel_buffer_size", "output_buffer_size", "output_flush_interval", "dead_letter_topic",
 		"stats_interval", "connection_strategy", "json_fast_path", "ack", "ack_socket", "ack_timeout",
-		"group_instance_id", "session_timeout", "stall_timeout", "max_undelivered_bytes"} {
+		"group_instance_id", "session_timeout", "stall_timeout", "max_undelivered_bytes", "isolation_level"} {
 		require.Regexp(t, `(?m)^  #*\s*`+opt+` = `, k.SampleConfig(), opt)
 	}
 }
@@ -187,11 +187,43 @@ func TestStaticMembershipOptions(t *testing.T) {
 	_, err = configured(t, table(`kafka_version = "2.3.0"`, `group_instance_id = "a"`))
 	require.NoError(t, err, "2.3.0 is the first version with static membership")
 
-	_, err = configured(t, table(`group_instance_id = "a"`))
+	// With kafka_version unset, the id waits for the brokers' version.
+	k, err = configured(t, table(`group_instance_id = "a"`))
+	require.NoError(t, err)
+	require.Empty(t, k.config.Consumer.Group.InstanceId)
+	k.versionChosen = true
+	require.NoError(t, k.useVersion(k.config, sarama.V4_0_0_0))
+	require.Equal(t, "a", k.config.Consumer.Group.InstanceId)
+	err = k.useVersion(k.config, sarama.V2_2_0_0)
 	require.ErrorContains(t, err, `group_instance_id needs kafka_version = "2.3.0" or newer`)
-	require.ErrorContains(t, err, `kafka_version is unset, which means "0.10.2.0"`)
+	require.ErrorContains(t, err, `kafka_version is unset, and the brokers were taken for "2.2.0"`)
+
+	// isolation_level needs transactions (Kafka 0.11), like the id waits for the
+	// brokers' version when kafka_version is unset.
+	k, err = configured(t, table(`isolation_level = "read_committed"`))
+	require.NoError(t, err)
+	require.Equal(t, sarama.ReadUncommitted, k.config.Consumer.IsolationLevel)
+	k.versionChosen = true
+	require.NoError(t, k.useVersion(k.config, sarama.V4_0_0_0))
+	require.Equal(t, sarama.ReadCommitted, k.config.Consumer.IsolationLevel)
+	err = k.useVersion(k.config, sarama.V0_10_2_0)
+	require.ErrorContains(t, err, `isolation_level = "read_committed" needs kafka_version = "0.11.0.0" or newer`)
+	_, err = configured(t, table(`kafka_version = "0.10.2.0"`, `isolation_level = "read_committed"`))
+	require.ErrorContains(t, err, `isolation_level = "read_committed" needs kafka_version = "0.11.0.0" or newer, `+
+		`as transactions came with Kafka 0.11, and kafka_version is "0.10.2.0"`)
+	_, err = configured(t, table(`isolation_level = "serializable"`))
+	require.ErrorContains(t, err, `isolation_level: "serializable" is not one of "read_uncommitted", "read_committed"`)
+
+	// A version that is set is spoken as it is: the brokers are not asked.
+	k, err = configured(t, table(`version = "2.6.0"`))
+	require.NoError(t, err)
+	require.NoError(t, k.chooseVersion())
+	require.Equal(t, sarama.V2_6_0_0, k.config.Version)
 	_, err = configured(t, table(`kafka_version = "2.2.0"`, `group_instance_id = "a"`))
 	require.ErrorContains(t, err, `kafka_version is "2.2.0": set kafka_version to the brokers' version`)
+	// Telegraf 1.27's name for it.
+	_, err = configured(t, table(`version = "2.2.0"`, `group_instance_id = "a"`))
+	require.ErrorContains(t, err, `version is "2.2.0": set kafka_version to the brokers' version`)
 	_, err = configured(t, table(`kafka_version = "4.1.0"`, `group_instance_id = "host 1"`))
 	require.ErrorContains(t, err, `group_instance_id: "host 1" is not a valid id`)
 	_, err = configured(t, table(`session_timeout = "-1s"`))

@@ -238,6 +238,9 @@ func (k *KafkaConsumer) saramaConfig() (*sarama.Config, error) {
 	if err := k.membership(cfg); err != nil {
 		return nil, err
 	}
+	if err := k.isolation(cfg); err != nil {
+		return nil, err
+	}
 	cfg.Net.ResolveCanonicalBootstrapServers = k.ResolveCanonicalBootstrapServersOnly
 	cfg.Consumer.MaxProcessingTime = time.Duration(k.MaxProcessingTime)
 	if k.ConsumerFetchDefault != 0 {

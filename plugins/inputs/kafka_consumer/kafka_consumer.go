@@ -73,6 +73,7 @@ type KafkaConsumer struct {
 	GroupInstanceID      string          `toml:"group_instance_id"`
 	SessionTimeout       config.Duration `toml:"session_timeout"`
 	StallTimeout         config.Duration `toml:"stall_timeout"`
+	IsolationLevel       string          `toml:"isolation_level"`
 
 	pluginconf.ParserOptions
 	generalOptions
@@ -88,6 +89,8 @@ type KafkaConsumer struct {
 	recordTimes bool
 
 	config        *sarama.Config
+	versionChosen bool // kafka_version unset, and the brokers were asked (chooseVersion)
+	refusal       refusalState
 	regexps       []*regexp.Regexp
 	parserFunc    telegraf.ParserFunc
 	modifier      *modifier

@@ -194,16 +194,20 @@ func TestPoisonMessageGoesToDeadLetterTopic(t *testing.T) {
 
 func TestSASLSCRAMOverTLS(t *testing.T) {
 	b := kafkatest.Start(t, kafkatest.Options{SASLSCRAM: true})
-	topic := kafkatest.UniqueName(t, "oceanic")
-	group := kafkatest.UniqueName(t, "g")
-	b.CreateTopic(t, topic, 2)
-	b.Produce(t, topic, []byte(sensorLine(1)), []byte(sensorLine(2)))
+	// With kafka_version unset the brokers are asked before authentication, and
+	// the SASL handshake follows the version they report.
+	for _, version := range []string{`kafka_version = "4.1.0"`, "# kafka_version unset"} {
+		t.Run(version, func(t *testing.T) {
+			topic := kafkatest.UniqueName(t, "oceanic")
+			group := kafkatest.UniqueName(t, "g")
+			b.CreateTopic(t, topic, 2)
+			b.Produce(t, topic, []byte(sensorLine(1)), []byte(sensorLine(2)))
 
-	conf := fmt.Sprintf(`[[inputs.kafka_consumer]]
+			conf := fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
   topics = [%q]
   consumer_group = %q
-  kafka_version = "4.1.0"
+  %s
   enable_tls = true
   tls_ca = %q
   sasl_mechanism = "SCRAM-SHA-512"
@@ -211,12 +215,16 @@ func TestSASLSCRAMOverTLS(t *testing.T) {
   sasl_password = %q
   data_format = "json"
   ack = false
-`, b.SASLAddr(), topic, group, b.CAFile(), kafkatest.DefaultUser, kafkatest.DefaultPassword)
-	r := start(t, conf)
-	waitFor(t, "both messages over SASL_SSL", func() bool { return len(r.out.metrics(t)) >= 2 })
-	r.k.Stop()
-	require.Equal(t, map[int64]int{1: 1, 2: 1}, countField(r.out.metrics(t), "visibility"))
-	require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
+`, b.SASLAddr(), topic, group, version, b.CAFile(), kafkatest.DefaultUser, kafkatest.DefaultPassword)
+			r := start(t, conf)
+			waitFor(t, "both messages over SASL_SSL", func() bool { return len(r.out.metrics(t)) >= 2 })
+			r.k.Stop()
+			require.Equal(t, map[int64]int{1: 1, 2: 1}, countField(r.out.metrics(t), "visibility"))
+			require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
+			require.True(t, r.k.config.Version.IsAtLeast(sarama.V4_0_0_0), "speaks %s", r.k.config.Version)
+			require.Equal(t, sarama.SASLHandshakeV1, r.k.config.Net.SASL.Version)
+		})
+	}
 }
 
 func TestSampleCommitsNothing(t *testing.T) {

@@ -52,12 +52,19 @@ func (k *KafkaConsumer) membership(cfg *sarama.Config) error {
 			"and not \".\" or \"..\"", id)
 	}
 	if !cfg.Version.IsAtLeast(sarama.V2_3_0_0) {
-		version := fmt.Sprintf("%q", k.Version)
-		if k.Version == "" {
-			version = fmt.Sprintf("unset, which means %q", cfg.Version.String())
+		option, value := k.versionOption()
+		if option == "" && !k.versionChosen {
+			// Checked again once the brokers told their version (chooseVersion).
+			return nil
+		}
+		version := fmt.Sprintf("kafka_version is %q", value)
+		if option == "" {
+			version = fmt.Sprintf("kafka_version is unset, and the brokers were taken for %q", cfg.Version.String())
+		} else if option != "kafka_version" {
+			version = fmt.Sprintf("%s is %q", option, value)
 		}
 		return fmt.Errorf("group_instance_id needs kafka_version = \"2.3.0\" or newer, as static membership came with Kafka 2.3, "+
-			"and kafka_version is %s: set kafka_version to the brokers' version (Kafka 4: \"4.1.0\")", version)
+			"and %s: set kafka_version to the brokers' version (Kafka 4: \"4.1.0\"), or leave it unset to have the brokers asked", version)
 	}
 	cfg.Consumer.Group.InstanceId = id
 	return nil

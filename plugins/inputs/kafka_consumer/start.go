@@ -73,6 +73,9 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 // connect resolves the topics and creates the dead-letter producer and the consumer
 // group.
 func (k *KafkaConsumer) connect() (sarama.ConsumerGroup, error) {
+	if err := k.chooseVersion(); err != nil {
+		return nil, err
+	}
 	if err := k.refreshTopics(); err != nil {
 		return nil, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
@@ -100,6 +103,9 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 	go func() {
 		defer k.wg.Done()
 		for err := range group.Errors() {
+			if k.explainRefusal(err) {
+				continue
+			}
 			k.acc.AddError(fmt.Errorf("channel: %w", k.explainConnect(err)))
 		}
 	}()
@@ -144,7 +150,9 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			break
 		}
 		if err != nil && !errors.Is(err, context.Canceled) {
-			k.acc.AddError(fmt.Errorf("consume: %w", k.explainConnect(err)))
+			if !k.explainRefusal(err) {
+				k.acc.AddError(fmt.Errorf("consume: %w", k.explainConnect(err)))
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(reconnectDelay):

@@ -26,6 +26,9 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	k.poisonLog = newRateLimiter(10, time.Second)
 	defer k.writer.Close()
 
+	if err := k.chooseVersion(); err != nil {
+		return 0, err
+	}
 	if err := k.refreshTopics(); err != nil {
 		return 0, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
