@@ -19,11 +19,14 @@ import (
 // the rest of the fetch response under way: about consumer_fetch_default, or one
 // record batch when that is larger.
 type fetchBudget struct {
-	limit    int64
-	resumeAt int64
-	waiting  atomic.Int64 // bytes of the messages counted in and not yet taken
-	claims   sync.Map     // topicPartition -> *fetchClaim, the claims running now
-	group    atomic.Value // pauser: the consumer group, once there is one
+	// countedFrom is the size from which messages are counted (smallMessage, but in
+	// tests).
+	countedFrom int64
+	limit       int64
+	resumeAt    int64
+	waiting     atomic.Int64 // bytes of the messages counted in and not yet taken
+	claims      sync.Map     // topicPartition -> *fetchClaim, the claims running now
+	group       atomic.Value // pauser: the consumer group, once there is one
 }
 
 // pauser is the part of sarama.ConsumerGroup that stops and restarts fetching.
@@ -45,7 +48,7 @@ type fetchClaim struct {
 
 func newFetchBudget(limit int64) *fetchBudget {
 	limit = max(limit, 1)
-	return &fetchBudget{limit: limit, resumeAt: limit - limit/4}
+	return &fetchBudget{countedFrom: smallMessage, limit: limit, resumeAt: limit - limit/4}
 }
 
 // setGroup gives the budget the group whose partitions it pauses.
@@ -62,8 +65,17 @@ func (f *fetchBudget) pauser() pauser {
 	return nil
 }
 
+// smallMessage is the size below which messages are not counted: a channel full of
+// them weighs at most channel_buffer_size KiB (1 MiB by default), and counting costs
+// two goroutines a shared lock per message, a good part of what the input spends on a
+// small message.
+const smallMessage = 1 << 10
+
 // OnConsume is sarama's ConsumerInterceptor: msg is about to enter its claim's channel.
 func (f *fetchBudget) OnConsume(msg *sarama.ConsumerMessage) {
+	if messageBytes(msg) < f.countedFrom {
+		return
+	}
 	v, ok := f.claims.Load(topicPartition{msg.Topic, msg.Partition})
 	if !ok {
 		return // not a claim of this plugin's (test mode), or one that ended
@@ -119,6 +131,12 @@ func (c *fetchClaim) took(msg *sarama.ConsumerMessage, empty bool) {
 	}
 	f := c.budget
 	n := messageBytes(msg)
+	if n < f.countedFrom {
+		if !empty {
+			return
+		}
+		n = 0
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ended {

@@ -47,6 +47,7 @@ func sized(topic string, id int32, n int) *sarama.ConsumerMessage {
 // resumed once they hold at most three quarters of it.
 func TestFetchBudgetPausesAndResumes(t *testing.T) {
 	f := newFetchBudget(1000)
+	f.countedFrom = 0
 	group := &pauseRecorder{}
 	f.setGroup(group)
 	a, b := f.claim("t", 0), f.claim("t", 1)
@@ -83,6 +84,7 @@ func TestFetchBudgetPausesAndResumes(t *testing.T) {
 // twice) is forgotten there, and a claim that ends takes its count with it.
 func TestFetchBudgetCorrectsMiscounts(t *testing.T) {
 	f := newFetchBudget(1000)
+	f.countedFrom = 0
 	group := &pauseRecorder{}
 	f.setGroup(group)
 	a := f.claim("t", 0)
@@ -117,4 +119,26 @@ func TestFetchBudgetCorrectsMiscounts(t *testing.T) {
 
 	var none *fetchClaim
 	none.took(m, true) // test mode: no count
+}
+
+// Messages under smallMessage are not counted: a channel of them weighs little, and
+// counting each would cost more than it is worth.
+func TestFetchBudgetLeavesSmallMessagesOut(t *testing.T) {
+	f := newFetchBudget(4 * smallMessage)
+	group := &pauseRecorder{}
+	f.setGroup(group)
+	a := f.claim("t", 0)
+	for range 100 {
+		f.OnConsume(sized("t", 0, smallMessage-1))
+	}
+	require.Zero(t, f.waiting.Load())
+	require.False(t, group.isPaused("t/0"))
+	big := sized("t", 0, 5*smallMessage)
+	f.OnConsume(big)
+	require.True(t, group.isPaused("t/0"), "a large message is counted")
+	a.took(sized("t", 0, 10), false)
+	require.True(t, group.isPaused("t/0"), "taking a small one changes nothing")
+	a.took(big, true)
+	require.False(t, group.isPaused("t/0"))
+	require.Zero(t, f.waiting.Load())
 }
