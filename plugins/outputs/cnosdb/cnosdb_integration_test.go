@@ -31,19 +31,28 @@ import (
 // startPlugin connects a plugin to db on target; change adjusts its options first.
 func startPlugin(t *testing.T, target *cnosdbtest.Target, db string, change func(*CnosDB)) (*CnosDB, *syncbuf.Buffer) {
 	t.Helper()
+	return connectPlugin(t, func(c *CnosDB) {
+		c.URLs = []string{target.URL}
+		c.Database = db
+		c.Username, c.Password = target.User, config.NewSecret([]byte(target.Password))
+		c.RetryInitialInterval = config.Duration(20 * time.Millisecond)
+		c.RetryMaxInterval = config.Duration(500 * time.Millisecond)
+		if change != nil {
+			change(c)
+		}
+	})
+}
+
+// connectPlugin connects a plugin that creates no database and logs no summary, with
+// the options configure sets; its log is shown when the test fails.
+func connectPlugin(t *testing.T, configure func(*CnosDB)) (*CnosDB, *syncbuf.Buffer) {
+	t.Helper()
 	logs := &syncbuf.Buffer{}
 	c := New()
-	c.URLs = []string{target.URL}
-	c.Database = db
-	c.Username, c.Password = target.User, config.NewSecret([]byte(target.Password))
 	c.CreateDatabase = false
 	c.StatsInterval = 0
-	c.RetryInitialInterval = config.Duration(20 * time.Millisecond)
-	c.RetryMaxInterval = config.Duration(500 * time.Millisecond)
 	c.Log = stderrlog.NewWriter(logs, "outputs.cnosdb", telegraf.Debug)
-	if change != nil {
-		change(c)
-	}
+	configure(c)
 	require.NoError(t, c.Init())
 	require.NoError(t, c.Connect())
 	t.Cleanup(func() {

@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/stretchr/testify/require"
 
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/stderrlog"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 )
 
@@ -75,26 +73,14 @@ func (s *scriptedWrite) requests() ([]string, []time.Time) {
 // scriptedPlugin connects the plugin to s with short retries.
 func scriptedPlugin(t *testing.T, s *scriptedWrite, change func(*CnosDB)) (*CnosDB, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &syncbuf.Buffer{}
-	c := New()
-	c.URLs = []string{s.srv.URL}
-	c.CreateDatabase = false
-	c.StatsInterval = 0
-	c.RetryInitialInterval = config.Duration(10 * time.Millisecond)
-	c.RetryMaxInterval = config.Duration(100 * time.Millisecond)
-	c.Log = stderrlog.NewWriter(logs, "outputs.cnosdb", telegraf.Debug)
-	if change != nil {
-		change(c)
-	}
-	require.NoError(t, c.Init())
-	require.NoError(t, c.Connect())
-	t.Cleanup(func() {
-		c.Close()
-		if t.Failed() {
-			t.Logf("plugin log:\n%s", logs.String())
+	return connectPlugin(t, func(c *CnosDB) {
+		c.URLs = []string{s.srv.URL}
+		c.RetryInitialInterval = config.Duration(10 * time.Millisecond)
+		c.RetryMaxInterval = config.Duration(100 * time.Millisecond)
+		if change != nil {
+			change(c)
 		}
 	})
-	return c, logs
 }
 
 // linesBatch returns a batch of the lines, numbered from 1 as on stdin.
