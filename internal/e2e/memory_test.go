@@ -88,16 +88,7 @@ func TestInputMemoryWithMegabyteMessages(t *testing.T) {
 	cmd := exec.Command(binary("telegraf-kafka-consumer"), "-config", conf)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	})
+	startKilledAtEnd(t, cmd)
 
 	// A slow reader, 256 KiB every 25 ms (about 10 MiB/s), that counts the large lines
 	// (the markers between them are short).
@@ -170,16 +161,7 @@ func TestOutputMemoryWithMegabyteLines(t *testing.T) {
 	cmd := exec.Command(binary("telegraf-cnosdb"), "-config", conf)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("stderr:\n%s", stderr.String())
-		}
-	})
+	startKilledAtEnd(t, cmd)
 
 	written := make(chan error, 1)
 	go func() {
@@ -226,4 +208,20 @@ func produceBigAnywhere(t *testing.T, b *kafkatest.Broker, topic string, values 
 		msgs[i] = &sarama.ProducerMessage{Topic: topic, Value: sarama.ByteEncoder(v)}
 	}
 	require.NoError(t, producer.SendMessages(msgs))
+}
+
+// startKilledAtEnd starts cmd, kills it when the test ends and shows its stderr if
+// the test failed.
+func startKilledAtEnd(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("stderr:\n%s", stderr.String())
+		}
+	})
 }
