@@ -15,8 +15,10 @@ import (
 )
 
 // ackDialTimeout bounds connecting to an input's socket and reading its greeting. It
-// holds up reading stdin, but once per input: later markers use the connection.
-const ackDialTimeout = time.Second
+// holds up reading stdin, but once per input: later markers use the connection. A
+// live input greets at once and a dead one refuses the connection at once, so the
+// bound only matters for a stuck input, and is generous for a busy machine.
+const ackDialTimeout = 5 * time.Second
 
 // ackQueue is how many messages may wait for the connection; beyond it the
 // connection is dropped, which makes the input write its unconfirmed messages again.
