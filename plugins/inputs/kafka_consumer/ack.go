@@ -229,10 +229,12 @@ func (a *acker) handle(ans ackproto.Answer, now time.Time) {
 	delete(a.pending, id.Seq)
 	a.messages.Add(-int64(len(b.acks)))
 	a.mu.Unlock()
-	a.acked.Add(int64(len(b.acks)))
 	if len(b.acks) > 0 {
 		a.complete(b.acks)
 	}
+	// Counted once complete gave the messages' slots and bytes back: a count of
+	// acked messages says that the window has them again.
+	a.acked.Add(int64(len(b.acks)))
 	if a.markPending != nil {
 		a.markPending()
 	}

@@ -83,6 +83,11 @@ func TestMemberLeavesMidStream(t *testing.T) {
 	conf := tableFor(b, topic, group, `data_format = "json"`, `max_undelivered_messages = 50`)
 	first := start(t, conf)
 	second := start(t, conf)
+	// Both hold partitions before anything is produced: otherwise the first can read
+	// all of the first half before the second joins, and the second reads nothing.
+	waitFor(t, "both members holding partitions", func() bool {
+		return len(first.k.stats.held()) > 0 && len(second.k.stats.held()) > 0
+	})
 	produce(0, n/2)
 	waitFor(t, "both members consuming", func() bool {
 		return len(first.out.metrics(t)) > 0 && len(second.out.metrics(t)) > 0
