@@ -165,7 +165,11 @@ func TestReadingStopsAtMaxUndeliveredBytes(t *testing.T) {
 		})
 		held := o.linesSeen()
 		if confirmed+held < messages {
-			require.GreaterOrEqual(t, r.k.window.held(), int64(limit), "closed by bytes, not slots")
+			// Closed by bytes, not slots: it closed at the limit and stays closed while
+			// more than three quarters are held. The bytes of a confirmed batch come
+			// back a partition at a time, so it may have closed again before the last
+			// came back, and hold less than the limit now.
+			require.Greater(t, r.k.window.held(), int64(limit-limit/4), "closed by bytes, not slots")
 			require.LessOrEqual(t, held, limit/line+partitions,
 				"%d lines of %d bytes unconfirmed: past max_undelivered_bytes by more than a message a partition", held, line)
 		}
