@@ -62,6 +62,7 @@ type options struct {
 	sink        string
 	sinkCores   int
 	stall       time.Duration
+	profile     bool
 
 	// Freshness runs: -freshness makes both, -only picks among them.
 	freshness                  bool
@@ -106,6 +107,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.BoolVar(&o.backlog, "backlog", false, fmt.Sprintf("check that B stores a backlog of at least %d messages (5 x Telegraf's default metric_buffer_limit) with the defaults; on by default when -n >= %d", backlogMin, backlogMin))
 	fs.StringVar(&o.sink, "sink", sinkCost, "the dev server's mode: cost (a real CnosDB's cost per request and per line) or count-only (free, a ceiling); ignored with CNOSDB_URL")
 	fs.IntVar(&o.sinkCores, "sink-cores", cnosdbdev.DefaultCost().Cores, "requests the cost-model sink serves at once")
+	fs.BoolVar(&o.profile, "profile", false, "write CPU profiles of Telegraf (through --pprof-addr, in 2 s slices while the run lasts) and of the plugins into each run's profiles/ (go tool pprof merges the files it is given)")
 	fs.StringVar(&o.replay, "replay", "", "internal: write this line protocol file to stdout (execd input of the routing ceiling)")
 	fs.StringVar(&o.discard, "discard", "", "internal: count stdin's lines into this file (execd output of the routing ceiling)")
 	if err := fs.Parse(args); err != nil {
@@ -352,7 +354,7 @@ func setUp(ctx context.Context, o options) (*env, func(), error) {
 			undo[i]()
 		}
 	}
-	e := &env{n: o.n, timeout: o.timeout, version: o.version, pollEvery: o.poll, stall: o.stall}
+	e := &env{n: o.n, timeout: o.timeout, version: o.version, pollEvery: o.poll, stall: o.stall, profile: o.profile}
 	for _, b := range []struct {
 		dst  *string
 		name string

@@ -27,6 +27,7 @@ type env struct {
 	work       string // scratch directory, removed at the end
 	pollEvery  time.Duration
 	stall      time.Duration // a run that counts nothing more for this long has failed
+	profile    bool          // take CPU profiles of Telegraf and the plugins (profile.go)
 
 	// The workload being measured and its pre-made line protocol.
 	workload workload

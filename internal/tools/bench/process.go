@@ -13,6 +13,9 @@ type followed struct {
 	exited  chan struct{} // closed once the process is reaped
 	waitErr error         // its exit status, once exited is closed
 	sampler *treeSampler
+	// stopProfiles ends the CPU profiles of a run with -profile, before the
+	// process is asked to stop so that its shutdown is left out.
+	stopProfiles func()
 }
 
 // startFollowed starts cmd, which must not outlive the benchmark, and samples its
@@ -37,6 +40,10 @@ func startFollowed(cmd *exec.Cmd, beforeWait func()) (*followed, error) {
 // stop asks the process to end, kills it after 30 s, and ends the sampling. It may
 // be called more than once.
 func (f *followed) stop() {
+	if f.stopProfiles != nil {
+		f.stopProfiles()
+		f.stopProfiles = nil
+	}
 	select {
 	case <-f.exited:
 	default:

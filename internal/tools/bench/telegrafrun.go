@@ -51,10 +51,23 @@ func startTelegraf(e *env, logPath, conf string) (*followed, time.Time, error) {
 	defer logFile.Close()
 	tg := exec.Command(e.telegraf, "--config", conf)
 	tg.Stdout, tg.Stderr = logFile, logFile
+	var startProfiles func() (stop func())
+	if e.profile {
+		args, environ, start, err := profiling(filepath.Join(filepath.Dir(logPath), "profiles"))
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		tg.Args = append(tg.Args, args...)
+		tg.Env = append(os.Environ(), environ...)
+		startProfiles = start
+	}
 	start := time.Now()
 	proc, err := startFollowed(tg, nil)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("starting Telegraf: %w", err)
+	}
+	if startProfiles != nil {
+		proc.stopProfiles = startProfiles()
 	}
 	return proc, start, nil
 }
