@@ -353,6 +353,11 @@ func (r *report) ratios(workload string) []ratio {
 	if !r.opts.ceilings {
 		return rs
 	}
+	routingTelegraf, sarama := med(runRouting).procCPU[procTelegraf], med(runSarama).cpu
+	leastCPU := 0.0
+	if routingTelegraf > 0 && sarama > 0 {
+		leastCPU = div(routingTelegraf+sarama, tuned.cpu)
+	}
 	return append(rs,
 		ratio{"B / Telegraf's execd routing ceiling", div(b.rate, med(runRouting).rate)},
 		ratio{"B / sink accept rate", div(b.rate, med(runSink).rate)},
@@ -361,6 +366,11 @@ func (r *report) ratios(workload string) []ratio {
 		ratio{"input alone / raw sarama consume rate", div(med(runInput).rate, med(runSarama).rate)},
 		ratio{"input alone from its first line to its last (start-up and group join left out) / raw sarama", div(med(runInput).steady, med(runSarama).rate)},
 		ratio{"A-tuned / Telegraf's execd routing ceiling", div(tuned.rate, med(runRouting).rate)},
+		// What no execd pair can beat on this machine: Telegraf routing pre-made lines
+		// as fast as it can, and, for CPU, Telegraf's share of that plus a bare sarama
+		// consumer's, with nothing spent on decoding, acknowledging or writing.
+		ratio{"bound: Telegraf's execd routing ceiling / A-tuned, messages/s while flowing (the most an execd pair can reach)", div(med(runRouting).flow, tuned.flow)},
+		ratio{"bound: (Telegraf's CPU in the routing ceiling + raw sarama's) / A-tuned's CPU per message (the least an execd pair can spend)", leastCPU},
 	)
 }
 
