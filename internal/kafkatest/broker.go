@@ -45,9 +45,6 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 	if err != nil {
 		return nil, err
 	}
-	if opts.SASLSCRAM && rel.zooKeeper() {
-		return nil, fmt.Errorf("SASLSCRAM is not supported yet for Kafka %s, which runs on ZooKeeper", opts.KafkaVersion)
-	}
 	java, err := exec.LookPath("java")
 	if err != nil {
 		return nil, errors.New("java not found on PATH: the Kafka broker needs a Java 17 or newer runtime " +
@@ -65,7 +62,7 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 		b.ownedDir = dir
 	}
 	if opts.SASLSCRAM {
-		b.caPEM, b.caFile, err = writeTLSFiles(dir)
+		b.caPEM, b.caFile, err = writeTLSFiles(dir, rel.pemKeystore())
 		if err != nil {
 			return nil, fmt.Errorf("creating TLS certificates for the SASL_SSL listener: %w", err)
 		}
@@ -83,9 +80,9 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 	}
 }
 
-// run formats the storage in b.dir (or, on ZooKeeper, starts ZooKeeper),
-// starts the broker and waits until it serves metadata. Whatever it started
-// is stopped again when it fails.
+// run formats the storage in b.dir (or, on ZooKeeper, starts ZooKeeper and
+// adds the SCRAM users to it), starts the broker and waits until it serves
+// metadata. Whatever it started is stopped again when it fails.
 func (b *Broker) run(java, libs, runDir string) error {
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return fmt.Errorf("creating the broker directory: %w", err)
@@ -133,7 +130,7 @@ func (b *Broker) run(java, libs, runDir string) error {
 }
 
 // runOnZooKeeper is run for a release before KRaft: ZooKeeper on ports[0],
-// then the broker.
+// the SCRAM users in it, then the broker.
 func (b *Broker) runOnZooKeeper(ports []int) error {
 	if err := b.startZooKeeper(ports[0]); err != nil {
 		return err
@@ -146,6 +143,13 @@ func (b *Broker) runOnZooKeeper(ports []int) error {
 }
 
 func (b *Broker) startOnZooKeeper(ports []int) error {
+	if b.opts.SASLSCRAM {
+		began := time.Now()
+		if err := b.addSCRAMUsersToZooKeeper(); err != nil {
+			return err
+		}
+		b.log("kafkatest: added %d SCRAM users to ZooKeeper in %v", len(b.opts.Users), time.Since(began).Round(time.Millisecond))
+	}
 	config := filepath.Join(b.dir, "server.properties")
 	if err := writeProperties(config, b.properties(ports)); err != nil {
 		return fmt.Errorf("writing server.properties: %w", err)
@@ -256,11 +260,19 @@ func (b *Broker) properties(ports []int) map[string]string {
 		p["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
 		p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"] =
 			"org.apache.kafka.common.security.scram.ScramLoginModule required;"
-		// PEM files avoid a keytool step: the key and certificate chain in
-		// one file, no password since the file lives in the test's temp dir.
-		p["listener.name.sasl_ssl.ssl.keystore.type"] = "PEM"
-		p["listener.name.sasl_ssl.ssl.keystore.location"] = filepath.Join(filepath.Dir(b.caFile), "server.pem")
 		p["listener.name.sasl_ssl.ssl.client.auth"] = "none"
+		dir := filepath.Dir(b.caFile)
+		if b.release.pemKeystore() {
+			// PEM files avoid a keytool step: the key and certificate chain in
+			// one file, no password since the file lives in the test's temp dir.
+			p["listener.name.sasl_ssl.ssl.keystore.type"] = "PEM"
+			p["listener.name.sasl_ssl.ssl.keystore.location"] = filepath.Join(dir, "server.pem")
+		} else {
+			p["listener.name.sasl_ssl.ssl.keystore.type"] = "PKCS12"
+			p["listener.name.sasl_ssl.ssl.keystore.location"] = filepath.Join(dir, "server.p12")
+			p["listener.name.sasl_ssl.ssl.keystore.password"] = keystorePassword
+			p["listener.name.sasl_ssl.ssl.key.password"] = keystorePassword
+		}
 	}
 	for k, v := range b.opts.Properties {
 		p[k] = v
@@ -368,7 +380,8 @@ func randomClusterID() (string, error) {
 	}
 }
 
-// validateUsers rejects SCRAM credentials that --add-scram cannot carry.
+// validateUsers rejects SCRAM credentials that --add-scram (or, on
+// ZooKeeper, ConfigCommand's --add-config) cannot carry.
 func validateUsers(users map[string]string) error {
 	bad := func(s string) bool {
 		if s == "" {

@@ -66,9 +66,11 @@ type Options struct {
 	// listener at Addr stays available for set-up and checks.
 	SASLSCRAM bool
 	// Users maps SCRAM user names to passwords. They are created when the
-	// storage is formatted. Nil means {DefaultUser: DefaultPassword}. Names
-	// and passwords must be printable ASCII without spaces, commas, quotes,
-	// '=' or brackets, which the storage tool's --add-scram syntax reserves.
+	// storage is formatted, or on ZooKeeper before the broker starts. Nil
+	// means {DefaultUser: DefaultPassword}. Names and passwords must be
+	// printable ASCII without spaces, commas, quotes, '=' or brackets, which
+	// the syntax of the storage tool's --add-scram and of ConfigCommand's
+	// --add-config reserves.
 	Users map[string]string
 	// Partitions is the broker's num.partitions, the partition count of
 	// topics created without one (auto-created topics, or CreateTopic with
@@ -91,9 +93,10 @@ type Options struct {
 	// mvn, as for the package's KafkaVersion, which empty means) next to
 	// those of KafkaVersion. Releases from 3.5 on run in KRaft mode; older
 	// ones (from 2.4, the first built for Scala 2.13) run on ZooKeeper, which
-	// the broker starts and Stop stops with it. 2.5.1 (on ZooKeeper, on Java
-	// 17 although it was released for 8 and 11) and 3.9.1 are known to run;
-	// SASLSCRAM is not supported on ZooKeeper yet.
+	// the broker starts and Stop stops with it, and which holds the SCRAM
+	// credentials: KRaft's storage tool takes them only from 3.5. 2.5.1 (on
+	// ZooKeeper, on Java 17 although it was released for 8 and 11) and 3.9.1
+	// are known to run, with and without SASLSCRAM.
 	KafkaVersion string
 }
 

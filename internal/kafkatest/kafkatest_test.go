@@ -334,10 +334,11 @@ func TestRestartKeepsAddressMessagesAndOffsets(t *testing.T) {
 	require.Equal(t, map[int32]int64{0: 1}, b.CommittedOffsets(t, group, topic))
 }
 
-// A release before KRaft runs on a ZooKeeper of its own: the broker serves,
-// and Stop ends both processes.
+// A release before KRaft runs on a ZooKeeper of its own: both listeners
+// serve, SCRAM users come from ZooKeeper, and Stop ends both processes.
 func TestStartZooKeeperBroker(t *testing.T) {
-	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: "2.5.1"})
+	users := map[string]string{"alice": "alice-secret", "bob": "b0b_p4ss!"}
+	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: "2.5.1", SASLSCRAM: true, Users: users})
 	require.NotEmpty(t, b.ZooKeeperAddr())
 	require.NotEmpty(t, b.ClusterID(), "the id the broker took from ZooKeeper")
 
@@ -374,8 +375,25 @@ func TestStartZooKeeperBroker(t *testing.T) {
 	require.NoError(t, om.Close())
 	require.Equal(t, map[int32]int64{1: 3}, b.CommittedOffsets(t, group, topic))
 
+	for user, password := range users {
+		cfg := b.NewSASLConfig(t, user, password)
+		client, err := sarama.NewClient([]string{b.SASLAddr()}, cfg)
+		require.NoError(t, err, "client for %s", user)
+		brokers := client.Brokers()
+		require.Len(t, brokers, 1)
+		require.Equal(t, b.SASLAddr(), brokers[0].Addr(), "metadata over SASL_SSL advertises SASL_SSL")
+		require.NoError(t, client.Close())
+	}
+	cfg := b.NewSASLConfig(t, "alice", "not-alice-secret")
+	cfg.Metadata.Retry.Max = 0
+	refused, err := sarama.NewClient([]string{b.SASLAddr()}, cfg)
+	if err == nil {
+		refused.Close()
+	}
+	require.ErrorIs(t, err, sarama.ErrSASLAuthenticationFailed, "a wrong password")
+
 	b.Stop()
-	for _, addr := range []string{b.Addr(), b.ZooKeeperAddr()} {
+	for _, addr := range []string{b.Addr(), b.SASLAddr(), b.ZooKeeperAddr()} {
 		conn, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			conn.Close()

@@ -40,3 +40,8 @@ func (r release) atLeast(major, minor int) bool {
 // every release before 4.0. 3.5 and newer run in KRaft mode, as 4.0 and newer
 // must.
 func (r release) zooKeeper() bool { return !r.atLeast(3, 5) }
+
+// pemKeystore reports whether release r reads a PEM key store
+// (ssl.keystore.type=PEM, KIP-651, Kafka 2.7). Older brokers are given a
+// PKCS#12 file.
+func (r release) pemKeystore() bool { return r.atLeast(2, 7) }

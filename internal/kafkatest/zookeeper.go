@@ -2,12 +2,15 @@ package kafkatest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +21,9 @@ const (
 	// bin/zookeeper-server-start.sh runs) hands a configuration without
 	// peers to; the zookeeper jar that Kafka depends on holds it.
 	zooKeeperClass = "org.apache.zookeeper.server.ZooKeeperServerMain"
+	// configCommandClass is what bin/kafka-configs.sh runs. Before KRaft it
+	// writes SCRAM credentials straight into ZooKeeper, with no broker up.
+	configCommandClass = "kafka.admin.ConfigCommand"
 )
 
 // startZooKeeper runs a standalone ZooKeeper for the broker on port, its
@@ -89,6 +95,42 @@ func zooKeeperServes(addr string) error {
 	}
 	if !bytes.Contains(answer, []byte("Mode: ")) {
 		return fmt.Errorf("ZooKeeper does not serve yet: %q", strings.TrimSpace(string(answer)))
+	}
+	return nil
+}
+
+// addSCRAMUsersToZooKeeper writes the SCRAM-SHA-512 credentials of
+// Options.Users into ZooKeeper, where a broker before KRaft reads them, one
+// ConfigCommand per user since it takes one entity at a time.
+func (b *Broker) addSCRAMUsersToZooKeeper() error {
+	names := make([]string, 0, len(b.opts.Users))
+	for name := range b.opts.Users {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		args := []string{
+			// A short-lived tool: optimise for start-up.
+			"-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:-UsePerfData",
+			"-Dlog4j2.configurationFile=" + filepath.Join(b.dir, "log4j2.properties"), "-Dkafkatest.level=warn",
+			"-cp", filepath.Join(b.libs, "*"),
+			configCommandClass, "--zookeeper", b.zkAddr, "--alter",
+			"--add-config", fmt.Sprintf("SCRAM-SHA-512=[password=%s]", b.opts.Users[name]),
+			"--entity-type", "users", "--entity-name", name,
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), formatTimeout)
+		cmd := exec.CommandContext(ctx, b.java, args...)
+		cmd.Dir = b.dir
+		cmd.SysProcAttr = sysProcAttr()
+		out, err := cmd.CombinedOutput()
+		timedOut := ctx.Err() != nil
+		cancel()
+		if err != nil {
+			if timedOut {
+				err = fmt.Errorf("gave up after %v", formatTimeout)
+			}
+			return fmt.Errorf("adding SCRAM user %q to ZooKeeper with %s: %w\n%s", name, configCommandClass, err, lastLines(string(out), 40))
+		}
 	}
 	return nil
 }
