@@ -18,6 +18,7 @@ require (
 	github.com/xdg/scram v1.0.5
 	golang.org/x/sys v0.40.0
 	gonum.org/v1/plot v0.17.0
+	software.sslmate.com/src/go-pkcs12 v0.7.0
 )
 
 require (

@@ -41,6 +41,10 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 	if err := validateUsers(opts.Users); err != nil {
 		return nil, err
 	}
+	rel, err := parseRelease(opts.KafkaVersion)
+	if err != nil {
+		return nil, err
+	}
 	java, err := exec.LookPath("java")
 	if err != nil {
 		return nil, errors.New("java not found on PATH: the Kafka broker needs a Java 17 or newer runtime " +
@@ -53,12 +57,12 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 	cache := filepath.Dir(libs)
 	reapStale(filepath.Join(cache, "run"), logf)
 
-	b := &Broker{opts: opts, logf: logf}
+	b := &Broker{opts: opts, release: rel, logf: logf}
 	if ownsDir {
 		b.ownedDir = dir
 	}
 	if opts.SASLSCRAM {
-		b.caPEM, b.caFile, err = writeTLSFiles(dir)
+		b.caPEM, b.caFile, err = writeTLSFiles(dir, rel.pemKeystore())
 		if err != nil {
 			return nil, fmt.Errorf("creating TLS certificates for the SASL_SSL listener: %w", err)
 		}
@@ -76,8 +80,9 @@ func start(logf func(string, ...any), dir string, ownsDir bool, opts Options) (*
 	}
 }
 
-// run formats the storage in b.dir, starts the broker and waits until it
-// serves metadata.
+// run formats the storage in b.dir (or, on ZooKeeper, starts ZooKeeper and
+// adds the SCRAM users to it), starts the broker and waits until it serves
+// metadata. Whatever it started is stopped again when it fails.
 func (b *Broker) run(java, libs, runDir string) error {
 	if err := os.MkdirAll(b.dir, 0o755); err != nil {
 		return fmt.Errorf("creating the broker directory: %w", err)
@@ -94,6 +99,20 @@ func (b *Broker) run(java, libs, runDir string) error {
 	if b.opts.SASLSCRAM {
 		b.saslAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[2]))
 	}
+	b.java, b.libs, b.runDir = java, libs, runDir
+	b.logPath = filepath.Join(b.dir, "broker.log")
+	// Every release logs through SLF4J, here to the log4j2 backend that
+	// maven/pom.xml adds: the log4j 1 (or reload4j) of releases before 4.0
+	// is in their binary distribution, not among the Maven artifact's
+	// dependencies, so no log4j.properties is needed for them.
+	log4j := filepath.Join(b.dir, "log4j2.properties")
+	if err := os.WriteFile(log4j, []byte(log4jConfig), 0o644); err != nil {
+		return fmt.Errorf("writing log4j2.properties: %w", err)
+	}
+	if b.release.zooKeeper() {
+		return b.runOnZooKeeper(ports)
+	}
+
 	b.clusterID, err = randomClusterID()
 	if err != nil {
 		return err
@@ -102,19 +121,50 @@ func (b *Broker) run(java, libs, runDir string) error {
 	if err := writeProperties(config, b.properties(ports)); err != nil {
 		return fmt.Errorf("writing server.properties: %w", err)
 	}
-	log4j := filepath.Join(b.dir, "log4j2.properties")
-	if err := os.WriteFile(log4j, []byte(log4jConfig), 0o644); err != nil {
-		return fmt.Errorf("writing log4j2.properties: %w", err)
-	}
-
 	began := time.Now()
 	if err := b.format(java, libs, config, log4j); err != nil {
 		return err
 	}
 	b.log("kafkatest: formatted KRaft storage (cluster %s) in %v", b.clusterID, time.Since(began).Round(time.Millisecond))
-	b.java, b.libs, b.runDir = java, libs, runDir
-	b.logPath = filepath.Join(b.dir, "broker.log")
 	return b.launch()
+}
+
+// runOnZooKeeper is run for a release before KRaft: ZooKeeper on ports[0],
+// the SCRAM users in it, then the broker.
+func (b *Broker) runOnZooKeeper(ports []int) error {
+	if err := b.startZooKeeper(ports[0]); err != nil {
+		return err
+	}
+	err := b.startOnZooKeeper(ports)
+	if err != nil {
+		b.zk.kill()
+	}
+	return err
+}
+
+func (b *Broker) startOnZooKeeper(ports []int) error {
+	if b.opts.SASLSCRAM {
+		began := time.Now()
+		if err := b.addSCRAMUsersToZooKeeper(); err != nil {
+			return err
+		}
+		b.log("kafkatest: added %d SCRAM users to ZooKeeper in %v", len(b.opts.Users), time.Since(began).Round(time.Millisecond))
+	}
+	config := filepath.Join(b.dir, "server.properties")
+	if err := writeProperties(config, b.properties(ports)); err != nil {
+		return fmt.Errorf("writing server.properties: %w", err)
+	}
+	if err := b.launch(); err != nil {
+		return err
+	}
+	// The broker took the cluster id from ZooKeeper, which made it up.
+	id, err := readClusterID(filepath.Join(b.dir, "data"))
+	if err != nil {
+		b.proc.kill()
+		return err
+	}
+	b.clusterID = id
+	return nil
 }
 
 // launch starts the JVM on the storage and server.properties in b.dir and waits until
@@ -125,7 +175,9 @@ func (b *Broker) launch() error {
 	log4j := filepath.Join(b.dir, "log4j2.properties")
 	args := []string{
 		"-Xms128m", "-Xmx" + b.opts.Heap,
-		// As bin/kafka-run-class.sh does, minus the GC log files.
+		// As bin/kafka-run-class.sh does, minus the GC log files. Their flags
+		// are the only ones that script chooses by Java version (-Xloggc
+		// before 9, -Xlog after), so every release runs with these on Java 17.
 		"-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
 		"-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError", "-XX:-UsePerfData",
 		"-Djava.awt.headless=true",
@@ -139,7 +191,7 @@ func (b *Broker) launch() error {
 	}
 	b.proc = proc
 	b.log("kafkatest: started Kafka %s (pid %d), waiting for %s", b.opts.KafkaVersion, b.proc.pid(), b.addr)
-	if err := b.waitReady(); err != nil {
+	if err := waitProcess(b.proc, "the broker", b.logPath, b.opts.StartTimeout, b.probe); err != nil {
 		b.proc.kill()
 		if strings.Contains(tailFile(b.logPath, 200), "Address already in use") {
 			return fmt.Errorf("%w: %w", errPortInUse, err)
@@ -155,20 +207,14 @@ func (b *Broker) launch() error {
 }
 
 // properties returns server.properties for a combined broker and controller
-// on ports[0] (controller), ports[1] (PLAINTEXT) and ports[2] (SASL_SSL).
+// on ports[0] (controller), ports[1] (PLAINTEXT) and ports[2] (SASL_SSL), or,
+// on ZooKeeper, for a broker whose ZooKeeper listens on ports[0].
 func (b *Broker) properties(ports []int) map[string]string {
 	host := "127.0.0.1"
 	listen := func(name string, port int) string { return fmt.Sprintf("%s://%s:%d", name, host, port) }
 	p := map[string]string{
-		"process.roles":                  "broker,controller",
-		"node.id":                        "1",
-		"controller.quorum.voters":       fmt.Sprintf("1@%s:%d", host, ports[0]),
-		"controller.listener.names":      "CONTROLLER",
-		"inter.broker.listener.name":     "PLAINTEXT",
-		"listeners":                      listen("CONTROLLER", ports[0]) + "," + listen("PLAINTEXT", ports[1]),
-		"advertised.listeners":           listen("PLAINTEXT", ports[1]),
-		"listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-		"log.dirs":                       filepath.Join(b.dir, "data"),
+		"inter.broker.listener.name": "PLAINTEXT",
+		"log.dirs":                   filepath.Join(b.dir, "data"),
 
 		// One node: every internal topic must make do with one replica, and
 		// one partition each keeps the first group join fast.
@@ -192,6 +238,21 @@ func (b *Broker) properties(ports []int) map[string]string {
 		"background.threads":                "2",
 		"num.recovery.threads.per.data.dir": "1",
 	}
+	if b.release.zooKeeper() {
+		p["broker.id"] = "1"
+		p["zookeeper.connect"] = b.zkAddr
+		p["listeners"] = listen("PLAINTEXT", ports[1])
+		p["advertised.listeners"] = listen("PLAINTEXT", ports[1])
+		p["listener.security.protocol.map"] = "PLAINTEXT:PLAINTEXT"
+	} else {
+		p["process.roles"] = "broker,controller"
+		p["node.id"] = "1"
+		p["controller.quorum.voters"] = fmt.Sprintf("1@%s:%d", host, ports[0])
+		p["controller.listener.names"] = "CONTROLLER"
+		p["listeners"] = listen("CONTROLLER", ports[0]) + "," + listen("PLAINTEXT", ports[1])
+		p["advertised.listeners"] = listen("PLAINTEXT", ports[1])
+		p["listener.security.protocol.map"] = "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+	}
 	if b.opts.SASLSCRAM {
 		p["listeners"] += "," + listen("SASL_SSL", ports[2])
 		p["advertised.listeners"] += "," + listen("SASL_SSL", ports[2])
@@ -199,11 +260,19 @@ func (b *Broker) properties(ports []int) map[string]string {
 		p["sasl.enabled.mechanisms"] = "SCRAM-SHA-512"
 		p["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"] =
 			"org.apache.kafka.common.security.scram.ScramLoginModule required;"
-		// PEM files avoid a keytool step: the key and certificate chain in
-		// one file, no password since the file lives in the test's temp dir.
-		p["listener.name.sasl_ssl.ssl.keystore.type"] = "PEM"
-		p["listener.name.sasl_ssl.ssl.keystore.location"] = filepath.Join(filepath.Dir(b.caFile), "server.pem")
 		p["listener.name.sasl_ssl.ssl.client.auth"] = "none"
+		dir := filepath.Dir(b.caFile)
+		if b.release.pemKeystore() {
+			// PEM files avoid a keytool step: the key and certificate chain in
+			// one file, no password since the file lives in the test's temp dir.
+			p["listener.name.sasl_ssl.ssl.keystore.type"] = "PEM"
+			p["listener.name.sasl_ssl.ssl.keystore.location"] = filepath.Join(dir, "server.pem")
+		} else {
+			p["listener.name.sasl_ssl.ssl.keystore.type"] = "PKCS12"
+			p["listener.name.sasl_ssl.ssl.keystore.location"] = filepath.Join(dir, "server.p12")
+			p["listener.name.sasl_ssl.ssl.keystore.password"] = keystorePassword
+			p["listener.name.sasl_ssl.ssl.key.password"] = keystorePassword
+		}
 	}
 	for k, v := range b.opts.Properties {
 		p[k] = v
@@ -247,33 +316,8 @@ func (b *Broker) format(java, libs, config, log4j string) error {
 	return nil
 }
 
-// waitReady waits until a sarama client gets metadata naming a controller
-// from the PLAINTEXT listener (and the SASL_SSL port accepts connections),
-// or the broker exits, or Options.StartTimeout passes.
-func (b *Broker) waitReady() error {
-	deadline := time.Now().Add(b.opts.StartTimeout)
-	var lastErr error
-	for {
-		select {
-		case <-b.proc.done:
-			return fmt.Errorf("the broker exited during start-up (%w); last lines of %s:\n%s",
-				b.proc.waitErr, b.logPath, tailFile(b.logPath, 60))
-		default:
-		}
-		if lastErr = b.probe(); lastErr == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the broker did not serve metadata within %v (last error: %w); last lines of %s:\n%s",
-				b.opts.StartTimeout, lastErr, b.logPath, tailFile(b.logPath, 60))
-		}
-		select {
-		case <-b.proc.done:
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
+// probe succeeds once a sarama client gets metadata naming a controller from
+// the PLAINTEXT listener (and the SASL_SSL port accepts connections).
 func (b *Broker) probe() error {
 	cfg := NewConfig()
 	cfg.Net.DialTimeout = 2 * time.Second
@@ -336,7 +380,8 @@ func randomClusterID() (string, error) {
 	}
 }
 
-// validateUsers rejects SCRAM credentials that --add-scram cannot carry.
+// validateUsers rejects SCRAM credentials that --add-scram (or, on
+// ZooKeeper, ConfigCommand's --add-config) cannot carry.
 func validateUsers(users map[string]string) error {
 	bad := func(s string) bool {
 		if s == "" {
@@ -366,7 +411,7 @@ func writeProperties(path string, props map[string]string) error {
 	}
 	sort.Strings(keys)
 	var sb strings.Builder
-	sb.WriteString("# Written by internal/kafkatest for a single-node KRaft test broker.\n")
+	sb.WriteString("# Written by internal/kafkatest for a single-node test broker.\n")
 	esc := strings.NewReplacer(`\`, `\\`, "\n", `\n`)
 	for _, k := range keys {
 		fmt.Fprintf(&sb, "%s=%s\n", esc.Replace(k), esc.Replace(props[k]))

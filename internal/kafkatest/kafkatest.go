@@ -3,8 +3,10 @@
 //
 // The broker is the official Kafka release run from its Maven jars (fetched
 // once into a cache directory by fetch-kafka.sh) in KRaft mode, as a combined
-// broker and controller listening on 127.0.0.1. Nothing is mocked: clients
-// speak the Kafka protocol to the same code that runs in production.
+// broker and controller listening on 127.0.0.1; a release before 3.5
+// (Options.KafkaVersion) runs on a ZooKeeper of its own instead. Nothing is
+// mocked: clients speak the Kafka protocol to the same code that runs in
+// production.
 //
 // Start runs a broker owned by one test; Shared runs one broker per test
 // binary, which a package enables by calling Main from its TestMain:
@@ -64,9 +66,11 @@ type Options struct {
 	// listener at Addr stays available for set-up and checks.
 	SASLSCRAM bool
 	// Users maps SCRAM user names to passwords. They are created when the
-	// storage is formatted. Nil means {DefaultUser: DefaultPassword}. Names
-	// and passwords must be printable ASCII without spaces, commas, quotes,
-	// '=' or brackets, which the storage tool's --add-scram syntax reserves.
+	// storage is formatted, or on ZooKeeper before the broker starts. Nil
+	// means {DefaultUser: DefaultPassword}. Names and passwords must be
+	// printable ASCII without spaces, commas, quotes, '=' or brackets, which
+	// the syntax of the storage tool's --add-scram and of ConfigCommand's
+	// --add-config reserves.
 	Users map[string]string
 	// Partitions is the broker's num.partitions, the partition count of
 	// topics created without one (auto-created topics, or CreateTopic with
@@ -87,8 +91,12 @@ type Options struct {
 	// KafkaVersion is the Apache Kafka release to run, for a test of how
 	// clients meet another broker; its jars are fetched on first use (with
 	// mvn, as for the package's KafkaVersion, which empty means) next to
-	// those of KafkaVersion. 3.9.1 is known to run; SASLSCRAM needs 3.5 or
-	// newer, whose storage tool takes SCRAM credentials.
+	// those of KafkaVersion. Releases from 3.5 on run in KRaft mode; older
+	// ones (from 2.4, the first built for Scala 2.13) run on ZooKeeper, which
+	// the broker starts and Stop stops with it, and which holds the SCRAM
+	// credentials: KRaft's storage tool takes them only from 3.5. 2.5.1 (on
+	// ZooKeeper, on Java 17 although it was released for 8 and 11) and 3.9.1
+	// are known to run, with and without SASLSCRAM.
 	KafkaVersion string
 }
 
@@ -124,6 +132,10 @@ type Broker struct {
 	logPath   string
 	ownedDir  string // deleted by reapStale after a crash; see start
 	proc      *process
+	release   release
+	zk        *process // the broker's ZooKeeper, nil in KRaft mode
+	zkAddr    string
+	zkLogPath string
 	java      string // what launch needs to start the broker again
 	libs      string
 	runDir    string
@@ -158,8 +170,13 @@ func (b *Broker) Users() map[string]string {
 	return users
 }
 
-// ClusterID is the KRaft cluster id the storage was formatted with.
+// ClusterID is the KRaft cluster id the storage was formatted with, or, on
+// ZooKeeper, the id the broker found there.
 func (b *Broker) ClusterID() string { return b.clusterID }
+
+// ZooKeeperAddr is the host:port of the broker's ZooKeeper, or "" in KRaft
+// mode.
+func (b *Broker) ZooKeeperAddr() string { return b.zkAddr }
 
 // LogFile is the path of the broker's log. It is removed together with the
 // broker's directory when the test ends; tests that fail print its tail.
@@ -207,25 +224,38 @@ func Start(t testing.TB, opts Options) *Broker {
 	return b
 }
 
-// Stop stops the broker: SIGTERM, then SIGKILL if it has not exited within
-// a grace period. It is safe to call more than once; Start and Main call it
-// anyway. Tests may call it to see how a client copes with a lost broker,
-// but must not stop the broker returned by Shared.
+// Stop stops the broker, and then its ZooKeeper if it has one: SIGTERM,
+// then SIGKILL if it has not exited within a grace period. It is safe to
+// call more than once; Start and Main call it anyway. Tests may call it to
+// see how a client copes with a lost broker, but must not stop the broker
+// returned by Shared.
 func (b *Broker) Stop() {
 	b.stopOnce.Do(func() {
+		// The broker first: without its ZooKeeper it would spend the grace
+		// period trying to reach it to deregister.
 		began := time.Now()
 		if err := b.proc.stop(stopGrace); err != nil {
 			b.log("kafkatest: stopping broker (pid %d): %v", b.proc.pid(), err)
+		} else {
+			b.log("kafkatest: stopped broker (pid %d) in %v", b.proc.pid(), time.Since(began).Round(time.Millisecond))
+		}
+		if b.zk == nil {
 			return
 		}
-		b.log("kafkatest: stopped broker (pid %d) in %v", b.proc.pid(), time.Since(began).Round(time.Millisecond))
+		began = time.Now()
+		if err := b.zk.stop(stopGrace); err != nil {
+			b.log("kafkatest: stopping ZooKeeper (pid %d): %v", b.zk.pid(), err)
+			return
+		}
+		b.log("kafkatest: stopped ZooKeeper (pid %d) in %v", b.zk.pid(), time.Since(began).Round(time.Millisecond))
 	})
 }
 
 // Restart stops the broker cleanly and starts it again on the same ports and data
 // directory, as an operator restarting Kafka does: clients see it go away and come
-// back with every topic, message and committed offset. It must not be called on the
-// broker returned by Shared, nor at the same time as Stop.
+// back with every topic, message and committed offset. A ZooKeeper keeps running.
+// It must not be called on the broker returned by Shared, nor at the same time as
+// Stop.
 func (b *Broker) Restart(t testing.TB) {
 	t.Helper()
 	began := time.Now()
@@ -323,8 +353,8 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// live holds the broker processes that are running, for the signal
-// handler: from their start, since a signal may come while one starts.
+// live holds the broker (and ZooKeeper) processes that are running, for the
+// signal handler: from their start, since a signal may come while one starts.
 var live struct {
 	mu    sync.Mutex
 	procs map[*process]struct{}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -331,4 +332,72 @@ func TestRestartKeepsAddressMessagesAndOffsets(t *testing.T) {
 	}
 	require.Equal(t, []string{"before", "after"}, values)
 	require.Equal(t, map[int32]int64{0: 1}, b.CommittedOffsets(t, group, topic))
+}
+
+// A release before KRaft runs on a ZooKeeper of its own: both listeners
+// serve, SCRAM users come from ZooKeeper, and Stop ends both processes.
+func TestStartZooKeeperBroker(t *testing.T) {
+	users := map[string]string{"alice": "alice-secret", "bob": "b0b_p4ss!"}
+	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: "2.5.1", SASLSCRAM: true, Users: users})
+	require.NotEmpty(t, b.ZooKeeperAddr())
+	require.NotEmpty(t, b.ClusterID(), "the id the broker took from ZooKeeper")
+
+	// ApiVersions tells the release: 2.5 is the first to serve OffsetFetch v7,
+	// 2.6 the first to serve ListGroups v4.
+	const offsetFetch, listGroups int16 = 9, 16
+	conn := sarama.NewBroker(b.Addr())
+	require.NoError(t, conn.Open(kafkatest.NewConfig()))
+	versions, err := conn.ApiVersions(&sarama.ApiVersionsRequest{})
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	served := make(map[int16]int16)
+	for _, k := range versions.ApiKeys {
+		served[k.ApiKey] = k.MaxVersion
+	}
+	require.EqualValues(t, 7, served[offsetFetch], "OffsetFetch up to")
+	require.EqualValues(t, 3, served[listGroups], "ListGroups up to")
+
+	topic, group := kafkatest.UniqueName(t, "zk"), kafkatest.UniqueName(t, "group")
+	b.CreateTopic(t, topic, 2)
+	want := numbered("plain", 10)
+	b.Produce(t, topic, asBytes(want)...)
+	require.ElementsMatch(t, want, valuesOf(b.ReadAll(t, topic)))
+	require.ElementsMatch(t, want, consumeWithKcat(t, b, topic))
+
+	client := b.NewClient(t)
+	om, err := sarama.NewOffsetManagerFromClient(group, client)
+	require.NoError(t, err)
+	pom, err := om.ManagePartition(topic, 1)
+	require.NoError(t, err)
+	pom.MarkOffset(3, "")
+	om.Commit()
+	require.NoError(t, pom.Close())
+	require.NoError(t, om.Close())
+	require.Equal(t, map[int32]int64{1: 3}, b.CommittedOffsets(t, group, topic))
+
+	for user, password := range users {
+		cfg := b.NewSASLConfig(t, user, password)
+		client, err := sarama.NewClient([]string{b.SASLAddr()}, cfg)
+		require.NoError(t, err, "client for %s", user)
+		brokers := client.Brokers()
+		require.Len(t, brokers, 1)
+		require.Equal(t, b.SASLAddr(), brokers[0].Addr(), "metadata over SASL_SSL advertises SASL_SSL")
+		require.NoError(t, client.Close())
+	}
+	cfg := b.NewSASLConfig(t, "alice", "not-alice-secret")
+	cfg.Metadata.Retry.Max = 0
+	refused, err := sarama.NewClient([]string{b.SASLAddr()}, cfg)
+	if err == nil {
+		refused.Close()
+	}
+	require.ErrorIs(t, err, sarama.ErrSASLAuthenticationFailed, "a wrong password")
+
+	b.Stop()
+	for _, addr := range []string{b.Addr(), b.SASLAddr(), b.ZooKeeperAddr()} {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		require.Error(t, err, "%s still accepts connections after Stop", addr)
+	}
 }

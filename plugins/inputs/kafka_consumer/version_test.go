@@ -220,3 +220,82 @@ func TestKafkaVersionUnsetReadsKafka3(t *testing.T) {
 	require.Contains(t, infos, "; using 3.1.0")
 	require.Equal(t, sarama.V3_1_0_0, r.k.config.Version)
 }
+
+// kafka25 is the oldest release the version question is tried on: Kafka 2.5,
+// which runs on ZooKeeper, from before KRaft and before Kafka 4 dropped the
+// old protocol versions.
+const kafka25 = "2.5.1"
+
+// kafka25Chosen is what the input logs when the broker at addr is a 2.5: the
+// first release to serve OffsetFetch v7, and older than 2.6, the first to serve
+// ListGroups v4.
+func kafka25Chosen(addr string) string {
+	return "kafka_version unset: the broker at " + addr + " serves Kafka 2.5 APIs (OffsetFetch up to v7); using 2.5.0"
+}
+
+func TestKafkaVersionUnsetReadsKafka25(t *testing.T) {
+	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: kafka25})
+	topic := kafkatest.UniqueName(t, "untuned")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 2)
+	const n = 100
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "m i=%di", i)
+	}
+	b.Produce(t, topic, values...)
+
+	answers, err := askBrokers([]string{b.Addr()}, sarama.NewConfig(), probeTimeout)
+	require.NoError(t, err)
+	require.Len(t, answers, 1)
+	require.Empty(t, refused(answers[0].apis, sarama.V0_10_2_0), "Kafka 2.5 serves what Telegraf's default selects")
+
+	r, log := startLogged(t, versionTable(b, topic, group, ""))
+	waitFor(t, "all messages", func() bool { return len(r.out.metrics(t)) >= n })
+	r.k.Stop()
+	require.Len(t, countField(r.out.metrics(t), "i"), n)
+	require.Empty(t, r.acc.Errors)
+	require.Empty(t, logLines(log, testutil.LevelError))
+	require.Contains(t, strings.Join(logLines(log, testutil.LevelInfo), "\n"), kafka25Chosen(b.Addr()))
+	require.Equal(t, sarama.V2_5_0_0, r.k.config.Version)
+	require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
+}
+
+func TestKafkaVersionUnsetReadsKafka25OverSASLSSL(t *testing.T) {
+	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: kafka25, SASLSCRAM: true})
+	topic := kafkatest.UniqueName(t, "untuned")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 2)
+	const n = 50
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "m i=%di", i)
+	}
+	b.Produce(t, topic, values...)
+
+	// The brokers are asked over TLS and before authentication; the SASL
+	// handshake then follows the version they report.
+	conf := fmt.Sprintf(`[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = [%q]
+  consumer_group = %q
+  enable_tls = true
+  tls_ca = %q
+  sasl_mechanism = "SCRAM-SHA-512"
+  sasl_username = %q
+  sasl_password = %q
+  data_format = "influx"
+  stats_interval = "0s"
+  ack = false
+`, b.SASLAddr(), topic, group, b.CAFile(), kafkatest.DefaultUser, kafkatest.DefaultPassword)
+	r, log := startLogged(t, conf)
+	waitFor(t, "all messages over SASL_SSL", func() bool { return len(r.out.metrics(t)) >= n })
+	r.k.Stop()
+	require.Len(t, countField(r.out.metrics(t), "i"), n)
+	require.Empty(t, r.acc.Errors)
+	require.Empty(t, logLines(log, testutil.LevelError))
+	require.Contains(t, strings.Join(logLines(log, testutil.LevelInfo), "\n"), kafka25Chosen(b.SASLAddr()))
+	require.Equal(t, sarama.V2_5_0_0, r.k.config.Version)
+	require.Equal(t, sarama.SASLHandshakeV1, r.k.config.Net.SASL.Version)
+	require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
+}
