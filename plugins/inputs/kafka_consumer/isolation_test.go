@@ -1,7 +1,9 @@
 package kafka_consumer
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
@@ -9,56 +11,138 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 )
 
-// produceTransactions writes "tx i=1i" in a transaction that aborts, "tx i=2i" in one
-// that commits, and "tx i=3i" outside any.
-func produceTransactions(t *testing.T, b *kafkatest.Broker, topic string) {
+// txProducer writes transactions to partition 0 of a topic, each record stamped with
+// ts if it is not zero.
+type txProducer struct {
+	t     *testing.T
+	p     sarama.SyncProducer
+	topic string
+	ts    time.Time
+}
+
+func newTxProducer(t *testing.T, b *kafkatest.Broker, topic string) *txProducer {
 	t.Helper()
 	cfg := kafkatest.NewConfig()
 	cfg.Producer.Idempotent = true
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Return.Successes = true
-	cfg.Net.MaxOpenRequests = 1
+	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.Transaction.ID = kafkatest.UniqueName(t, "tx")
-	tx, err := sarama.NewSyncProducer([]string{b.Addr()}, cfg)
+	cfg.Net.MaxOpenRequests = 1
+	p, err := sarama.NewSyncProducer([]string{b.Addr()}, cfg)
 	require.NoError(t, err)
-	defer tx.Close()
-	send := func(value string) {
-		_, _, err := tx.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(value)})
-		require.NoError(t, err)
-	}
-	require.NoError(t, tx.BeginTxn())
-	send("tx i=1i")
-	require.NoError(t, tx.AbortTxn())
-	require.NoError(t, tx.BeginTxn())
-	send("tx i=2i")
-	require.NoError(t, tx.CommitTxn())
-	b.Produce(t, topic, []byte("tx i=3i"))
+	t.Cleanup(func() { p.Close() })
+	return &txProducer{t: t, p: p, topic: topic}
 }
 
+func (x *txProducer) begin() {
+	x.t.Helper()
+	require.NoError(x.t, x.p.BeginTxn())
+}
+
+func (x *txProducer) send(values ...string) {
+	x.t.Helper()
+	for _, v := range values {
+		_, _, err := x.p.SendMessage(&sarama.ProducerMessage{Topic: x.topic, Partition: 0, Value: sarama.StringEncoder(v), Timestamp: x.ts})
+		require.NoError(x.t, err)
+	}
+}
+
+func (x *txProducer) commit(values ...string) {
+	x.t.Helper()
+	x.begin()
+	x.send(values...)
+	require.NoError(x.t, x.p.CommitTxn())
+}
+
+func (x *txProducer) abort(values ...string) {
+	x.t.Helper()
+	x.begin()
+	x.send(values...)
+	require.NoError(x.t, x.p.AbortTxn())
+}
+
+// producePlain writes values outside any transaction to partition 0 of topic.
+func producePlain(t *testing.T, b *kafkatest.Broker, topic string, ts time.Time, values ...string) {
+	t.Helper()
+	p0 := int32(0)
+	msgs := make([]kafkatest.Message, len(values))
+	for i, v := range values {
+		msgs[i] = kafkatest.Message{Value: []byte(v), Partition: &p0, Timestamp: ts}
+	}
+	b.ProduceMessages(t, topic, msgs...)
+}
+
+// waitOffsets waits until partition 0 of topic ends at offset n. The coordinator
+// writes a transaction's markers after the commit or abort returns: until then, the
+// next record can take the offset before them.
+func waitOffsets(t *testing.T, b *kafkatest.Broker, topic string, n int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("partition 0 ending at offset %d", n), func() bool { return b.HighWatermarks(t, topic)[0] == n })
+}
+
+// produceTransactions writes to partition 0 of topic, every record stamped with ts:
+// "tx i=1i" in a transaction that aborts, "tx i=2i" in one that commits, then "tx
+// i=3i" and "tx i=5i" in one that commits, between which another producer writes "tx
+// i=4i" in one that aborts, then "tx i=6i" outside any. The four markers leave
+// offsets to the records' time with gaps; the last offset is a record.
+func produceTransactions(t *testing.T, b *kafkatest.Broker, topic string, ts time.Time) {
+	t.Helper()
+	x, y := newTxProducer(t, b, topic), newTxProducer(t, b, topic)
+	x.ts, y.ts = ts, ts
+	x.abort("tx i=1i")
+	x.commit("tx i=2i")
+	x.begin()
+	x.send("tx i=3i")
+	y.begin()
+	y.send("tx i=4i")
+	x.send("tx i=5i")
+	require.NoError(t, y.p.AbortTxn())
+	require.NoError(t, x.p.CommitTxn())
+	waitOffsets(t, b, topic, 5+4)
+	producePlain(t, b, topic, ts, "tx i=6i")
+}
+
+// Exactly the records of committed transactions, and those outside any, become
+// metrics with read_committed; every record with read_uncommitted, as in Telegraf.
+// Either way the group commits the end of the partition, past the markers, and the
+// metrics without a time of their own take their record's (timestamp_fallback):
+// though every record has the same millisecond and the markers take offsets among
+// them, no two share a time.
 func TestIsolationLevel(t *testing.T) {
 	b := kafkatest.Shared(t)
 	topic := kafkatest.UniqueName(t, "tx")
 	b.CreateTopic(t, topic, 1)
-	produceTransactions(t, b, topic)
+	ts := time.Now().Truncate(time.Millisecond)
+	produceTransactions(t, b, topic, ts)
 
+	all := map[int64]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}
 	for _, tc := range []struct {
 		option string
 		want   map[int64]int
 	}{
-		// Telegraf's plugin reads the aborted record too.
-		{"", map[int64]int{1: 1, 2: 1, 3: 1}},
-		{`isolation_level = "read_uncommitted"`, map[int64]int{1: 1, 2: 1, 3: 1}},
-		{`isolation_level = "read_committed"`, map[int64]int{2: 1, 3: 1}},
+		// Telegraf's plugin reads the aborted records too.
+		{"", all},
+		{`isolation_level = "read_uncommitted"`, all},
+		{`isolation_level = "read_committed"`, map[int64]int{2: 1, 3: 1, 5: 1, 6: 1}},
 	} {
 		t.Run(tc.option, func(t *testing.T) {
 			group := kafkatest.UniqueName(t, "g")
-			r := start(t, tableFor(b, topic, group, `data_format = "influx"`, tc.option))
-			waitFor(t, "the last record", func() bool { return countField(r.out.metrics(t), "i")[3] == 1 })
+			r := start(t, tableFor(b, topic, group, `data_format = "influx"`, `ack = false`, `timestamp_fallback = "record"`, tc.option))
+			waitFor(t, "the last record", func() bool { return countField(r.out.metrics(t), "i")[6] == 1 })
 			r.k.Stop()
-			require.Equal(t, tc.want, countField(r.out.metrics(t), "i"))
+			metrics := r.out.metrics(t)
+			require.Equal(t, tc.want, countField(metrics, "i"))
 			require.Empty(t, r.acc.Errors)
 			// The transaction markers are passed over: the group ends at the end.
 			require.Equal(t, b.HighWatermarks(t, topic), b.CommittedOffsets(t, group, topic))
+
+			seen := make(map[int64]bool)
+			for _, m := range metrics {
+				require.Equal(t, ts.UnixMilli(), m.Time().UnixMilli(), "the record's millisecond: %s", m)
+				require.False(t, seen[m.Time().UnixNano()], "a time seen before: %s", m)
+				seen[m.Time().UnixNano()] = true
+			}
 		})
 	}
 }
