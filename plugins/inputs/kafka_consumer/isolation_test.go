@@ -146,3 +146,46 @@ func TestIsolationLevel(t *testing.T) {
 		})
 	}
 }
+
+// readableBelow reads the record batches as the consumer would: markers hold nothing
+// to read, nor, with read_committed, the records of an aborted transaction, though
+// another producer's committed records lie between them.
+func TestReadableBelow(t *testing.T) {
+	b := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "txprobe")
+	b.CreateTopic(t, topic, 1)
+	// Offsets: 0 "1" aborted, 1 its marker, 2 "2" committed, 3 its marker, 4 "3"
+	// committed, 5 "4" of the other producer, aborted, 6 "5" committed, 7 and 8 the
+	// two markers, 9 "6" outside any transaction.
+	produceTransactions(t, b, topic, time.Time{})
+	values := make(map[int64]string)
+	for _, m := range b.ReadAll(t, topic) {
+		values[m.Offset] = string(m.Value)
+	}
+	require.Equal(t, map[int64]string{0: "tx i=1i", 2: "tx i=2i", 4: "tx i=3i", 5: "tx i=4i", 6: "tx i=5i", 9: "tx i=6i"}, values)
+
+	for _, tc := range []struct {
+		level string
+		// readable lists [from, end) ranges and whether a record is read there.
+		readable map[[2]int64]bool
+	}{
+		{"read_uncommitted", map[[2]int64]bool{
+			{0, 1}: true, {1, 2}: false, {1, 3}: true, {3, 4}: false, {5, 6}: true, {7, 9}: false, {7, 10}: true, {9, 9}: false, {10, 20}: false,
+		}},
+		{"read_committed", map[[2]int64]bool{
+			{0, 2}: false, {0, 3}: true, {3, 4}: false, {4, 5}: true, {5, 6}: false, {5, 7}: true, {7, 9}: false, {7, 10}: true, {10, 20}: false,
+		}},
+	} {
+		t.Run(tc.level, func(t *testing.T) {
+			k := newConsumer(t, tableFor(b, topic, "g", fmt.Sprintf("isolation_level = %q", tc.level)))
+			client, err := sarama.NewClient([]string{b.Addr()}, k.config)
+			require.NoError(t, err)
+			defer client.Close()
+			for r, want := range tc.readable {
+				got, err := readableBelow(client, k.config, topic, 0, r[0], r[1])
+				require.NoError(t, err, "offsets %d to %d", r[0], r[1]-1)
+				require.Equal(t, want, got, "offsets %d to %d", r[0], r[1]-1)
+			}
+		})
+	}
+}

@@ -1,0 +1,172 @@
+package kafka_consumer
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/IBM/sarama"
+)
+
+// Where a partition ends for a consumer, and whether anything is left to read before
+// that end. Transactions make both differ from the high watermark: each ends in a
+// commit or abort marker that takes an offset and that no consumer is given, a
+// read_committed consumer skips the records of aborted transactions, and reads only
+// up to the last stable offset (the first offset of the oldest open transaction), not
+// to the high watermark. sarama's consumer hands out none of that: it gives the high
+// watermark of its last fetch and drops markers and aborted records silently.
+
+// Bytes a probe (readableBelow) asks for in its first fetch, and at most in later
+// ones. Small, since the first record batch usually answers; the broker sends the
+// first batch whole even when it is larger.
+const (
+	probeFetchMin = 32 << 10
+	probeFetchMax = 1 << 20
+)
+
+// readableBelow reports whether a consumer with cfg would be handed a record of the
+// partition at an offset from from up to end, end excluded, as the partition is now.
+// It reads the record batches as they are on the broker, which sarama's consumer does
+// not show: markers and, with read_committed, the batches of aborted transactions
+// hold nothing to read. Each fetch answers at once, with what the broker has.
+func readableBelow(client sarama.Client, cfg *sarama.Config, topic string, id int32, from, end int64) (bool, error) {
+	level := cfg.Consumer.IsolationLevel
+	size := int32(probeFetchMin)
+	// aborted holds the producers whose aborted transaction the batches reached: their
+	// transactional batches are skipped until their marker.
+	aborted := make(map[int64]bool)
+	at := from
+	for at < end {
+		leader, err := client.Leader(topic, id)
+		if err != nil {
+			return false, fmt.Errorf("finding the leader: %w", err)
+		}
+		req := probeFetchRequest(cfg.Version, level)
+		req.AddBlock(topic, id, at, size, -1)
+		resp, err := leader.Fetch(req)
+		if err != nil {
+			_ = leader.Close()
+			return false, fmt.Errorf("fetching from offset %d: %w", at, err)
+		}
+		block := resp.GetBlock(topic, id)
+		if block == nil {
+			return false, fmt.Errorf("fetching from offset %d: %w", at, sarama.ErrIncompleteResponse)
+		}
+		if !errors.Is(block.Err, sarama.ErrNoError) {
+			if errors.Is(block.Err, sarama.ErrNotLeaderForPartition) || errors.Is(block.Err, sarama.ErrUnknownTopicOrPartition) {
+				_ = client.RefreshMetadata(topic)
+			}
+			return false, fmt.Errorf("fetching from offset %d: %w", at, block.Err)
+		}
+		// The aborted transactions that overlap what the broker sent, in offset
+		// order: each counts from its first offset on.
+		txns := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
+		sort.Slice(txns, func(i, j int) bool { return txns[i].FirstOffset < txns[j].FirstOffset })
+
+		next := at
+		for _, records := range block.RecordsSet {
+			if b := records.RecordBatch; b != nil {
+				if b.PartialTrailingRecord {
+					break
+				}
+				for len(txns) > 0 && txns[0].FirstOffset <= b.LastOffset() {
+					aborted[txns[0].ProducerID] = true
+					txns = txns[1:]
+				}
+				switch {
+				case b.Control:
+					// A producer's marker ends its transaction, aborted or not.
+					delete(aborted, b.ProducerID)
+				case level == sarama.ReadCommitted && b.IsTransactional && aborted[b.ProducerID]:
+				default:
+					for _, r := range b.Records {
+						if o := b.FirstOffset + r.OffsetDelta; o >= from && o < end {
+							return true, nil
+						}
+					}
+				}
+				next = max(next, b.LastOffset()+1)
+				continue
+			}
+			if set := records.MsgSet; set != nil {
+				// The message formats before Kafka 0.11 know no transactions: every
+				// message is read. Offsets as sarama's consumer reckons them.
+				for _, mb := range set.Messages {
+					if mb.Msg == nil {
+						continue
+					}
+					inner := mb.Messages()
+					for _, m := range inner {
+						o := m.Offset
+						if m.Msg != nil && m.Msg.Version >= 1 {
+							o += mb.Offset - inner[len(inner)-1].Offset
+						}
+						if o >= from && o < end {
+							return true, nil
+						}
+					}
+					next = max(next, mb.Offset+1)
+				}
+			}
+		}
+		if next > at {
+			at = next
+			size = min(size*2, probeFetchMax)
+			continue
+		}
+		// No whole batch: the partition holds nothing from at on (for read_committed,
+		// nothing decided), or the first batch did not fit.
+		limit := block.HighWaterMarkOffset
+		if level == sarama.ReadCommitted && req.Version >= 4 {
+			limit = block.LastStableOffset
+		}
+		if at >= limit {
+			return false, nil
+		}
+		if size < probeFetchMax {
+			size = probeFetchMax
+			continue
+		}
+		return false, fmt.Errorf("fetching from offset %d: no whole record batch in %d bytes, below offset %d", at, size, limit)
+	}
+	return false, nil
+}
+
+// probeFetchRequest is a fetch that answers at once, at the version sarama's consumer
+// would send to brokers of version v.
+func probeFetchRequest(v sarama.KafkaVersion, level sarama.IsolationLevel) *sarama.FetchRequest {
+	req := &sarama.FetchRequest{MaxWaitTime: 0, MinBytes: 0}
+	switch {
+	case v.IsAtLeast(sarama.V2_3_0_0):
+		req.Version = 11
+	case v.IsAtLeast(sarama.V2_1_0_0):
+		req.Version = 10
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		req.Version = 8
+	case v.IsAtLeast(sarama.V1_1_0_0):
+		req.Version = 7
+	case v.IsAtLeast(sarama.V1_0_0_0):
+		req.Version = 6
+	case v.IsAtLeast(sarama.V0_11_0_0):
+		req.Version = 5
+	case v.IsAtLeast(sarama.V0_10_1_0):
+		req.Version = 3
+	case v.IsAtLeast(sarama.V0_10_0_0):
+		req.Version = 2
+	case v.IsAtLeast(sarama.V0_9_0_0):
+		req.Version = 1
+	}
+	if req.Version >= 3 {
+		req.MaxBytes = probeFetchMax
+	}
+	if req.Version >= 4 {
+		req.Isolation = level
+	}
+	if req.Version >= 7 {
+		// No fetch session (KIP-227): a session per probe would only take a slot
+		// on the broker.
+		req.SessionID = 0
+		req.SessionEpoch = -1
+	}
+	return req
+}
