@@ -16,6 +16,101 @@ import (
 // to the high watermark. sarama's consumer hands out none of that: it gives the high
 // watermark of its last fetch and drops markers and aborted records silently.
 
+// listEnds returns the end of each of parts for a consumer at level: the high
+// watermark with read_uncommitted, the last stable offset with read_committed. It
+// sends one ListOffsets request to each leader, all at once. A partition the
+// brokers gave no offset for is missing from ends, and err says why.
+func listEnds(client sarama.Client, level sarama.IsolationLevel, parts []topicPartition) (ends map[topicPartition]int64, err error) {
+	type request struct {
+		broker *sarama.Broker
+		req    *sarama.OffsetRequest
+		parts  []topicPartition
+	}
+	var errs []error
+	requests := make(map[int32]*request)
+	for _, tp := range parts {
+		leader, err := client.Leader(tp.topic, tp.id)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("topic %q partition %d: finding its leader: %w", tp.topic, tp.id, err))
+			continue
+		}
+		r, ok := requests[leader.ID()]
+		if !ok {
+			req := sarama.NewOffsetRequest(client.Config().Version)
+			req.IsolationLevel = level
+			r = &request{broker: leader, req: req}
+			requests[leader.ID()] = r
+		}
+		r.req.AddBlock(tp.topic, tp.id, sarama.OffsetNewest, 1)
+		r.parts = append(r.parts, tp)
+	}
+
+	type answer struct {
+		r    *request
+		resp *sarama.OffsetResponse
+		err  error
+	}
+	answers := make(chan answer, len(requests))
+	for _, r := range requests {
+		go func() {
+			resp, err := r.broker.GetAvailableOffsets(r.req)
+			if err != nil {
+				// As sarama's own GetOffset does: the next request connects anew.
+				_ = r.broker.Close()
+			}
+			answers <- answer{r: r, resp: resp, err: err}
+		}()
+	}
+	ends = make(map[topicPartition]int64, len(parts))
+	stale := false
+	for range requests {
+		a := <-answers
+		if a.err != nil {
+			errs = append(errs, fmt.Errorf("listing offsets on broker %d (%s) for %d partitions: %w",
+				a.r.broker.ID(), a.r.broker.Addr(), len(a.r.parts), a.err))
+			stale = true
+			continue
+		}
+		for _, tp := range a.r.parts {
+			block := a.resp.GetBlock(tp.topic, tp.id)
+			switch {
+			case block == nil:
+				errs = append(errs, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, sarama.ErrIncompleteResponse))
+			case !errors.Is(block.Err, sarama.ErrNoError):
+				// Most likely the leader moved: ask for the metadata anew.
+				stale = true
+				errs = append(errs, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, block.Err))
+			case len(block.Offsets) != 1:
+				errs = append(errs, fmt.Errorf("topic %q partition %d: %d offsets in the answer, not 1", tp.topic, tp.id, len(block.Offsets)))
+			default:
+				ends[tp] = block.Offsets[0]
+			}
+		}
+	}
+	if stale {
+		topics := make(map[string]bool)
+		for _, tp := range parts {
+			if _, ok := ends[tp]; !ok {
+				topics[tp.topic] = true
+			}
+		}
+		list := make([]string, 0, len(topics))
+		for t := range topics {
+			list = append(list, t)
+		}
+		if err := client.RefreshMetadata(list...); err != nil {
+			errs = append(errs, fmt.Errorf("refreshing metadata: %w", err))
+		}
+	}
+	// A broker that is gone fails each of its partitions alike: the first few say
+	// why, in one log line.
+	const most = 3
+	if len(errs) > most {
+		errs = append(errs[:most], fmt.Errorf("and %d more", len(errs)-most))
+	}
+	return ends, errors.Join(errs...)
+}
+
 // Bytes a probe (readableBelow) asks for in its first fetch, and at most in later
 // ones. Small, since the first record batch usually answers; the broker sends the
 // first batch whole even when it is larger.

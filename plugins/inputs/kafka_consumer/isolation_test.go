@@ -1,6 +1,7 @@
 package kafka_consumer
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -185,6 +186,77 @@ func TestReadableBelow(t *testing.T) {
 				got, err := readableBelow(client, k.config, topic, 0, r[0], r[1])
 				require.NoError(t, err, "offsets %d to %d", r[0], r[1]-1)
 				require.Equal(t, want, got, "offsets %d to %d", r[0], r[1]-1)
+			}
+		})
+	}
+}
+
+// -test stops at the end of each partition though its last offsets hold nothing to
+// read: transaction markers, the records of aborted transactions with read_committed.
+// With read_committed the end is the last stable offset: an open transaction's
+// records, and whatever follows them, are not read.
+func TestSampleStopsAtTheEndOfTransactions(t *testing.T) {
+	b := kafkatest.Shared(t)
+	for _, layout := range []struct {
+		name string
+		// produce writes to the topic, and returns the values each level reads.
+		produce func(t *testing.T, topic string) (uncommitted, committed map[int64]int)
+	}{
+		{"commit marker last", func(t *testing.T, topic string) (map[int64]int, map[int64]int) {
+			x := newTxProducer(t, b, topic)
+			x.abort("tx i=1i")
+			x.commit("tx i=2i")
+			waitOffsets(t, b, topic, 4)
+			producePlain(t, b, topic, time.Time{}, "tx i=3i")
+			x.commit("tx i=4i", "tx i=5i")
+			waitOffsets(t, b, topic, 8)
+			return map[int64]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, map[int64]int{2: 1, 3: 1, 4: 1, 5: 1}
+		}},
+		{"aborted transaction last", func(t *testing.T, topic string) (map[int64]int, map[int64]int) {
+			x := newTxProducer(t, b, topic)
+			x.commit("tx i=1i")
+			waitOffsets(t, b, topic, 2)
+			producePlain(t, b, topic, time.Time{}, "tx i=2i")
+			x.abort("tx i=3i", "tx i=4i")
+			waitOffsets(t, b, topic, 6)
+			return map[int64]int{1: 1, 2: 1, 3: 1, 4: 1}, map[int64]int{1: 1, 2: 1}
+		}},
+		{"open transaction", func(t *testing.T, topic string) (map[int64]int, map[int64]int) {
+			x, y := newTxProducer(t, b, topic), newTxProducer(t, b, topic)
+			x.commit("tx i=1i")
+			waitOffsets(t, b, topic, 2)
+			y.begin()
+			y.send("tx i=2i")
+			t.Cleanup(func() { _ = y.p.AbortTxn() })
+			producePlain(t, b, topic, time.Time{}, "tx i=3i")
+			return map[int64]int{1: 1, 2: 1, 3: 1}, map[int64]int{1: 1}
+		}},
+	} {
+		t.Run(layout.name, func(t *testing.T) {
+			topic := kafkatest.UniqueName(t, "txsample")
+			b.CreateTopic(t, topic, 1)
+			uncommitted, committed := layout.produce(t, topic)
+			for _, level := range []string{"read_uncommitted", "read_committed"} {
+				t.Run(level, func(t *testing.T) {
+					want := uncommitted
+					if level == "read_committed" {
+						want = committed
+					}
+					group := kafkatest.UniqueName(t, "g")
+					k := newConsumer(t, tableFor(b, topic, group, `data_format = "influx"`, fmt.Sprintf("isolation_level = %q", level)))
+					out := &syncBuffer{}
+					k.Out = out
+					// Sample returns when ctx ends as it does at the end, with no
+					// error: only ctx tells them apart.
+					ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+					defer cancel()
+					n, err := k.Sample(ctx, 100)
+					require.NoError(t, err)
+					require.NoError(t, ctx.Err(), "Sample waited for its time to be up")
+					require.Equal(t, len(want), n)
+					require.Equal(t, want, countField(out.metrics(t), "i"))
+					require.Empty(t, b.CommittedOffsets(t, group, topic))
+				})
 			}
 		})
 	}
