@@ -265,3 +265,69 @@ func probeFetchRequest(v sarama.KafkaVersion, level sarama.IsolationLevel) *sara
 	}
 	return req
 }
+
+// stableEnds gives the stats the end each held partition's lag counts to: the high
+// watermark of the claim's last fetch with read_uncommitted, as sarama keeps it, and
+// with read_committed the last stable offset, which sarama does not keep: the
+// records of an open transaction, counted in the high watermark, are not readable
+// yet. It asks the leaders once per stats interval, one request each.
+type stableEnds struct {
+	k *KafkaConsumer
+	// client asks the leaders; the group's own client is not reachable. Made on
+	// first need, so that read_uncommitted opens no second connection.
+	client sarama.Client
+	// failing says that the last ask failed: the next failures are logged at D!, so
+	// that a broker away for an hour logs one W!, not one per interval.
+	failing bool
+}
+
+// endOf returns the end of each partition of held, or -1 where it is unknown (the
+// brokers did not answer): lag is left out then rather than counted to the high
+// watermark.
+func (s *stableEnds) endOf(held []*partition) func(*partition) int64 {
+	hwm := func(p *partition) int64 { return p.claim.HighWaterMarkOffset() }
+	// With no claim there is no lag to report; with one, the session started, so
+	// the configuration and its isolation level are final.
+	if len(held) == 0 || s.k.config.Consumer.IsolationLevel != sarama.ReadCommitted {
+		return hwm
+	}
+	ends, err := s.ask(held)
+	if err != nil {
+		if !s.failing {
+			s.k.Log.Warnf("lag: asking the brokers for the last stable offsets: %v; lag is left out where they gave none", err)
+		} else {
+			s.k.Log.Debugf("lag: asking the brokers for the last stable offsets: %v", err)
+		}
+		s.failing = true
+	} else if s.failing {
+		s.k.Log.Infof("lag: the brokers give the last stable offsets again")
+		s.failing = false
+	}
+	return func(p *partition) int64 {
+		if end, ok := ends[topicPartition{p.topic, p.id}]; ok {
+			return end
+		}
+		return -1
+	}
+}
+
+func (s *stableEnds) ask(held []*partition) (map[topicPartition]int64, error) {
+	if s.client == nil {
+		client, err := sarama.NewClient(s.k.Brokers, s.k.config)
+		if err != nil {
+			return nil, fmt.Errorf("connecting: %w", s.k.explainConnect(err))
+		}
+		s.client = client
+	}
+	parts := make([]topicPartition, len(held))
+	for i, p := range held {
+		parts[i] = topicPartition{p.topic, p.id}
+	}
+	return listEnds(s.client, sarama.ReadCommitted, parts)
+}
+
+func (s *stableEnds) close() {
+	if s.client != nil {
+		s.client.Close()
+	}
+}

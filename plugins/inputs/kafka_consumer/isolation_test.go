@@ -3,13 +3,18 @@ package kafka_consumer
 import (
 	"context"
 	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
+	"github.com/influxdata/telegraf/testutil"
+
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
 )
 
 // txProducer writes transactions to partition 0 of a topic, each record stamped with
@@ -260,4 +265,110 @@ func TestSampleStopsAtTheEndOfTransactions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With read_committed, lag counts to the last stable offset: the records of an open
+// transaction, and those after them, are not behind, since the consumer cannot read
+// them yet, though the high watermark counts them. Once the transaction commits they
+// are.
+func TestStatsLagToTheLastStableOffset(t *testing.T) {
+	b := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "txlag")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	x, y := newTxProducer(t, b, topic), newTxProducer(t, b, topic)
+	x.commit("tx i=1i")
+	waitOffsets(t, b, topic, 2)
+	producePlain(t, b, topic, time.Time{}, "tx i=2i")
+	// Offsets 3 to 5, held back: the last stable offset stays 3.
+	y.begin()
+	y.send("tx i=3i", "tx i=4i")
+	producePlain(t, b, topic, time.Time{}, "tx i=5i")
+
+	r := start(t, tableFor(b, topic, group, `data_format = "influx"`, `isolation_level = "read_committed"`, `stats_interval = "100ms"`))
+	// stats returns the first stats of partition 0 that satisfy cond.
+	stats := func(what string, cond func(map[string]interface{}) bool) map[string]interface{} {
+		t.Helper()
+		var found map[string]interface{}
+		waitFor(t, what, func() bool {
+			for _, m := range r.out.stats(t) {
+				if f := m.Fields(); cond(f) {
+					found = f
+					return true
+				}
+			}
+			return false
+		})
+		return found
+	}
+	f := stats("stats once offset 3 is marked", func(f map[string]interface{}) bool {
+		return f["marked_offset"] == int64(3) && f["lag"] != nil
+	})
+	require.Equal(t, int64(0), f["lag"], "the open transaction is not lag: %v", f)
+	require.Equal(t, 0.0, f["lag_seconds"])
+	require.Equal(t, int64(2), f["messages"])
+
+	// The transaction commits: its records and the one after it are read.
+	require.NoError(t, y.p.CommitTxn())
+	waitOffsets(t, b, topic, 7)
+	producePlain(t, b, topic, time.Time{}, "tx i=6i")
+	f = stats("stats once offset 8 is marked", func(f map[string]interface{}) bool {
+		return f["marked_offset"] == int64(8) && f["lag"] != nil
+	})
+	require.Equal(t, int64(0), f["lag"], "%v", f)
+	require.Equal(t, int64(6), f["messages"])
+	r.k.Stop()
+	require.Equal(t, map[int64]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1, 6: 1}, countField(r.out.metrics(t), "i"))
+}
+
+// Brokers that do not say where the partitions end leave lag out, rather than count
+// it to the high watermark; lag_seconds stays while messages are held, since it needs
+// no end then. The first failure is a W!, the next ones D!, so that a broker away for
+// an hour logs one warning.
+func TestStatsLagWithoutTheLastStableOffset(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	gone := l.Addr().String()
+	require.NoError(t, l.Close())
+
+	log := &captureLogger{}
+	k := New()
+	k.Log = log
+	require.NoError(t, ConfigureString(k, fmt.Sprintf(`[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = ["t"]
+  kafka_version = "4.1.0"
+  isolation_level = "read_committed"
+`, gone)))
+	require.NoError(t, k.Init())
+	k.config.Metadata.Retry.Max = 0
+
+	now := time.Now()
+	p := &partition{topic: "t", id: 0, claim: &fakeClaim{hwm: 5}, offsets: offsets.New()}
+	require.NoError(t, p.offsets.Add(3, now.Add(-2*time.Second)))
+	ends := &stableEnds{k: k}
+	defer ends.close()
+	for range 2 {
+		end := ends.endOf([]*partition{p})(p)
+		require.Equal(t, int64(-1), end)
+		_, ok := p.lag(end)
+		require.False(t, ok)
+		secs, ok := p.lagSeconds(now, end)
+		require.True(t, ok)
+		require.Equal(t, 2.0, secs)
+	}
+	require.Len(t, log.Warnings(), 1)
+	require.Contains(t, log.Warnings()[0], "lag: asking the brokers for the last stable offsets")
+	debug := 0
+	for _, m := range log.Messages() {
+		if m.Level == testutil.LevelDebug && strings.Contains(m.Text, "last stable offsets") {
+			debug++
+		}
+	}
+	require.Equal(t, 1, debug)
+
+	// With read_uncommitted the claim's high watermark serves, and nothing is asked.
+	k.config.Consumer.IsolationLevel = sarama.ReadUncommitted
+	require.Equal(t, int64(5), ends.endOf([]*partition{p})(p))
+	require.Len(t, log.Warnings(), 1)
 }
