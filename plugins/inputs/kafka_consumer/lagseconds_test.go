@@ -26,7 +26,7 @@ func TestLagSeconds(t *testing.T) {
 	ago := func(s float64) time.Time { return now.Add(-time.Duration(s * float64(time.Second))) }
 	claim := &fakeClaim{}
 	p := &partition{claim: claim, offsets: offsets.New()}
-	secs := func() (float64, bool) { t.Helper(); return p.lagSeconds(now) }
+	secs := func() (float64, bool) { t.Helper(); return p.lagSeconds(now, claim.hwm) }
 	done := func(offset int64) {
 		t.Helper()
 		_, _, err := p.offsets.Done(offset)
@@ -74,7 +74,7 @@ func TestLagSeconds(t *testing.T) {
 	require.True(t, ok)
 	require.Zero(t, s)
 
-	_, ok = (&partition{offsets: p.offsets}).lagSeconds(now)
+	_, ok = (&partition{offsets: p.offsets}).lagSeconds(now, claim.hwm)
 	require.False(t, ok, "a partition this process does not hold: no field")
 }
 
@@ -86,17 +86,17 @@ func TestLagSecondsWithoutTimestamps(t *testing.T) {
 	p := &partition{claim: claim, offsets: offsets.New()}
 	require.NoError(t, p.offsets.Add(0, time.Time{}))
 	require.NoError(t, p.offsets.Add(1, time.Time{}))
-	_, ok := p.lagSeconds(now)
+	_, ok := p.lagSeconds(now, claim.hwm)
 	require.False(t, ok)
 	for off := range int64(2) {
 		_, _, err := p.offsets.Done(off)
 		require.NoError(t, err)
 	}
-	s, ok := p.lagSeconds(now)
+	s, ok := p.lagSeconds(now, claim.hwm)
 	require.True(t, ok)
 	require.Zero(t, s)
 	claim.hwm = 3
-	_, ok = p.lagSeconds(now)
+	_, ok = p.lagSeconds(now, claim.hwm)
 	require.False(t, ok, "behind, and no timestamp to tell by how long")
 }
 

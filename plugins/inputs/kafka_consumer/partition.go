@@ -125,21 +125,21 @@ func (p *partition) holder() sarama.ConsumerGroupSession {
 	return p.progress.holder(p.offsets)
 }
 
-// lag is the high watermark of the last fetch minus the marked offset, or minus the
-// offset the claim started at if nothing is marked yet.
-func (p *partition) lag() (int64, bool) {
+// lag is end, where the partition ends for its consumer (stableEnds), minus the
+// marked offset, or minus the offset the claim started at if nothing is marked yet.
+// An end below 0 is unknown.
+func (p *partition) lag(end int64) (int64, bool) {
 	if p.claim == nil {
 		return 0, false
 	}
-	hwm := p.claim.HighWaterMarkOffset()
 	mark := p.offsets.Mark()
 	if mark < 0 {
 		mark = p.claim.InitialOffset()
 	}
-	if hwm <= 0 || mark < 0 {
-		return 0, hwm == 0
+	if end <= 0 || mark < 0 {
+		return 0, end == 0
 	}
-	return max(hwm-mark, 0), true
+	return max(end-mark, 0), true
 }
 
 // lagSeconds is how far behind in time the partition is: now minus the Kafka
@@ -149,8 +149,9 @@ func (p *partition) lag() (int64, bool) {
 // fetched yet; they were produced after the last message done, whose age is then an
 // upper bound (it reads high for a moment when messages arrive after an idle spell).
 // Caught up is 0. ok is false for a partition this process does not hold, one no
-// message of which it has seen, and one whose messages carry no timestamp.
-func (p *partition) lagSeconds(now time.Time) (float64, bool) {
+// message of which it has seen, and one whose messages carry no timestamp. end is
+// lag's.
+func (p *partition) lagSeconds(now time.Time, end int64) (float64, bool) {
 	if p.claim == nil {
 		return 0, false
 	}
@@ -161,7 +162,7 @@ func (p *partition) lagSeconds(now time.Time) (float64, bool) {
 	if ts, ok := tracker.Oldest(); ok {
 		return secondsSince(now, ts), true
 	}
-	lag, ok := p.lag()
+	lag, ok := p.lag(end)
 	if !ok {
 		return 0, false
 	}

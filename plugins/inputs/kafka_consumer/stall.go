@@ -91,7 +91,7 @@ func (w *stallWatch) close() {
 }
 
 // check returns the partitions held now that stalled: still for stall_timeout, and
-// with a record on the broker that a consumer of the watchdog's own can read.
+// with a record on the broker that the claim's consumer would be handed (readable).
 func (w *stallWatch) check(ctx context.Context, clocks map[*partition]stallClock, now time.Time) []stalled {
 	held := w.k.stats.held()
 	live := make(map[*partition]bool, len(held))
@@ -173,61 +173,28 @@ func (w *stallWatch) nextOffset(p *partition) (int64, error) {
 	return initial, nil
 }
 
-// readable keeps the partitions in which a consumer of the watchdog's own reads a
-// record at or after the next offset within the probe's wait. The high watermark
-// counts offsets no consumer is given: each transaction ends in a commit or abort
-// marker, so a partition whose last record is one has a lag with nothing to read,
-// which a new session would not change.
+// readable keeps the partitions that hold a record the claim's consumer would be
+// handed between the next offset and the high watermark. The high watermark counts
+// offsets no consumer is given: each transaction ends in a commit or abort marker, so
+// a partition whose last record is one has a lag with nothing to read, which a new
+// session would not change; so do the records of aborted transactions with
+// read_committed, and those of open ones.
 func (w *stallWatch) readable(ctx context.Context, lagging []stalled) []stalled {
-	if len(lagging) == 0 {
-		return nil
-	}
-	consumer, err := sarama.NewConsumerFromClient(w.client)
-	if err != nil {
-		w.k.Log.Debugf("stall watchdog: probe: %v", err)
-		return nil
-	}
-	defer consumer.Close()
-	probes := make([]sarama.PartitionConsumer, len(lagging))
-	defer func() {
-		for _, pc := range probes {
-			if pc != nil {
-				pc.Close()
-			}
-		}
-	}()
-	for i, s := range lagging {
-		pc, err := consumer.ConsumePartition(s.p.topic, s.p.id, s.next)
-		if err != nil {
-			w.k.Log.Debugf("stall watchdog: topic %q partition %d: probe from offset %d: %v", s.p.topic, s.p.id, s.next, err)
-			continue
-		}
-		probes[i] = pc
-	}
-
-	// Every probe fetches at once; a fetch answers within the consumer's max wait
-	// time once there is data at the offset, markers included.
-	wait, cancel := context.WithTimeout(ctx, w.k.config.Consumer.MaxWaitTime+2*time.Second)
-	defer cancel()
 	var out []stalled
-	for i, pc := range probes {
-		if pc == nil {
-			continue
+	for _, s := range lagging {
+		if ctx.Err() != nil {
+			return nil
 		}
-		s := lagging[i]
-		select {
-		case _, ok := <-pc.Messages():
-			if ok {
-				out = append(out, s)
-				continue
-			}
-		case <-wait.Done():
-			if ctx.Err() != nil {
-				return nil
-			}
+		ok, err := readableBelow(w.client, w.k.config, s.p.topic, s.p.id, s.next, s.hwm)
+		switch {
+		case err != nil:
+			w.k.Log.Debugf("stall watchdog: topic %q partition %d: probe from offset %d: %v", s.p.topic, s.p.id, s.next, err)
+		case ok:
+			out = append(out, s)
+		default:
+			w.k.Log.Debugf("stall watchdog: topic %q partition %d: offsets %d to %d hold nothing to read "+
+				"(transaction markers, say); not a stall", s.p.topic, s.p.id, s.next, s.hwm-1)
 		}
-		w.k.Log.Debugf("stall watchdog: topic %q partition %d: offsets %d to %d hold nothing to read "+
-			"(transaction markers, say); not a stall", s.p.topic, s.p.id, s.next, s.hwm-1)
 	}
 	return out
 }

@@ -148,22 +148,11 @@ func TestStallWatchdogLeavesIdlePartitionsAlone(t *testing.T) {
 // transaction, which ends in a commit marker at the offset after the last value.
 func produceTransaction(t *testing.T, b *kafkatest.Broker, topic string, values ...[]byte) {
 	t.Helper()
-	cfg := kafkatest.NewConfig()
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	cfg.Producer.Transaction.ID = kafkatest.UniqueName(t, "tx")
-	cfg.Net.MaxOpenRequests = 1
-	p, err := sarama.NewSyncProducer([]string{b.Addr()}, cfg)
-	require.NoError(t, err)
-	defer p.Close()
-	require.NoError(t, p.BeginTxn())
-	for _, v := range values {
-		_, _, err := p.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.ByteEncoder(v)})
-		require.NoError(t, err)
+	strs := make([]string, len(values))
+	for i, v := range values {
+		strs[i] = string(v)
 	}
-	require.NoError(t, p.CommitTxn())
+	newTxProducer(t, b, topic).commit(strs...)
 }
 
 // "0s" keeps the watchdog off rather than taking the default, and the watchdog looks

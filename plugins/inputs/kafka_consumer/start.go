@@ -268,12 +268,14 @@ func (k *KafkaConsumer) watchTopics(ctx context.Context) {
 func (k *KafkaConsumer) reportStats(ctx context.Context) {
 	ticker := time.NewTicker(time.Duration(k.StatsInterval))
 	defer ticker.Stop()
+	ends := &stableEnds{k: k}
+	defer ends.close()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			k.writeStats(now)
+			k.writeStats(now, ends.endOf(k.stats.held()))
 			if n := k.poisonLog.takeSuppressed(); n > 0 {
 				k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", n)
 			}
@@ -281,13 +283,14 @@ func (k *KafkaConsumer) reportStats(ctx context.Context) {
 	}
 }
 
-// writeStats writes a kafka_consumer_stats metric per partition; they mark nothing.
-func (k *KafkaConsumer) writeStats(now time.Time) {
+// writeStats writes a kafka_consumer_stats metric per partition, with lag counted to
+// endOf's offset; they mark nothing.
+func (k *KafkaConsumer) writeStats(now time.Time, endOf func(*partition) int64) {
 	var (
 		buf   []byte
 		lines int64
 	)
-	for _, m := range k.stats.metrics(now) {
+	for _, m := range k.stats.metrics(now, endOf) {
 		var ok bool
 		if buf, ok = appendMetric(buf, m); ok {
 			lines++

@@ -92,8 +92,8 @@ func (s *stats) held() []*partition {
 
 // metrics returns one metric per partition seen, ordered by topic and partition. Lag,
 // in offsets and in seconds, is present only for partitions this process holds, since
-// only their owner knows it.
-func (s *stats) metrics(now time.Time) []telegraf.Metric {
+// only their owner knows it; it counts to endOf's offset (stableEnds).
+func (s *stats) metrics(now time.Time, endOf func(*partition) int64) []telegraf.Metric {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	keys := make([]topicPartition, 0, len(s.counts))
@@ -129,10 +129,11 @@ func (s *stats) metrics(now time.Time) []telegraf.Metric {
 			fields["given_up"] = c.givenUp.Load()
 		}
 		if p, ok := s.claims[key]; ok {
-			if lag, ok := p.lag(); ok {
+			end := endOf(p)
+			if lag, ok := p.lag(end); ok {
 				fields["lag"] = lag
 			}
-			if secs, ok := p.lagSeconds(now); ok {
+			if secs, ok := p.lagSeconds(now, end); ok {
 				fields["lag_seconds"] = secs
 			}
 		}

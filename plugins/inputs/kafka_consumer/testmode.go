@@ -14,9 +14,12 @@ import (
 // Sample reads up to n messages and writes their metrics to Out, like telegraf
 // --test: it starts where the consumer group would (its committed offsets, or offset
 // for partitions without one) and reads at most up to the end of each partition as it
-// is when Sample starts, or until ctx ends. It does not join the consumer group, so
-// running consumers are not rebalanced, and it marks and commits nothing. It returns
-// how many messages it read. Init must have been called.
+// is when Sample starts (its high watermark, or with read_committed its last stable
+// offset), or until ctx ends. A partition is done once nothing is left to read before
+// its end, though offsets remain: the last ones can be transaction markers, or
+// records of aborted transactions that read_committed skips. It does not join the
+// consumer group, so running consumers are not rebalanced, and it marks and commits
+// nothing. It returns how many messages it read. Init must have been called.
 func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	k.testMode = true
 	k.window = newWindow(max(n, 1), int64(k.MaxUndeliveredBytes))
@@ -70,30 +73,65 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 		open++
 		go func(end int64) {
 			defer pc.AsyncClose()
-			for {
+			send := func(r result) bool {
 				select {
+				case results <- r:
+					return true
+				case <-ctx.Done():
+					return false
+				}
+			}
+			// next is the first offset not handed out yet; probe says whether
+			// readableBelow still answers for this partition.
+			next, probe := start, true
+			for {
+				var m *sarama.ConsumerMessage
+				select {
+				case m = <-pc.Messages():
+				case perr := <-pc.Errors():
+					send(result{err: perr})
+					return
 				case <-ctx.Done():
 					return
-				case m := <-pc.Messages():
-					select {
-					case results <- result{msg: m}:
-					case <-ctx.Done():
-						return
-					}
-					if m.Offset >= end-1 {
-						select {
-						case results <- result{}:
-						case <-ctx.Done():
+				default:
+					// Nothing fetched waits. The last offsets before the end can
+					// hold nothing to read (transaction markers, aborted records
+					// with read_committed): unless a record is left below the end,
+					// the partition is done.
+					if probe {
+						more, err := readableBelow(client, &cfg, tp.topic, tp.id, next, end)
+						if err != nil {
+							k.Log.Warnf("topic %q partition %d: telling whether offsets %d to %d hold records: %v; "+
+								"reading until offset %d or the time is up", tp.topic, tp.id, next, end-1, err, end-1)
+							probe = false
+						} else if !more {
+							send(result{})
+							return
 						}
+					}
+					select {
+					case m = <-pc.Messages():
+					case perr := <-pc.Errors():
+						send(result{err: perr})
+						return
+					case <-ctx.Done():
 						return
 					}
-				case perr := <-pc.Errors():
-					select {
-					case results <- result{err: perr}:
-					case <-ctx.Done():
-					}
+				}
+				if m == nil || m.Offset >= end {
+					// Closed, or past the end after offsets that hold nothing to
+					// read (records written since Sample started).
+					send(result{})
 					return
 				}
+				if !send(result{msg: m}) {
+					return
+				}
+				if m.Offset >= end-1 {
+					send(result{})
+					return
+				}
+				next = m.Offset + 1
 			}
 		}(ends[tp])
 	}
@@ -142,7 +180,7 @@ func (k *KafkaConsumer) consume1(ctx context.Context, p *partition, dec *decoder
 }
 
 // sampleRanges returns, per partition of the topics, where the consumer group would
-// start and the high watermark now.
+// start and where the partition ends now for the isolation level (listEnds).
 func (k *KafkaConsumer) sampleRanges(client sarama.Client) (starts, ends map[topicPartition]int64, err error) {
 	topics := k.currentTopics()
 	request := make(map[string][]int32, len(topics))
@@ -167,15 +205,24 @@ func (k *KafkaConsumer) sampleRanges(client sarama.Client) (starts, ends map[top
 	}
 	committed := resp.Blocks
 
+	var parts []topicPartition
+	for t, ids := range request {
+		for _, id := range ids {
+			parts = append(parts, topicPartition{t, id})
+		}
+	}
+	level := client.Config().Consumer.IsolationLevel
+	if ends, err = listEnds(client, level, parts); err != nil {
+		// listEnds asked for the metadata it found stale: once more, as GetOffset
+		// does.
+		if ends, err = listEnds(client, level, parts); err != nil {
+			return nil, nil, fmt.Errorf("where the partitions end: %w", err)
+		}
+	}
 	starts = make(map[topicPartition]int64)
-	ends = make(map[topicPartition]int64)
 	for t, ids := range request {
 		for _, id := range ids {
 			tp := topicPartition{t, id}
-			end, err := client.GetOffset(t, id, sarama.OffsetNewest)
-			if err != nil {
-				return nil, nil, fmt.Errorf("topic %q partition %d: %w", t, id, err)
-			}
 			start := int64(-1)
 			if b := committed[t][id]; b != nil && b.Offset >= 0 {
 				start = b.Offset
@@ -185,7 +232,7 @@ func (k *KafkaConsumer) sampleRanges(client sarama.Client) (starts, ends map[top
 					return nil, nil, fmt.Errorf("topic %q partition %d: %w", t, id, err)
 				}
 			}
-			starts[tp], ends[tp] = start, end
+			starts[tp] = start
 		}
 	}
 	return starts, ends, nil
