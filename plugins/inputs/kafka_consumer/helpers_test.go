@@ -2,6 +2,7 @@ package kafka_consumer
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,10 @@ func parseLines(t testing.TB, text string, keep func(telegraf.Metric) bool) []te
 
 // config is a plugin table for the shared broker.
 // Stats are off unless extra sets stats_interval.
+// ackOption finds a setting of ack or ack_socket, and not the "ack" inside
+// timestamp_fallback.
+var ackOption = regexp.MustCompile(`(?m)^\s*ack(_socket)?\s*=`)
+
 func tableFor(b *kafkatest.Broker, topic, group string, extra ...string) string {
 	rest := strings.Join(extra, "\n")
 	if !strings.Contains(rest, "stats_interval") {
@@ -72,7 +77,7 @@ func tableFor(b *kafkatest.Broker, topic, group string, extra ...string) string 
 	}
 	// These tests run the input alone, with no output to confirm what it writes:
 	// written to stdout is done.
-	if !strings.Contains(rest, "ack") {
+	if !ackOption.MatchString(rest) {
 		rest += "\nack = false"
 	}
 	return fmt.Sprintf(`[[inputs.kafka_consumer]]
