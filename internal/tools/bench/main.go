@@ -63,6 +63,7 @@ type options struct {
 	sinkCores   int
 	stall       time.Duration
 	profile     bool
+	shapes      bool
 
 	// Freshness runs: -freshness makes both, -only picks among them.
 	freshness                  bool
@@ -108,6 +109,7 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.sink, "sink", sinkCost, "the dev server's mode: cost (a real CnosDB's cost per request and per line) or count-only (free, a ceiling); ignored with CNOSDB_URL")
 	fs.IntVar(&o.sinkCores, "sink-cores", cnosdbdev.DefaultCost().Cores, "requests the cost-model sink serves at once")
 	fs.BoolVar(&o.profile, "profile", false, "write CPU profiles of Telegraf (through --pprof-addr, in 2 s slices while the run lasts) and of the plugins into each run's profiles/ (go tool pprof merges the files it is given)")
+	fs.BoolVar(&o.shapes, "shapes", false, "instead of the runs, write each workload's line protocol to the sink in several request shapes (size, gzip, precision) and report what each cost; only a real CnosDB (CNOSDB_URL, CNOSDB_PID) says what a shape costs the server")
 	fs.StringVar(&o.replay, "replay", "", "internal: write this line protocol file to stdout (execd input of the routing ceiling)")
 	fs.StringVar(&o.discard, "discard", "", "internal: count stdin's lines into this file (execd output of the routing ceiling)")
 	if err := fs.Parse(args); err != nil {
@@ -239,6 +241,9 @@ func benchmark() error {
 	}
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
+	if o.shapes {
+		return benchShapes(ctx, o)
+	}
 
 	e, cleanup, err := setUp(ctx, o)
 	defer cleanup()
