@@ -41,7 +41,7 @@ test: lint unit
 # -duration counts from when data flows). Ctrl-C, once or twice, ends it with its
 # summary and status 0. Built, not go run: go run exits 1 on a Ctrl-C the demo handled.
 demo: deps build
-	$(GO) build -o $(TOOLS)/demo ./internal/tools/demo
+	$(GO) build -o $(TOOLS)/demo ./tools/demo
 	$(TOOLS)/demo -bin $(BIN) $(DEMO_ARGS)
 
 # End-to-end benchmark: stock Telegraf as CnosDB's article sets it (A-seed) and as an
@@ -53,20 +53,20 @@ demo: deps build
 BENCH_N ?=
 BENCH_ARGS ?=
 bench-e2e: deps build
-	$(GO) run ./internal/tools/bench -bin $(BIN) $(if $(BENCH_N),-n $(BENCH_N)) $(BENCH_ARGS)
+	$(GO) run ./tools/bench -bin $(BIN) $(if $(BENCH_N),-n $(BENCH_N)) $(BENCH_ARGS)
 
 # dist/telegraf-kafka-cnosdb_<version>_amd64.deb
 deb: build
-	$(GO) run ./internal/tools/mkdeb -version $(VERSION) -bin $(BIN) -out dist
+	$(GO) run ./packaging/mkdeb -version $(VERSION) -bin $(BIN) -out dist
 
 # What the tests need beyond Go: Java and Maven for the Kafka broker, kcat as an
 # independent Kafka client. Installs only what is missing (Debian packages).
 deps:
-	bash internal/kafkatest/install-deps.sh
+	bash scripts/install-deps.sh
 
 # Tests only, with the race detector; the last line sums up passed, failed and skipped.
 unit: deps build
-	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./internal/tools/testsummary
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -json ./... | $(GO) run ./tools/testsummary
 
 lint: fmt-check vet golangci-lint
 

@@ -19,8 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/syncbuf"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/plugins/outputs/cnosdb"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/syncbuf"
 )
 
 // closedPort returns the address of a TCP port nothing listens on: connections are

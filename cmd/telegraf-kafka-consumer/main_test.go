@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cmdtest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/cmdtest"
 )
 
 // binary is this command, built once for the tests that run it as Telegraf would.

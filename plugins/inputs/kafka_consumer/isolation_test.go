@@ -13,8 +13,8 @@ import (
 
 	"github.com/influxdata/telegraf/testutil"
 
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
 )
 
 // txProducer writes transactions to partition 0 of a topic, each record stamped with

@@ -8,8 +8,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
 )
 
 // fakeClaim is a claim whose high watermark the test sets.

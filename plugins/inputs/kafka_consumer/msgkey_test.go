@@ -11,7 +11,7 @@ import (
 
 	"github.com/influxdata/telegraf"
 
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
 )
 
 // keyPaths are the ways decode writes a message: the fast JSON path straight to line

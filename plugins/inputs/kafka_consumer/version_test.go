@@ -12,7 +12,7 @@ import (
 
 	"github.com/influxdata/telegraf/testutil"
 
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
 )
 
 // ranges builds a broker's answer from "key:min-max" pairs.

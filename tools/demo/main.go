@@ -1,0 +1,698 @@
+// Command demo runs the whole pipeline on one machine: a Kafka broker, CnosDB (a real
+// one when CNOSDB_URL is set or cnosdb is on PATH, otherwise the dev server), stock
+// Telegraf with both plugins, and a producer of the seed's sensor JSON on topic
+// "oceanic". It says what it waits for while it sets up, counts -duration from when
+// data flows, shows a live progress line, and on Ctrl-C (or after -duration) stops
+// producing, lets the pipeline catch up, prints rows queried back from CnosDB and stops
+// everything it started. `make demo` builds the plugins and runs it.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/IBM/sarama"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/dev/cnosdbdev"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/telegraftest"
+)
+
+const (
+	topic    = "oceanic"
+	group    = "telegraf-demo"
+	database = "telegraf"
+	table    = "kafka_consumer"
+)
+
+// Bounds of the waits, so that a demo that cannot work says why instead of hanging.
+const (
+	flowTimeout  = 3 * time.Minute  // from Telegraf's start to the first rows in CnosDB
+	stallTimeout = 30 * time.Second // catching up with no new row for this long
+	stopTimeout  = 30 * time.Second // Telegraf's own stop (its execd children get 10 s)
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// interrupts turns SIGINT and SIGTERM into a stop: first is closed at the first
+// signal, and more receives one value for each later one. The demo's children run in
+// process groups of their own, so that a Ctrl-C at the terminal reaches only the demo,
+// which stops them in order instead of having them die under it.
+type interrupts struct {
+	first chan struct{}
+	more  chan struct{}
+	n     atomic.Int32
+}
+
+func catchInterrupts() *interrupts {
+	in := &interrupts{first: make(chan struct{}), more: make(chan struct{}, 1)}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for range sigs {
+			if in.n.Add(1) == 1 {
+				close(in.first)
+				continue
+			}
+			select {
+			case in.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return in
+}
+
+func (in *interrupts) interrupted() bool { return in.n.Load() > 0 }
+
+// console prints the demo's lines; a progress line is ended before the next one.
+type console struct{ progress bool }
+
+func (c *console) say(format string, args ...any) {
+	if c.progress {
+		fmt.Println()
+		c.progress = false
+	}
+	fmt.Printf("==> "+format+"\n", args...)
+}
+
+func (c *console) show(format string, args ...any) {
+	fmt.Printf("\r"+format+" ", args...)
+	c.progress = true
+}
+
+func usage() {
+	out := flag.CommandLine.Output()
+	fmt.Fprintf(out, `Usage: demo [flags]   (make demo DEMO_ARGS="flags")
+
+Runs Kafka, CnosDB, stock Telegraf %s with telegraf-kafka-consumer and telegraf-cnosdb,
+and a producer, on this machine; -duration counts from when data flows.
+  -telegraf %s   runs the Telegraf of CnosDB's Kafka article instead.
+Ctrl-C stops producing and waits for the pipeline to write what was produced; a second
+Ctrl-C skips that wait. Either way the demo prints its summary and exits 0.
+
+`, telegraftest.Latest, telegraftest.Seed)
+	flag.PrintDefaults()
+}
+
+func run() (err error) {
+	binDir := flag.String("bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
+	rate := flag.Int("rate", 500, "sensor messages produced per second")
+	duration := flag.Duration("duration", 0, "stop after data has flowed this long (0: at Ctrl-C)")
+	version := flag.String("telegraf", telegraftest.Latest, "stock Telegraf version to run (or "+telegraftest.Seed+")")
+	flag.Usage = usage
+	flag.Parse()
+
+	began := time.Now()
+	intr := catchInterrupts()
+	defer takeForeground()()
+	var con console
+	say := con.say
+
+	inputBin, err := filepath.Abs(filepath.Join(*binDir, "telegraf-kafka-consumer"))
+	if err != nil {
+		return err
+	}
+	outputBin, err := filepath.Abs(filepath.Join(*binDir, "telegraf-cnosdb"))
+	if err != nil {
+		return err
+	}
+	for _, b := range []string{inputBin, outputBin} {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("%s is missing: run make build first: %w", b, err)
+		}
+	}
+
+	work, err := os.MkdirTemp("", "telegraf-kafka-cnosdb-demo")
+	if err != nil {
+		return err
+	}
+	// The logs say why a run failed: they stay then, and go with a run that worked.
+	var logs []string
+	defer func() {
+		if con.progress {
+			fmt.Println() // the error goes below the progress line, not over it
+		}
+		if err != nil && len(logs) > 0 {
+			err = fmt.Errorf("%w\nthe logs are kept: %s", err, strings.Join(logs, ", "))
+			return
+		}
+		_ = os.RemoveAll(work)
+	}()
+	// stoppedEarly ends a run interrupted during set-up: nothing was produced yet.
+	stoppedEarly := func(during string) error {
+		say("interrupted while %s: nothing was produced; stopped after %s", during, since(began))
+		return nil
+	}
+
+	say("building stock Telegraf %s (cached after the first run, which takes minutes)", *version)
+	buildStart := time.Now()
+	telegraf, err := telegraftest.Build(*version)
+	if intr.interrupted() {
+		return stoppedEarly("building Telegraf")
+	}
+	if err != nil {
+		return err
+	}
+	if d := time.Since(buildStart); d > 2*time.Second {
+		say("built Telegraf %s in %s", *version, d.Round(time.Second))
+	}
+
+	say("starting Apache Kafka %s (KRaft, 127.0.0.1; the first run fetches its jars)", kafkatest.KafkaVersion)
+	broker, err := kafkatest.Launch(func(format string, args ...any) {
+		fmt.Printf("    "+format+"\n", args...)
+	}, filepath.Join(work, "kafka"), kafkatest.Options{})
+	if intr.interrupted() {
+		if broker != nil {
+			broker.Stop()
+		}
+		return stoppedEarly("starting Kafka")
+	}
+	if err != nil {
+		return err
+	}
+	defer broker.Stop()
+	logs = append(logs, broker.LogFile()+" (Kafka)")
+
+	db, err := startCnosDB(say, work, intr)
+	if db != nil {
+		defer db.stop()
+		if db.log != "" {
+			logs = append(logs, db.log+" (CnosDB)")
+		}
+	}
+	if intr.interrupted() {
+		return stoppedEarly("starting CnosDB")
+	}
+	if err != nil {
+		return err
+	}
+
+	if err := createTopic(broker.Addr()); err != nil {
+		return err
+	}
+	say("created topic %q (6 partitions)", topic)
+
+	conf, err := writeConfigs(work, *version, broker.Addr(), db, inputBin, outputBin)
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(work, "telegraf.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	logs = append([]string{logPath + " (Telegraf and both plugins)"}, logs...)
+	tg := exec.Command(telegraf, "--config", conf)
+	tg.Stdout, tg.Stderr = logFile, logFile
+	// A group of its own: the terminal's SIGINT must not reach Telegraf and its
+	// plugins, which the demo stops itself once the pipeline has caught up.
+	tg.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := tg.Start(); err != nil {
+		return fmt.Errorf("starting Telegraf: %w", err)
+	}
+	tgDone := make(chan error, 1)
+	go func() { tgDone <- tg.Wait() }()
+	tgRunning := true
+	// On a failure, Telegraf and its plugins go too, before the broker and CnosDB.
+	defer func() {
+		if tgRunning {
+			_ = syscall.Kill(-tg.Process.Pid, syscall.SIGKILL)
+			<-tgDone //nolint:errcheck // killed: its exit status says nothing more
+		}
+	}()
+	telegrafExited := func(err error) error {
+		tgRunning = false
+		// Its plugins may outlive it in its process group.
+		_ = syscall.Kill(-tg.Process.Pid, syscall.SIGKILL)
+		return fmt.Errorf("telegraf exited (%w); see %s", err, logPath)
+	}
+	say("started Telegraf %s with telegraf-kafka-consumer and telegraf-cnosdb", *version)
+
+	producer, err := newProducer(broker.Addr())
+	if err != nil {
+		return fmt.Errorf("connecting the producer: %w", err)
+	}
+	prodCtx, stopProducing := context.WithCancel(context.Background())
+	defer stopProducing()
+	produced := make(chan int64, 1)
+	go func() { produced <- produce(prodCtx, producer, *rate) }()
+	say("producing %d sensor messages/s to %q; Ctrl-C to stop", *rate, topic)
+
+	admin, err := sarama.NewClusterAdmin([]string{broker.Addr()}, kafkatest.NewConfig())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	client, err := sarama.NewClient([]string{broker.Addr()}, kafkatest.NewConfig())
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	progress := func(n int64) (written int) {
+		consumed, lag := offsets(admin, client)
+		written, _ = db.count()
+		con.show("produced %9d  consumed %9d  written %9d  lag %7d", n, consumed, written, lag)
+		return written
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+
+	// Data flows once the Kafka input has joined its group and the first rows are in
+	// CnosDB: only then does -duration start, so that set-up does not eat it.
+	say("waiting for Telegraf's Kafka input to join consumer group %q", group)
+	flowDeadline := time.After(flowTimeout)
+	joined, flowing := false, false
+	var flowedAt time.Time
+	for !flowing && !intr.interrupted() {
+		select {
+		case <-intr.first:
+			continue
+		case err := <-tgDone:
+			return telegrafExited(err)
+		case <-flowDeadline:
+			return fmt.Errorf("no row reached CnosDB %s after Telegraf started; see %s", flowTimeout, logPath)
+		case <-tick.C:
+		}
+		if !joined && groupStable(admin) {
+			joined = true
+			say("the Kafka input has joined %q; waiting for the first rows in CnosDB "+
+				"(table %q exists once telegraf-cnosdb writes its first batch)", group, table)
+		}
+		if written := progress(producedSoFar.Load()); joined && written > 0 {
+			flowing, flowedAt = true, time.Now()
+		}
+	}
+	var stopAt <-chan time.Time
+	if flowing {
+		if *duration > 0 {
+			stopAt = time.After(*duration)
+			say("data flows, %s after start; running for %s from now", since(began), *duration)
+		} else {
+			say("data flows, %s after start; Ctrl-C to stop", since(began))
+		}
+	}
+loop:
+	for flowing {
+		select {
+		case <-intr.first:
+			break loop
+		case <-stopAt:
+			break loop
+		case err := <-tgDone:
+			return telegrafExited(err)
+		case <-tick.C:
+			progress(producedSoFar.Load())
+		}
+	}
+	stopProducing()
+	total := <-produced
+	producer.Close()
+	stoppedAt := time.Now()
+
+	// Catch up: wait until every message produced is in CnosDB, while rows keep coming.
+	// A second Ctrl-C skips it.
+	say("stopped producing after %d messages; waiting for the pipeline to write them all (Ctrl-C again to skip)", total)
+	skipped := false
+	best, lastGain := -1, time.Now()
+catchUp:
+	for {
+		written := progress(total)
+		switch {
+		case int64(written) >= total:
+			break catchUp
+		case written > best:
+			best, lastGain = written, time.Now()
+		case time.Since(lastGain) > stallTimeout:
+			return fmt.Errorf("the pipeline stalled at %d of %d messages: no new row in %s; see %s",
+				written, total, stallTimeout, logPath)
+		}
+		select {
+		case <-intr.more:
+			skipped = true
+			break catchUp
+		case err := <-tgDone:
+			return telegrafExited(err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	caughtUp := time.Since(stoppedAt)
+	if skipped {
+		say("second Ctrl-C: not waiting for the rest; stopping Telegraf")
+	} else {
+		say("the pipeline caught up in %s; stopping Telegraf", caughtUp.Round(100*time.Millisecond))
+	}
+	tgRunning = false
+	stopping := time.Now()
+	killed, stopErr := stopTelegraf(tg, tgDone, intr)
+	if killed {
+		say("another Ctrl-C: killed Telegraf and its plugins")
+	}
+	tgStop := since(stopping)
+
+	say("SELECT * FROM %s ORDER BY time DESC LIMIT 10 (database %q):", table, database)
+	rows, err := db.sql(fmt.Sprintf("SELECT * FROM %s ORDER BY time DESC LIMIT 10", table))
+	if err != nil && !missing(err) {
+		return err
+	}
+	fmt.Print(rows)
+	written, err := db.count()
+	if err != nil {
+		return err
+	}
+	say("%d of %d produced messages are in CnosDB", written, total)
+	flowed := "data never flowed"
+	if flowing {
+		flowed = fmt.Sprintf("data flowed for %s", stoppedAt.Sub(flowedAt).Round(100*time.Millisecond))
+	}
+	say("set-up %s, %s, caught up in %s, Telegraf stopped in %s: %s in all",
+		setupTime(began, flowedAt, stoppedAt, flowing), flowed, caughtUp.Round(100*time.Millisecond), tgStop, since(began))
+	if int64(written) < total && !skipped && !killed {
+		return fmt.Errorf("%d of %d produced messages did not reach CnosDB; see %s", total-int64(written), total, logPath)
+	}
+	if stopErr != nil {
+		return fmt.Errorf("telegraf did not stop cleanly: %w; see %s", stopErr, logPath)
+	}
+	return nil
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+func setupTime(began, flowedAt, stoppedAt time.Time, flowing bool) time.Duration {
+	if !flowing {
+		return stoppedAt.Sub(began).Round(100 * time.Millisecond)
+	}
+	return flowedAt.Sub(began).Round(100 * time.Millisecond)
+}
+
+// stopTelegraf stops Telegraf as a service manager would: SIGTERM, so that it stops
+// its input, hands what it holds to telegraf-cnosdb and closes its stdin; SIGKILL to
+// its process group after stopTimeout, or at once on another Ctrl-C (killed).
+func stopTelegraf(tg *exec.Cmd, done <-chan error, intr *interrupts) (killed bool, err error) {
+	_ = tg.Process.Signal(syscall.SIGTERM)
+	kill := func() { _ = syscall.Kill(-tg.Process.Pid, syscall.SIGKILL) }
+	select {
+	case err := <-done:
+		return false, err
+	case <-intr.more:
+		kill()
+		<-done //nolint:errcheck // killed: its exit status says nothing more
+		return true, nil
+	case <-time.After(stopTimeout):
+		kill()
+		<-done //nolint:errcheck // killed: its exit status says nothing more
+		return false, fmt.Errorf("killed: it had not stopped %s after SIGTERM", stopTimeout)
+	}
+}
+
+// groupStable reports whether the consumer group has members with their partitions.
+func groupStable(admin sarama.ClusterAdmin) bool {
+	groups, err := admin.DescribeConsumerGroups([]string{group})
+	if err != nil || len(groups) == 0 {
+		return false
+	}
+	return groups[0].State == "Stable" && len(groups[0].Members) > 0
+}
+
+// producedSoFar counts messages acknowledged by Kafka.
+var producedSoFar atomic.Int64
+
+func newProducer(addr string) (sarama.SyncProducer, error) {
+	cfg := kafkatest.NewConfig()
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	return sarama.NewSyncProducer([]string{addr}, cfg)
+}
+
+// produce sends the seed's sensor JSON at about rate messages per second, in small
+// batches, until ctx is done, and returns how many Kafka acknowledged.
+func produce(ctx context.Context, p sarama.SyncProducer, rate int) int64 {
+	const batchesPerSecond = 10
+	per := max(rate/batchesPerSecond, 1)
+	tick := time.NewTicker(time.Second / batchesPerSecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return producedSoFar.Load()
+		case <-tick.C:
+		}
+		msgs := make([]*sarama.ProducerMessage, 0, per)
+		for i := 0; i < per; i++ {
+			value := fmt.Sprintf(`{"pressure":%.1f,"temperature":%.1f,"visibility":%d}`,
+				980+rand.Float64()*50, 10+rand.Float64()*20, rand.IntN(15))
+			msgs = append(msgs, &sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(value)})
+		}
+		if err := p.SendMessages(msgs); err != nil {
+			fmt.Fprintf(os.Stderr, "\nproducing: %v\n", err)
+			continue
+		}
+		producedSoFar.Add(int64(len(msgs)))
+	}
+}
+
+func createTopic(addr string) error {
+	admin, err := sarama.NewClusterAdmin([]string{addr}, kafkatest.NewConfig())
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 6, ReplicationFactor: 1}, false)
+	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+		return fmt.Errorf("creating topic %s: %w", topic, err)
+	}
+	// The broker names partition leaders a moment before they take writes.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		client, err := sarama.NewClient([]string{addr}, kafkatest.NewConfig())
+		if err == nil {
+			_, err = client.GetOffset(topic, 5, sarama.OffsetNewest)
+			client.Close()
+		}
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("topic %s not ready: %w", topic, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// offsets returns the messages the group committed and the lag behind the high watermarks.
+func offsets(admin sarama.ClusterAdmin, client sarama.Client) (committed, lag int64) {
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, 0
+	}
+	res, err := admin.ListConsumerGroupOffsets(group, map[string][]int32{topic: parts})
+	if err != nil {
+		return 0, 0
+	}
+	for _, p := range parts {
+		hwm, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			continue
+		}
+		off := int64(0)
+		if b := res.GetBlock(topic, p); b != nil && b.Offset > 0 {
+			off = b.Offset
+		}
+		committed += off
+		lag += hwm - off
+	}
+	return committed, lag
+}
+
+func writeConfigs(dir, version, brokerAddr string, db *cnosdb, inputBin, outputBin string) (string, error) {
+	files := map[string]string{
+		"kafka_consumer.conf": fmt.Sprintf(`[[inputs.kafka_consumer]]
+  brokers = [%q]
+  topics = [%q]
+  consumer_group = %q
+  offset = "oldest"
+  kafka_version = "4.1.0"
+  data_format = "json"
+  stats_interval = "10s"
+`, brokerAddr, topic, group),
+		"cnosdb.conf": fmt.Sprintf(`[[outputs.cnosdb]]
+  urls = [%q]
+  database = %q
+  username = %q
+  password = %q
+  create_database = true
+  stats_interval = "10s"
+`, db.url, database, db.user, db.password),
+	}
+	files["telegraf.conf"] = telegraftest.PairConfig(version, inputBin, filepath.Join(dir, "kafka_consumer.conf"),
+		outputBin, filepath.Join(dir, "cnosdb.conf"))
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "telegraf.conf"), nil
+}
+
+// cnosdb is the CnosDB the demo writes to.
+type cnosdb struct {
+	url, user, password string
+	log                 string // its log, when the demo started it
+	stop                func()
+}
+
+func startCnosDB(say func(string, ...any), work string, intr *interrupts) (*cnosdb, error) {
+	db := &cnosdb{user: "root", stop: func() {}}
+	if u := os.Getenv("CNOSDB_URL"); u != "" {
+		db.url = strings.TrimRight(u, "/")
+		db.user = envOr("CNOSDB_USER", "root")
+		db.password = os.Getenv("CNOSDB_PASSWORD")
+		say("using the real CnosDB at %s (CNOSDB_URL); waiting for it to answer", db.url)
+		return db, db.waitUp(intr)
+	}
+	if path, err := exec.LookPath("cnosdb"); err == nil {
+		cmd := exec.Command(path, "run", "--deployment-mode", "singleton")
+		cmd.Dir = work
+		db.log = filepath.Join(work, "cnosdb.log")
+		log, err := os.Create(db.log)
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stdout, cmd.Stderr = log, log
+		// Its own process group, like Telegraf's: the demo stops it after the count.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			log.Close()
+			return nil, fmt.Errorf("starting %s: %w", path, err)
+		}
+		db.url = "http://127.0.0.1:8902"
+		db.stop = func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait(); log.Close() }
+		say("started the real CnosDB found on PATH (%s); waiting for it to answer at %s", path, db.url)
+		return db, db.waitUp(intr)
+	}
+	dev := cnosdbdev.New(cnosdbdev.Options{})
+	front, err := cnosdbdev.Listen("127.0.0.1:0", dev)
+	if err != nil {
+		return nil, err
+	}
+	db.url = front.URL()
+	db.stop = func() { _ = front.Close() }
+	say("no real CnosDB (set CNOSDB_URL or put cnosdb on PATH): using the project's CnosDB dev server (emulates %s) at %s",
+		dev.Version(), db.url)
+	return db, nil
+}
+
+func envOr(name, fallback string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// waitUp waits until CnosDB answers its ping, for a minute at most or until Ctrl-C.
+func (db *cnosdb) waitUp(intr *interrupts) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(db.url + "/api/v1/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("CnosDB at %s does not answer /api/v1/ping after 60s: %w", db.url, err)
+		}
+		select {
+		case <-intr.first:
+			return nil
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// sqlError is CnosDB's answer to a query it did not run.
+type sqlError struct {
+	stmt   string
+	status int
+	body   string
+}
+
+func (e *sqlError) Error() string { return fmt.Sprintf("%s: HTTP %d: %s", e.stmt, e.status, e.body) }
+
+// missing reports whether err says the table or the database does not exist yet:
+// telegraf-cnosdb creates the database at its start, and CnosDB the table at the first
+// write, so until then there are no rows rather than an error.
+func missing(err error) bool {
+	var se *sqlError
+	if !errors.As(err, &se) {
+		return false
+	}
+	body := strings.ToLower(se.body)
+	return strings.Contains(body, "table not found") || strings.Contains(body, "database not found")
+}
+
+func (db *cnosdb) sql(stmt string) (string, error) {
+	req, err := http.NewRequest(http.MethodPost, db.url+"/api/v1/sql?db="+url.QueryEscape(database), strings.NewReader(stmt))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(db.user+":"+db.password)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("querying CnosDB: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", fmt.Errorf("reading CnosDB's answer: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", &sqlError{stmt: stmt, status: resp.StatusCode, body: strings.TrimSpace(string(body))}
+	}
+	return string(body), nil
+}
+
+// count returns the rows of the sensor table; 0 before the table exists.
+func (db *cnosdb) count() (int, error) {
+	out, err := db.sql("SELECT exact_count(*) FROM " + table)
+	if missing(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(lines[1])
+	if err != nil {
+		return 0, fmt.Errorf("counting rows: CnosDB answered %q: %w", out, err)
+	}
+	return n, nil
+}
