@@ -194,15 +194,6 @@ func (f *Faults) State() FaultState {
 	return st
 }
 
-// ResetCounters sets every counter back to zero.
-func (f *Faults) ResetCounters() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests, f.responded, f.dropped, f.passed, f.leaked = 0, 0, 0, 0, 0
-	f.perPath = nil
-	f.mostAtOnce = f.active
-}
-
 func (f *Faults) dropsConnections() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

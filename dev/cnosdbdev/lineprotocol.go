@@ -76,9 +76,6 @@ func (v FieldValue) Uint() uint64 { return v.bits }
 // Bool returns a FieldBoolean value.
 func (v FieldValue) Bool() bool { return v.bits != 0 }
 
-// Str returns a FieldString value.
-func (v FieldValue) Str() string { return v.str }
-
 // String formats the value the way CnosDB's CSV answers do.
 func (v FieldValue) String() string {
 	switch v.typ {
