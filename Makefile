@@ -44,7 +44,7 @@ demo: deps build
 	$(GO) build -o $(TOOLS)/demo ./tools/demo
 	$(TOOLS)/demo -bin $(BIN) $(DEMO_ARGS)
 
-# End-to-end benchmark: stock Telegraf as CnosDB's article sets it (A-seed) and as an
+# End-to-end benchmark: stock Telegraf as CnosDB's article sets it (A-article) and as an
 # expert would (A-tuned) against the pair with its defaults (B), alternating, into a
 # sink that charges what CnosDB charges (or CNOSDB_URL); results in
 # bench-results/<timestamp>/. BENCH_N=200000 for fewer messages (default 1000000),

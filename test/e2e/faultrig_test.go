@@ -109,7 +109,7 @@ func newFaultRig(t *testing.T, opts rigOptions) *faultRig {
 // rec is the recorder of the first Telegraf's writes.
 func (r *faultRig) rec() *recorder { return r.recs[0] }
 
-// message is the JSON of message id: the id and a value, and no time, as the seed's
+// message is the JSON of message id: the id and a value, and no time, as the article's
 // messages: the time of the row is the input's, taken from the Kafka record, so that
 // a message read again lands on the same row and any row beyond one per id is a
 // duplicate a user would see.

@@ -30,7 +30,7 @@ const outage = 30 * time.Second
 
 // TestFault runs each fault against a pipeline of its own (Kafka, stock Telegraf, the
 // pair, CnosDB behind a fault layer) carrying 100,000 messages with unique ids and no
-// time of their own, as the seed's, and checks at the end that every id is in CnosDB
+// time of their own, as the article's, and checks at the end that every id is in CnosDB
 // as one row, except where the fault's known window allows a loss, which is then
 // bounded exactly. The summary table at the end lists lost ids, duplicate lines,
 // duplicate rows and the input's rewrites (unconfirmed messages written again) per

@@ -33,7 +33,7 @@ func newPipeline(t *testing.T, partitions int) *pipeline {
 	topic := kafkatest.UniqueName(t, "oceanic")
 	broker.CreateTopic(t, topic, partitions)
 	target := cnosdbtest.Start(t, cnosdbdev.Options{})
-	// The seed's database; a real, shared CnosDB gets a database of the test's own.
+	// The article's database; a real, shared CnosDB gets a database of the test's own.
 	db := "telegraf"
 	if target.Real {
 		db = target.NewDatabase(t, "")
@@ -93,7 +93,7 @@ func TestPipelineIntoCnosDB(t *testing.T) {
 				tg := telegraftest.Start(t, version, p.telegrafConfigWith(t, version, parserOptions, ""))
 				waitForCount(t, p.target, p.db, "kafka_consumer", n, tg)
 				require.Equal(t, want, storedRows(t, p.target, p.db, "kafka_consumer"), "every message, with its exact values")
-				// The seed queries the table back with SELECT *: time, then the three fields.
+				// The article queries the table back with SELECT *: time, then the three fields.
 				rows := p.target.Rows(t, p.db, "kafka_consumer")
 				require.Len(t, rows[0], 4)
 				for _, column := range []string{"time", "pressure", "temperature", "visibility"} {

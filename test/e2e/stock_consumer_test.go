@@ -17,7 +17,7 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/telegraftest"
 )
 
-// sensorMessages returns n messages of the seed's sensor JSON, each with values no
+// sensorMessages returns n messages of the article's sensor JSON, each with values no
 // other message has, and the rows CnosDB must hold for them (pressure,temperature,visibility).
 func sensorMessages(n int) (messages []string, rows []string) {
 	return sensorMessagesAt(n, 0)
@@ -83,7 +83,7 @@ func waitForCount(t *testing.T, target *cnosdbtest.Target, db, table string, wan
 	}
 }
 
-// TestStockConsumerIntoCnosDB runs the seed's pipeline with this project's output in
+// TestStockConsumerIntoCnosDB runs the article's pipeline with this project's output in
 // place of outputs.http: stock Telegraf's kafka_consumer (JSON) -> outputs.execd ->
 // telegraf-cnosdb -> CnosDB, on both Telegraf versions.
 func TestStockConsumerIntoCnosDB(t *testing.T) {
@@ -112,7 +112,7 @@ func TestStockConsumerIntoCnosDB(t *testing.T) {
 			// selects; each Telegraf takes the newest version its sarama knows.
 			kafkaVersion := `kafka_version = "4.1.0"`
 			batchFormat := "  use_batch_format = true\n"
-			if version == telegraftest.Seed {
+			if version == telegraftest.Article {
 				kafkaVersion = `version = "3.3.1"` // renamed kafka_version later
 				batchFormat = ""                   // added to outputs.execd after 1.27
 			}

@@ -9,7 +9,7 @@ import "fmt"
 // short so that tests with few messages do not wait Telegraf's 10 s for them.
 func PairConfig(version, consumer, consumerConf, writer, writerConf string) string {
 	batchFormat := "  use_batch_format = true\n"
-	if version == Seed {
+	if version == Article {
 		batchFormat = "" // added to outputs.execd after 1.27
 	}
 	return fmt.Sprintf(`[agent]

@@ -25,12 +25,12 @@ import (
 // The Telegraf versions the project is tested with: the one it builds against, and
 // the one CnosDB's Kafka article used.
 const (
-	Latest = "v1.37.2"
-	Seed   = "v1.27.1"
+	Latest  = "v1.37.2"
+	Article = "v1.27.1"
 )
 
 // Versions lists every tested version, newest first.
-var Versions = []string{Latest, Seed}
+var Versions = []string{Latest, Article}
 
 // plugins are the Telegraf plugins compiled in: what the tests and the benchmarks run.
 var plugins = []string{

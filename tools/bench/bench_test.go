@@ -102,7 +102,7 @@ func TestWritePlot(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "plot.png")
 	tl := []sample{{250 * time.Millisecond, 0}, {time.Second, 5000}, {2 * time.Second, 10000}}
 	require.NoError(t, writePlot(path, workloads["sensor"], 10000, []result{
-		{workload: "sensor", kind: runASeed, round: 1, timeline: tl},
+		{workload: "sensor", kind: runAArticle, round: 1, timeline: tl},
 		{workload: "sensor", kind: runATuned, round: 1, timeline: tl},
 		{workload: "sensor", kind: runB, round: 1, timeline: tl[:2]},
 	}))

@@ -65,9 +65,9 @@ var (
 		"timeout", "url", "use_batch_format", "username"}
 )
 
-func TestSeedConfigIsTheArticles(t *testing.T) {
+func TestArticleConfigIsTheArticles(t *testing.T) {
 	e := testEnv(t, telegraftest.Latest)
-	path, err := seedConfig(e, t.TempDir(), "group", "db")
+	path, err := articleConfig(e, t.TempDir(), "group", "db")
 	require.NoError(t, err)
 	conf := readTOML(t, path)
 	require.NotContains(t, conf, "agent", "Telegraf's agent defaults, as the article has them")
@@ -89,8 +89,8 @@ func TestTunedConfig(t *testing.T) {
 	in := plugin(t, conf, "inputs", "kafka_consumer")
 	require.GreaterOrEqual(t, in["max_undelivered_messages"], int64(2*5000), "a batch fills while the last one is written")
 	delete(in, "max_undelivered_messages")
-	require.Equal(t, stockKafkaKeys, keysOf(in), "otherwise the seed's input")
-	require.Equal(t, articleHTTPKeys, keysOf(plugin(t, conf, "outputs", "http")), "and the seed's output")
+	require.Equal(t, stockKafkaKeys, keysOf(in), "otherwise the article's input")
+	require.Equal(t, articleHTTPKeys, keysOf(plugin(t, conf, "outputs", "http")), "and the article's output")
 }
 
 func TestPairConfigHasTheDefaults(t *testing.T) {
@@ -104,7 +104,7 @@ func TestPairConfigHasTheDefaults(t *testing.T) {
 				"Telegraf's agent defaults but for sample.conf's advice, A-tuned's flush_interval")
 			require.Equal(t, []string{"command", "data_format"}, keysOf(plugin(t, conf, "inputs", "execd")))
 			outKeys := []string{"command", "data_format", "use_batch_format"}
-			if version == telegraftest.Seed {
+			if version == telegraftest.Article {
 				outKeys = []string{"command", "data_format"}
 			}
 			require.Equal(t, outKeys, keysOf(plugin(t, conf, "outputs", "execd")))
@@ -246,12 +246,12 @@ func TestMeasurementsAlternate(t *testing.T) {
 		}
 		return ks
 	}
-	require.Equal(t, []string{runASeed, runATuned, runB}, order(options{}, 1))
-	require.Equal(t, []string{runB, runATuned, runASeed}, order(options{}, 2))
-	require.Equal(t, []string{runASeed, runATuned, runB, runInput, runOutput1, runOutputDefault, runRouting, runSarama, runKcat, runSink},
+	require.Equal(t, []string{runAArticle, runATuned, runB}, order(options{}, 1))
+	require.Equal(t, []string{runB, runATuned, runAArticle}, order(options{}, 2))
+	require.Equal(t, []string{runAArticle, runATuned, runB, runInput, runOutput1, runOutputDefault, runRouting, runSarama, runKcat, runSink},
 		order(options{ceilings: true}, 3), "the output alone is among the runs around the pipelines")
-	require.Equal(t, []string{runASeed, runATuned, runB, runOutput1, runOutputDefault}, order(options{outputAlone: true}, 1))
-	require.Equal(t, []string{runB, runATuned, runASeed, runOutputDefault, runOutput1}, order(options{outputAlone: true}, 2),
+	require.Equal(t, []string{runAArticle, runATuned, runB, runOutput1, runOutputDefault}, order(options{outputAlone: true}, 1))
+	require.Equal(t, []string{runB, runATuned, runAArticle, runOutputDefault, runOutput1}, order(options{outputAlone: true}, 2),
 		"neither max_in_flight always runs first")
 	require.Equal(t, []string{runATuned, runB, runOutput1, runOutputDefault}, order(options{outputAlone: true, only: []string{runATuned, runB}}, 1))
 }

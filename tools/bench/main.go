@@ -1,6 +1,6 @@
 // Command bench is the project's end-to-end benchmark. On one machine it preloads a
 // Kafka topic per workload, then, round after round, moves it into CnosDB with stock
-// Telegraf running the seed's pipeline as CnosDB's Kafka article sets it (A-seed:
+// Telegraf running the article's pipeline as CnosDB's Kafka article sets it (A-article:
 // kafka_consumer and outputs.http, Telegraf's defaults), the same plugins tuned
 // (A-tuned), and this project's (B: both plugins through execd, their defaults and
 // Telegraf's). The sink is the CnosDB dev server with the cost of a real CnosDB's
@@ -78,7 +78,7 @@ type options struct {
 func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	var o options
 	fs.IntVar(&o.n, "n", 1_000_000, "messages in each workload's topic (env BENCH_N overrides)")
-	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs A-seed, A-tuned and B (and with -ceilings the rest), medians are quoted")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs A-article, A-tuned and B (and with -ceilings the rest), medians are quoted")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long and report it as failed")
 	fs.DurationVar(&o.stall, "stall", time.Minute, "fail a run once nothing more has arrived for this long (0: wait for -timeout)")
 	fs.DurationVar(&o.poll, "poll", 250*time.Millisecond, "how often to count what has arrived (the timeline's resolution)")

@@ -50,7 +50,7 @@ func (e *env) topicName() string {
 // the old ones Telegraf's default selects. extra is added at the end.
 func stockKafkaTOML(e *env, group, extra string) string {
 	kafkaVersion := `kafka_version = "4.1.0"`
-	if e.version == telegraftest.Seed {
+	if e.version == telegraftest.Article {
 		kafkaVersion = `version = "3.3.1"` // renamed kafka_version later
 	}
 	return fmt.Sprintf(`[[inputs.kafka_consumer]]
@@ -78,20 +78,20 @@ func httpOutputTOML(e *env, db string) string {
 `, e.sink.url+writePath+"?db="+db, e.sink.user, e.sink.password)
 }
 
-// seedConfig is the seed's pipeline exactly as CnosDB's Kafka article writes it:
+// articleConfig is the article's pipeline exactly as CnosDB's Kafka article writes it:
 // no [agent] table, so Telegraf's defaults (interval and flush_interval 10s,
 // metric_batch_size 1000, metric_buffer_limit 10000) and kafka_consumer's
 // (max_undelivered_messages 1000).
-func seedConfig(e *env, dir, group, db string) (string, error) {
+func articleConfig(e *env, dir, group, db string) (string, error) {
 	path := filepath.Join(dir, "telegraf.conf")
 	return path, writeFile(path, stockKafkaTOML(e, group, "")+"\n"+httpOutputTOML(e, db))
 }
 
-// defaultBufferLimit is Telegraf's default metric_buffer_limit, which A-seed and B
+// defaultBufferLimit is Telegraf's default metric_buffer_limit, which A-article and B
 // run with.
 const defaultBufferLimit = 10000
 
-// tunedAgentTOML and tunedKafkaTOML are what A-tuned adds to the seed's pipeline,
+// tunedAgentTOML and tunedKafkaTOML are what A-tuned adds to the article's pipeline,
 // as an expert would set the stock plugins for a backlog: the report says why each.
 const (
 	tunedAgentTOML = `[agent]
@@ -102,7 +102,7 @@ const (
 	tunedKafkaTOML = "  max_undelivered_messages = 10000\n"
 )
 
-// tunedConfig is A-tuned: the seed's pipeline with larger batches, a buffer that
+// tunedConfig is A-tuned: the article's pipeline with larger batches, a buffer that
 // holds them, a short flush interval and enough messages in flight to fill a batch
 // while the previous one is written.
 func tunedConfig(e *env, dir, group, db string) (string, error) {
@@ -147,7 +147,7 @@ const pairAgentTOML = `[agent]
 // format set, under pairAgentTOML, so that whatever B gains comes from the plugins.
 func execdTOML(version, consumer, consumerConf, writer, writerConf string) string {
 	batchFormat := "  use_batch_format = true\n"
-	if version == telegraftest.Seed {
+	if version == telegraftest.Article {
 		batchFormat = "" // added to outputs.execd after 1.27
 	}
 	return pairAgentTOML + fmt.Sprintf(`
@@ -216,7 +216,7 @@ func databaseName(workload, kind string, round int) string {
 	}, name)
 }
 
-// runPipeline runs A-seed, A-tuned or B once with a fresh consumer group and
+// runPipeline runs A-article, A-tuned or B once with a fresh consumer group and
 // database.
 func runPipeline(ctx context.Context, e *env, kind string, round int) (result, error) {
 	id := runID(e, kind, round)
@@ -235,8 +235,8 @@ func runPipeline(ctx context.Context, e *env, kind string, round int) (result, e
 	defer drop()
 	var conf string
 	switch kind {
-	case runASeed:
-		conf, err = seedConfig(e, dir, "bench-"+id, db)
+	case runAArticle:
+		conf, err = articleConfig(e, dir, "bench-"+id, db)
 	case runATuned:
 		conf, err = tunedConfig(e, dir, "bench-"+id, db)
 	case runB:

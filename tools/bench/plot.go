@@ -11,7 +11,7 @@ import (
 
 // runColors tell the pipelines apart in the plot; rounds differ by dash pattern.
 var runColors = map[string]color.Color{
-	runASeed:  color.RGBA{R: 200, G: 60, B: 40, A: 255},
+	runAArticle:  color.RGBA{R: 200, G: 60, B: 40, A: 255},
 	runATuned: color.RGBA{R: 230, G: 150, B: 30, A: 255},
 	runB:      color.RGBA{R: 30, G: 90, B: 200, A: 255},
 }
@@ -25,7 +25,7 @@ var roundDashes = [][]vg.Length{nil, {vg.Points(6), vg.Points(3)}, {vg.Points(2)
 // as the sink counted them, to path (.png or .svg).
 func writePlot(path string, w workload, n int, runs []result) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%s workload, %d messages: A-seed and A-tuned (stock) against B (execd pair)", w.name, n)
+	p.Title.Text = fmt.Sprintf("%s workload, %d messages: A-article and A-tuned (stock) against B (execd pair)", w.name, n)
 	p.X.Label.Text = "seconds since Telegraf started"
 	// A log scale: B can be tens of times faster than A, which would flatten A's
 	// curve to the axis; rates under floorRate (start-up, stalls) are drawn at it.

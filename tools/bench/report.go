@@ -226,7 +226,7 @@ func (r *report) markdown() string {
 	return b.String()
 }
 
-// tunedWhy says what A-tuned changes in the seed's pipeline and why.
+// tunedWhy says what A-tuned changes in the article's pipeline and why.
 const tunedWhy = `A-tuned is the article's pipeline with what an expert would change for a backlog:
 
 - ` + "`metric_batch_size = 5000`" + ` (default 1000): a CnosDB write costs about 0.55 ms whatever its size, so fewer, larger requests.
@@ -328,19 +328,19 @@ func div(x, y float64) float64 {
 	return x / y
 }
 
-// ratios compare B and A-seed with A-tuned, the strongest stock pipeline, and with
+// ratios compare B and A-article with A-tuned, the strongest stock pipeline, and with
 // -ceilings the pipelines with the ceilings.
 func (r *report) ratios(workload string) []ratio {
 	med := func(kind string) stats { return r.stats(workload, kind) }
-	seed, tuned, b := med(runASeed), med(runATuned), med(runB)
+	article, tuned, b := med(runAArticle), med(runATuned), med(runB)
 	var rs []ratio
 	if len(r.opts.pipelines()) > 0 {
 		rs = append(rs,
 			ratio{"B / A-tuned messages/s while flowing (1% to 99%)", div(b.flow, tuned.flow)},
 			ratio{"B / A-tuned messages/s (start to all N)", div(b.rate, tuned.rate)},
 			ratio{"B / A-tuned CPU per message (total)", div(b.cpu, tuned.cpu)},
-			ratio{"A-seed / A-tuned messages/s", div(seed.rate, tuned.rate)},
-			ratio{"A-seed / A-tuned CPU per message (total)", div(seed.cpu, tuned.cpu)},
+			ratio{"A-article / A-tuned messages/s", div(article.rate, tuned.rate)},
+			ratio{"A-article / A-tuned CPU per message (total)", div(article.cpu, tuned.cpu)},
 		)
 	}
 	if len(r.opts.outputRuns()) > 0 {

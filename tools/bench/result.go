@@ -9,7 +9,7 @@ import (
 
 // A run is one measurement of one kind on one workload in one round.
 const (
-	runASeed   = "A-seed"  // the seed's pipeline exactly as CnosDB's Kafka article writes it
+	runAArticle   = "A-article"  // the article's pipeline exactly as CnosDB's Kafka article writes it
 	runATuned  = "A-tuned" // the same stock plugins, tuned as an expert would
 	runB       = "B"       // this project's pipeline with the plugins' defaults
 	runInput   = "input"   // telegraf-kafka-consumer alone, stdout to /dev/null
@@ -31,7 +31,7 @@ const (
 
 // kinds lists the runs in report order, with what each one is.
 var kinds = []struct{ name, title string }{
-	{runASeed, "A-seed: stock Telegraf, kafka_consumer + outputs.http as CnosDB's Kafka article sets them, no [agent] table (Telegraf's defaults)"},
+	{runAArticle, "A-article: stock Telegraf, kafka_consumer + outputs.http as CnosDB's Kafka article sets them, no [agent] table (Telegraf's defaults)"},
 	{runATuned, "A-tuned: stock Telegraf, kafka_consumer + outputs.http tuned (metric_batch_size 5000, flush_interval 1s, max_undelivered_messages 10000)"},
 	{runB, "B: stock Telegraf, execd telegraf-kafka-consumer + telegraf-cnosdb, the plugins' defaults, no [agent] table (Telegraf's defaults)"},
 	{runInput, "input alone: telegraf-kafka-consumer, stdout drained and discarded"},
@@ -61,7 +61,7 @@ func defaultInFlight() int { return cnosdb.New().MaxInFlight }
 
 // pipelineKinds are the runs that move the topic into the sink, in the order of an
 // odd round; even rounds run them backwards.
-var pipelineKinds = []string{runASeed, runATuned, runB}
+var pipelineKinds = []string{runAArticle, runATuned, runB}
 
 // Names of the processes whose CPU the report shows one by one; any other process
 // of a run (the ceilings' helpers) counts in the total only.

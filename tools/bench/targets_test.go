@@ -40,7 +40,7 @@ func TestTargets(t *testing.T) {
 		procTelegraf: 2 * time.Second, pluginInput: 2 * time.Second, pluginOutput: time.Second}, int64(float64(n)/(0.95*float64(batch))))
 	b.peakKB = map[string]int64{pluginInput: 50 << 10, pluginOutput: 120 << 10}
 	r := &report{opts: options{n: n, backlog: true}, sinkKind: sinkCost, workloads: []workloadInfo{{w: workloads["sensor"]}}, runs: []result{
-		benchRun("sensor", runASeed, 1, n, 100, map[string]time.Duration{procTelegraf: 20 * time.Second}, 1000),
+		benchRun("sensor", runAArticle, 1, n, 100, map[string]time.Duration{procTelegraf: 20 * time.Second}, 1000),
 		benchRun("sensor", runATuned, 1, n, 21, map[string]time.Duration{procTelegraf: 8 * time.Second}, 200),
 		b,
 	}}

@@ -27,7 +27,7 @@ type workload struct {
 var workloadOrder = []string{"sensor", "wide"}
 
 var workloads = map[string]workload{
-	// The seed's sensor JSON on one partition.
+	// The article's sensor JSON on one partition.
 	"sensor": {name: "sensor", partitions: 1, fields: 3, message: sensorMessage},
 	// Twelve numeric fields and three tags on six partitions: more parsing per message
 	// and a consumer that serves several partitions at once. Every message carries its

@@ -1,6 +1,6 @@
 // Command demo runs the whole pipeline on one machine: a Kafka broker, CnosDB (a real
 // one when CNOSDB_URL is set or cnosdb is on PATH, otherwise the dev server), stock
-// Telegraf with both plugins, and a producer of the seed's sensor JSON on topic
+// Telegraf with both plugins, and a producer of the article's sensor JSON on topic
 // "oceanic". It says what it waits for while it sets up, counts -duration from when
 // data flows, shows a live progress line, and on Ctrl-C (or after -duration) stops
 // producing, lets the pipeline catch up, prints rows queried back from CnosDB and stops
@@ -112,7 +112,7 @@ and a producer, on this machine; -duration counts from when data flows.
 Ctrl-C stops producing and waits for the pipeline to write what was produced; a second
 Ctrl-C skips that wait. Either way the demo prints its summary and exits 0.
 
-`, telegraftest.Latest, telegraftest.Seed)
+`, telegraftest.Latest, telegraftest.Article)
 	flag.PrintDefaults()
 }
 
@@ -120,7 +120,7 @@ func run() (err error) {
 	binDir := flag.String("bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
 	rate := flag.Int("rate", 500, "sensor messages produced per second")
 	duration := flag.Duration("duration", 0, "stop after data has flowed this long (0: at Ctrl-C)")
-	version := flag.String("telegraf", telegraftest.Latest, "stock Telegraf version to run (or "+telegraftest.Seed+")")
+	version := flag.String("telegraf", telegraftest.Latest, "stock Telegraf version to run (or "+telegraftest.Article+")")
 	flag.Usage = usage
 	flag.Parse()
 
@@ -447,7 +447,7 @@ func newProducer(addr string) (sarama.SyncProducer, error) {
 	return sarama.NewSyncProducer([]string{addr}, cfg)
 }
 
-// produce sends the seed's sensor JSON at about rate messages per second, in small
+// produce sends the article's sensor JSON at about rate messages per second, in small
 // batches, until ctx is done, and returns how many Kafka acknowledged.
 func produce(ctx context.Context, p sarama.SyncProducer, rate int) int64 {
 	const batchesPerSecond = 10

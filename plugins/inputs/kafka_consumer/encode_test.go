@@ -41,7 +41,7 @@ func TestAppendMetricMatchesTelegraf(t *testing.T) {
 	}
 }
 
-// The cost per message of what each partition does: parse the seed's sensor JSON
+// The cost per message of what each partition does: parse the article's sensor JSON
 // and append line protocol, with Telegraf's json parser; and, for comparison, with
 // Telegraf's serializer, which allocates a copy per call.
 var benchMessage = []byte(`{"pressure":1013.25,"temperature":21.5,"visibility":10,"station":"buoy-17"}`)

@@ -18,9 +18,9 @@ import (
 // to line protocol, the writer (to io.Discard) and marking.
 func BenchmarkConsume(b *testing.B) {
 	for _, msg := range []struct{ name, value, extra, key string }{
-		{"sensor", seedMessage, "", ""},
+		{"sensor", articleMessage, "", ""},
 		// The key and the topic as tags: no copy of either per message.
-		{"keyed", seedMessage, "  msg_key_as_tag = \"key\"\n  topic_tag = \"topic\"\n", "buoy-7"},
+		{"keyed", articleMessage, "  msg_key_as_tag = \"key\"\n  topic_tag = \"topic\"\n", "buoy-7"},
 		{"record", recordMessage, `  tag_keys = ["host", "region", "sensor_id"]` + "\n", ""},
 		// The end-to-end benchmark's wide workload: twelve numbers with two decimals.
 		{"wide", `{"pressure":12.30,"temperature":10.07,"visibility":20.14,"humidity":30.21,"wind_speed":40.28,` +

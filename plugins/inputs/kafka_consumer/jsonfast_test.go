@@ -27,7 +27,7 @@ type fastCase struct {
 }
 
 const (
-	seedMessage   = `{"pressure":1009.4,"temperature":22.5,"visibility":10}`
+	articleMessage   = `{"pressure":1009.4,"temperature":22.5,"visibility":10}`
 	recordMessage = `{"host":"edge-gw-0042.plant-7.example.net","region":"eu-central-1","sensor_id":"press-line-3/ch-07",` +
 		`"firmware":"v4.12.3-rc1+build.20231114","temperature":22.53,"humidity":41.2,"pressure":1009.42,` +
 		`"voltage":229.87,"current":3.142,"power":722.3,"frequency":49.98,"rpm":1480,` +
@@ -45,7 +45,7 @@ func fastCorpus() []fastCase {
 	deep := func(n int) string { return strings.Repeat(`{"a":`, n) + "1" + strings.Repeat("}", n) }
 
 	cases := []fastCase{
-		{"seed", seedMessage, true, false},
+		{"article", articleMessage, true, false},
 		{"record", recordMessage, true, false},
 		{"empty object", `{}`, true, false},
 		{"surrounding white space", " \t\r\n{\"a\":1}  \n", true, false},
@@ -376,7 +376,7 @@ func FuzzJSONFastPath(f *testing.F) {
 func BenchmarkJSONDecode(b *testing.B) {
 	c := fastConfig{"bench", json.Parser{TagKeys: []string{"host", "region", "sensor_id"}}}
 	for _, msg := range []struct{ name, msg string }{
-		{"sensor", seedMessage},
+		{"sensor", articleMessage},
 		{"record", recordMessage},
 	} {
 		buf := []byte(msg.msg)

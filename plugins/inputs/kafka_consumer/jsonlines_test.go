@@ -99,7 +99,7 @@ func parseAll(t testing.TB, lp []byte) ([]telegraf.Metric, error) {
 // configuration; the others it may leave to the metric path (objects without
 // fields, with empty keys, or that parse does not serve).
 var mustServeLines = map[string]bool{
-	"seed": true, "record": true, "nested objects": true, "array of objects": true, "exponents": true,
+	"article": true, "record": true, "nested objects": true, "array of objects": true, "exponents": true,
 	"special keys": true, "unicode escapes": true, "escapes": true, "raw unicode": true, "long integer": true,
 }
 
@@ -128,7 +128,7 @@ func TestAppendLinesMatchesMetricPath(t *testing.T) {
 
 func TestAppendLinesFallsBackOnDefaultTags(t *testing.T) {
 	_, fast := newFastParser(t, fastConfig{"default tags", json.Parser{DefaultTags: map[string]string{"site": "x"}}})
-	out, _, ok := fast.appendLines(nil, []byte(seedMessage), lineOptions{})
+	out, _, ok := fast.appendLines(nil, []byte(articleMessage), lineOptions{})
 	require.False(t, ok)
 	require.Empty(t, out)
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
 )
 
-// sensorLine is the seed's sensor reading for message i: every value is distinct and
+// sensorLine is the article's sensor reading for message i: every value is distinct and
 // derived from i, so that each metric can be checked exactly.
 func sensorLine(i int) string {
 	return fmt.Sprintf(`{"pressure":%d.25,"temperature":%d.5,"visibility":%d}`, 1000+i, i, i)

@@ -16,7 +16,7 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/dev/cnosdbdev"
 )
 
-// benchLines is Telegraf's line protocol for the seed's sensor JSON, for a wider
+// benchLines is Telegraf's line protocol for the article's sensor JSON, for a wider
 // record with tags, and for a line that needs re-escaping.
 var benchLines = map[string][]byte{
 	"sensor": []byte(`kafka_consumer pressure=1009.4,temperature=22.5,visibility=10 1690510331000000000`),
@@ -115,7 +115,7 @@ func benchmarkWritePath(b *testing.B, line []byte, encoding string, spool bool) 
 	_ = c.Close()
 }
 
-// BenchmarkIntoCostModel measures the output alone writing full batches of the seed's
+// BenchmarkIntoCostModel measures the output alone writing full batches of the article's
 // sensor lines into the dev server with a real CnosDB's cost and the parallelism of a
 // server with 2 and with 4 cores, at 1, 2 and 4 requests in flight: lines/s is what the
 // server took, bounded by what it charges, not by this process.

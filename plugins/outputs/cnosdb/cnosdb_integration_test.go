@@ -75,7 +75,7 @@ func feedWith(t *testing.T, c *CnosDB, in io.Reader, cfg execdout.Config) {
 	require.NoError(t, execdout.Run(t.Context(), in, c, cfg))
 }
 
-// sensorLines returns n lines of the seed's sensor data, one second apart.
+// sensorLines returns n lines of the article's sensor data, one second apart.
 func sensorLines(n int, table string) string {
 	var sb strings.Builder
 	for i := 0; i < n; i++ {

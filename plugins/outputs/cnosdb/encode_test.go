@@ -105,7 +105,7 @@ func TestAddLineProtocolTranscodesTelegrafOutput(t *testing.T) {
 		want  string
 	}{
 		{
-			name:  "seed sensor line passes unchanged",
+			name:  "the article's sensor line passes unchanged",
 			entry: `kafka_consumer pressure=1009.4,temperature=22.5,visibility=10 1690510331000000000`,
 			want:  `kafka_consumer pressure=1009.4,temperature=22.5,visibility=10 1690510331000000000`,
 		},
