@@ -11,9 +11,9 @@ import (
 
 // runColors tell the pipelines apart in the plot; rounds differ by dash pattern.
 var runColors = map[string]color.Color{
-	runAArticle:  color.RGBA{R: 200, G: 60, B: 40, A: 255},
-	runATuned: color.RGBA{R: 230, G: 150, B: 30, A: 255},
-	runB:      color.RGBA{R: 30, G: 90, B: 200, A: 255},
+	runAArticle: color.RGBA{R: 200, G: 60, B: 40, A: 255},
+	runATuned:   color.RGBA{R: 230, G: 150, B: 30, A: 255},
+	runB:        color.RGBA{R: 30, G: 90, B: 200, A: 255},
 }
 
 // floorRate is the bottom of the plot's log scale, in messages per second.

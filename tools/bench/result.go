@@ -9,14 +9,14 @@ import (
 
 // A run is one measurement of one kind on one workload in one round.
 const (
-	runAArticle   = "A-article"  // the article's pipeline exactly as CnosDB's Kafka article writes it
-	runATuned  = "A-tuned" // the same stock plugins, tuned as an expert would
-	runB       = "B"       // this project's pipeline with the plugins' defaults
-	runInput   = "input"   // telegraf-kafka-consumer alone, stdout to /dev/null
-	runRouting = "routing" // Telegraf's execd routing ceiling
-	runSarama  = "sarama"  // raw sarama consumer ceiling
-	runKcat    = "kcat"    // kcat consumer ceiling
-	runSink    = "sink"    // the sink's accept rate
+	runAArticle = "A-article" // the article's pipeline exactly as CnosDB's Kafka article writes it
+	runATuned   = "A-tuned"   // the same stock plugins, tuned as an expert would
+	runB        = "B"         // this project's pipeline with the plugins' defaults
+	runInput    = "input"     // telegraf-kafka-consumer alone, stdout to /dev/null
+	runRouting  = "routing"   // Telegraf's execd routing ceiling
+	runSarama   = "sarama"    // raw sarama consumer ceiling
+	runKcat     = "kcat"      // kcat consumer ceiling
+	runSink     = "sink"      // the sink's accept rate
 
 	// telegraf-cnosdb alone, fed the pre-made line protocol on stdin, into a 4-core
 	// cost-model sink: one request in flight, and the plugin's default.

@@ -27,8 +27,8 @@ type fastCase struct {
 }
 
 const (
-	articleMessage   = `{"pressure":1009.4,"temperature":22.5,"visibility":10}`
-	recordMessage = `{"host":"edge-gw-0042.plant-7.example.net","region":"eu-central-1","sensor_id":"press-line-3/ch-07",` +
+	articleMessage = `{"pressure":1009.4,"temperature":22.5,"visibility":10}`
+	recordMessage  = `{"host":"edge-gw-0042.plant-7.example.net","region":"eu-central-1","sensor_id":"press-line-3/ch-07",` +
 		`"firmware":"v4.12.3-rc1+build.20231114","temperature":22.53,"humidity":41.2,"pressure":1009.42,` +
 		`"voltage":229.87,"current":3.142,"power":722.3,"frequency":49.98,"rpm":1480,` +
 		`"vibration":{"x":0.0123,"y":0.0087,"z":0.0311},"status_code":200,` +
