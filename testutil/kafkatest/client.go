@@ -110,32 +110,57 @@ func (c *scramClient) Step(challenge string) (string, error) { return c.conv.Ste
 
 func (c *scramClient) Done() bool { return c.conv.Done() }
 
-// CreateTopic creates a topic with the given number of partitions (the
-// broker's num.partitions if partitions < 1) and one replica, and waits until
-// every partition has a leader so that producing to it works at once.
+// CreateTopic creates topic name with the given number of partitions (the
+// broker's default, Options.Partitions, when below 1) and waits until every
+// partition takes writes. The test fails if the topic exists already.
 func (b *Broker) CreateTopic(t testing.TB, name string, partitions int) {
 	t.Helper()
-	admin := b.NewClusterAdmin(t)
-	detail := &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}
 	if partitions < 1 {
-		detail.NumPartitions = -1
+		partitions = b.opts.Partitions
 	}
-	if err := admin.CreateTopic(name, detail, false); err != nil {
-		t.Fatalf("kafkatest: creating topic %q: %v", name, err)
+	if err := CreateTopic(b.addr, name, partitions); err != nil {
+		t.Fatalf("kafkatest: %v", err)
 	}
-	want := partitions
-	if want < 1 {
-		want = b.opts.Partitions
+}
+
+// CreateTopic creates topic name with partitions partitions on the broker at addr,
+// and waits until each of them takes writes. A topic of that name that exists
+// already is an error that wraps sarama.ErrTopicAlreadyExists.
+func CreateTopic(addr, name string, partitions int) error {
+	return createTopic(addr, name, partitions, false)
+}
+
+// EnsureTopic is CreateTopic for a topic that may exist already, as it does when
+// a program runs again against the same broker: it then waits for its partitions,
+// which must number partitions.
+func EnsureTopic(addr, name string, partitions int) error {
+	return createTopic(addr, name, partitions, true)
+}
+
+func createTopic(addr, name string, partitions int, existingOK bool) error {
+	admin, err := sarama.NewClusterAdmin([]string{addr}, NewConfig())
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
 	}
-	client := b.NewClient(t)
+	defer admin.Close()
+	detail := &sarama.TopicDetail{NumPartitions: int32(partitions), ReplicationFactor: 1}
+	err = admin.CreateTopic(name, detail, false)
+	if err != nil && !(existingOK && errors.Is(err, sarama.ErrTopicAlreadyExists)) {
+		return fmt.Errorf("creating topic %q: %w", name, err)
+	}
+	client, err := newClient(addr, NewConfig())
+	if err != nil {
+		return fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
+	}
+	defer client.Close()
 	deadline := time.Now().Add(topicTimeout)
 	for {
-		err := topicReady(client, name, want)
+		err := topicReady(client, name, partitions)
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("kafkatest: topic %q not ready after %v: %v", name, topicTimeout, err)
+			return fmt.Errorf("topic %q not ready after %v: %w", name, topicTimeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -287,6 +312,17 @@ func (b *Broker) HighWatermarks(t testing.TB, topic string) map[int32]int64 {
 		t.Fatalf("kafkatest: %v", err)
 	}
 	return hwms
+}
+
+// HighWatermarks is Broker.HighWatermarks for the broker at addr, for programs
+// that are not tests.
+func HighWatermarks(addr, topic string) (map[int32]int64, error) {
+	client, err := newClient(addr, NewConfig())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
+	}
+	defer client.Close()
+	return highWatermarks(client, topic)
 }
 
 func highWatermarks(client sarama.Client, topic string) (map[int32]int64, error) {

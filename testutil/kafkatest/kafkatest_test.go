@@ -401,3 +401,16 @@ func TestStartZooKeeperBroker(t *testing.T) {
 		require.Error(t, err, "%s still accepts connections after Stop", addr)
 	}
 }
+
+func TestCreateAndEnsureTopic(t *testing.T) {
+	b := kafkatest.Shared(t)
+	name := kafkatest.UniqueName(t, "made")
+	require.NoError(t, kafkatest.CreateTopic(b.Addr(), name, 3))
+	require.Len(t, b.HighWatermarks(t, name), 3)
+	// Again: CreateTopic says the topic exists, EnsureTopic waits for it.
+	require.ErrorIs(t, kafkatest.CreateTopic(b.Addr(), name, 3), sarama.ErrTopicAlreadyExists)
+	require.NoError(t, kafkatest.EnsureTopic(b.Addr(), name, 3))
+	hwms, err := kafkatest.HighWatermarks(b.Addr(), name)
+	require.NoError(t, err)
+	require.Equal(t, map[int32]int64{0: 0, 1: 0, 2: 0}, hwms)
+}

@@ -95,10 +95,10 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 	if err != nil {
 		return res, err
 	}
-	if err := createTopic(e.brokerAddr, e.topic, e.workload.partitions); err != nil {
+	if err := kafkatest.EnsureTopic(e.brokerAddr, e.topic, int(e.workload.partitions)); err != nil {
 		return res, err
 	}
-	if hwm, err := highWatermarks(e.brokerAddr, e.topic); err != nil {
+	if hwm, err := kafkatest.HighWatermarks(e.brokerAddr, e.topic); err != nil {
 		return res, err
 	} else if total(hwm) != 0 {
 		return res, fmt.Errorf("topic %s holds %d messages, not 0 (left over from an earlier run?)", e.topic, total(hwm))
@@ -148,7 +148,7 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 		return res, ctx.Err()
 	}
 	producedAt := time.Now()
-	if hwm, err := highWatermarks(e.brokerAddr, e.topic); err == nil {
+	if hwm, err := kafkatest.HighWatermarks(e.brokerAddr, e.topic); err == nil {
 		res.inTopic = total(hwm)
 	}
 	fmt.Printf("  %s round %d: produced %d in %v (%.0f msg/s, asked %d), %d failed\n", kind, round,

@@ -12,30 +12,6 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
 )
 
-func createTopic(addr, topic string, partitions int32) error {
-	admin, err := sarama.NewClusterAdmin([]string{addr}, kafkatest.NewConfig())
-	if err != nil {
-		return fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
-	}
-	defer admin.Close()
-	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1}, false)
-	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("creating topic %s: %w", topic, err)
-	}
-	// The broker names partition leaders a moment before they take writes.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		hwm, err := highWatermarks(addr, topic)
-		if err == nil && len(hwm) == int(partitions) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("topic %s not ready: %w", topic, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // preload writes n messages of w to its topic as fast as the broker takes them, and
 // checks that the partitions hold exactly n, so that "all N counted" means something.
 // It returns how long that took and the messages' average size.
@@ -99,7 +75,7 @@ func preload(ctx context.Context, addr string, w workload, n int, codec sarama.C
 	if failed > 0 {
 		return took, avg, fmt.Errorf("producing: %d of %d messages failed, first: %w", failed, n, firstErr)
 	}
-	hwm, err := highWatermarks(addr, topic)
+	hwm, err := kafkatest.HighWatermarks(addr, topic)
 	if err != nil {
 		return took, avg, err
 	}
@@ -113,32 +89,11 @@ func preload(ctx context.Context, addr string, w workload, n int, codec sarama.C
 	return took, avg, nil
 }
 
-func highWatermarks(addr, topic string) (map[int32]int64, error) {
-	client, err := sarama.NewClient([]string{addr}, kafkatest.NewConfig())
-	if err != nil {
-		return nil, fmt.Errorf("connecting to Kafka at %s: %w", addr, err)
-	}
-	defer client.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
-	}
-	hwm := make(map[int32]int64, len(parts))
-	for _, p := range parts {
-		off, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			return nil, fmt.Errorf("high watermark of %s/%d: %w", topic, p, err)
-		}
-		hwm[p] = off
-	}
-	return hwm, nil
-}
-
 // consumeCeiling reads the whole topic with plain sarama partition consumers and
 // throws the messages away: the rate no Kafka consumer on this machine can beat
 // through sarama, without parsing, Telegraf or a sink.
 func consumeCeiling(ctx context.Context, addr, topic string) (int64, time.Duration, error) {
-	hwm, err := highWatermarks(addr, topic)
+	hwm, err := kafkatest.HighWatermarks(addr, topic)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -434,7 +434,7 @@ func prepareWorkload(ctx context.Context, e *env, w workload, o options) (worklo
 	info := workloadInfo{w: w}
 	e.workload = w
 	if o.needsKafka() {
-		if err := createTopic(e.brokerAddr, w.topic(), w.partitions); err != nil {
+		if err := kafkatest.EnsureTopic(e.brokerAddr, w.topic(), int(w.partitions)); err != nil {
 			return info, err
 		}
 		say("preloading topic %q: %d %s messages on %d partition(s), compression %s",

@@ -35,10 +35,11 @@ import (
 )
 
 const (
-	topic    = "oceanic"
-	group    = "telegraf-demo"
-	database = "telegraf"
-	table    = "kafka_consumer"
+	topic      = "oceanic"
+	partitions = 6
+	group      = "telegraf-demo"
+	database   = "telegraf"
+	table      = "kafka_consumer"
 )
 
 // Bounds of the waits, so that a demo that cannot work says why instead of hanging.
@@ -209,10 +210,10 @@ func run() (err error) {
 		return err
 	}
 
-	if err := createTopic(broker.Addr()); err != nil {
+	if err := kafkatest.EnsureTopic(broker.Addr(), topic, partitions); err != nil {
 		return err
 	}
-	say("created topic %q (6 partitions)", topic)
+	say("created topic %q (%d partitions)", topic, partitions)
 
 	conf, err := writeConfigs(work, *version, broker.Addr(), db, inputBin, outputBin)
 	if err != nil {
@@ -471,34 +472,6 @@ func produce(ctx context.Context, p sarama.SyncProducer, rate int) int64 {
 			continue
 		}
 		producedSoFar.Add(int64(len(msgs)))
-	}
-}
-
-func createTopic(addr string) error {
-	admin, err := sarama.NewClusterAdmin([]string{addr}, kafkatest.NewConfig())
-	if err != nil {
-		return err
-	}
-	defer admin.Close()
-	err = admin.CreateTopic(topic, &sarama.TopicDetail{NumPartitions: 6, ReplicationFactor: 1}, false)
-	if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-		return fmt.Errorf("creating topic %s: %w", topic, err)
-	}
-	// The broker names partition leaders a moment before they take writes.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		client, err := sarama.NewClient([]string{addr}, kafkatest.NewConfig())
-		if err == nil {
-			_, err = client.GetOffset(topic, 5, sarama.OffsetNewest)
-			client.Close()
-		}
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("topic %s not ready: %w", topic, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
