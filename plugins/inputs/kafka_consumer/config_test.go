@@ -14,6 +14,7 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/metric"
+	"github.com/influxdata/telegraf/plugins/inputs"
 	"github.com/influxdata/telegraf/testutil"
 )
 
@@ -277,4 +278,13 @@ func TestDecodeLikeTelegraf(t *testing.T) {
 	require.ErrorContains(t, err, "message exceeds max_message_len (actual 41, max 40)")
 	_, err = dec.decode(nil, &sarama.ConsumerMessage{Value: []byte("not line protocol")})
 	require.Error(t, err)
+}
+
+func TestRegisteredWithTelegraf(t *testing.T) {
+	creator, ok := inputs.Inputs["kafka_consumer"]
+	require.True(t, ok)
+	k, ok := creator().(*KafkaConsumer)
+	require.True(t, ok, "Telegraf's registry gives this plugin")
+	require.Equal(t, New().StallTimeout, k.StallTimeout, "with its defaults")
+	require.True(t, k.Ack)
 }

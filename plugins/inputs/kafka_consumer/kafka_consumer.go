@@ -24,6 +24,7 @@ import (
 	"github.com/influxdata/telegraf"
 	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/kafka"
+	"github.com/influxdata/telegraf/plugins/inputs"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/pluginconf"
 )
@@ -137,6 +138,12 @@ func New() *KafkaConsumer {
 
 // SampleConfig returns the documented configuration.
 func (*KafkaConsumer) SampleConfig() string { return sampleConfig }
+
+// The input registers under Telegraf's own name, as a drop-in: a binary that
+// imports this package and not Telegraf's kafka_consumer gets this one.
+func init() {
+	inputs.Add("kafka_consumer", func() telegraf.Input { return New() })
+}
 
 // SetParserFunc sets the function that builds a parser for each partition; parsers
 // are not safe for concurrent use, and partitions are parsed in parallel.
