@@ -96,24 +96,11 @@ func drainBacklog(t *testing.T, partitions, n int, extra, outputExtra string) ba
 	broker.ProduceMessages(t, topic, msgs...)
 
 	dir := t.TempDir()
-	kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
-	writeFile(t, kafkaConf, fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  kafka_version = "4.1.0"
-  data_format = "json"
-  json_time_key = "ts"
-  json_time_format = "unix_us"
-%s`, broker.Addr(), topic, topic, extra))
-	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
-	writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-%s`, front.URL(), db, target.User, target.Password, outputExtra))
+	kafkaConf := writeConfig(t, dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+		Brokers: []string{broker.Addr()}, Topics: []string{topic}, ConsumerGroup: topic, Offset: "oldest",
+		DataFormat: "json", More: "  json_time_key = \"ts\"\n  json_time_format = \"unix_us\"\n" + extra}.String())
+	cnosdbConf := writeConfig(t, dir, "cnosdb.conf", telegraftest.CnosDB{
+		URLs: []string{front.URL()}, Database: db, Username: target.User, Password: target.Password, More: outputExtra}.String())
 	tg := telegraftest.Start(t, telegraftest.Latest, telegraftest.PairConfig(telegraftest.Latest,
 		binary("telegraf-kafka-consumer"), kafkaConf, binary("telegraf-cnosdb"), cnosdbConf))
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -33,21 +32,10 @@ func TestTelegrafDExampleRunsThePair(t *testing.T) {
 			require.NoError(t, err)
 			p := newPipeline(t, 1)
 			dir := t.TempDir()
-			kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
-			writeFile(t, kafkaConf, fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  kafka_version = "4.1.0"
-  data_format = "json"
-`, p.broker.Addr(), p.topic, p.group))
-			cnosdbConf := filepath.Join(dir, "cnosdb.conf")
-			writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-`, p.target.URL, p.db, p.target.User, p.target.Password))
+			kafkaConf := writeConfig(t, dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+				Brokers: []string{p.broker.Addr()}, Topics: []string{p.topic}, ConsumerGroup: p.group, DataFormat: "json"}.String())
+			cnosdbConf := writeConfig(t, dir, "cnosdb.conf", telegraftest.CnosDB{
+				URLs: []string{p.target.URL}, Database: p.db, Username: p.target.User, Password: p.target.Password}.String())
 
 			dropIn := string(example.Content)
 			for from, to := range map[string]string{

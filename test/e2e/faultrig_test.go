@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -143,29 +142,17 @@ func (r *faultRig) config(url string) string {
 		return conf
 	}
 	dir := t.TempDir()
-	kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
 	parser := ""
 	if r.format == "json" {
 		parser = "  json_string_fields = [\"v\", \"msg\"]\n"
 	}
-	writeFile(t, kafkaConf, fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  kafka_version = "4.1.0"
-  data_format = %q
-%s%s`, r.broker.Addr(), r.topic, r.topic, r.format, parser, r.inputExtra))
-	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
+	kafkaConf := writeConfig(t, dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+		Brokers: []string{r.broker.Addr()}, Topics: []string{r.topic}, ConsumerGroup: r.topic, Offset: "oldest",
+		DataFormat: r.format, More: parser + r.inputExtra}.String())
 	// retry_max_interval is short so that the writes resume soon after an outage.
-	writeFile(t, cnosdbConf, fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-  flush_interval = "200ms"
-  retry_max_interval = "2s"
-`, url, r.db, r.target.User, r.target.Password))
+	cnosdbConf := writeConfig(t, dir, "cnosdb.conf", telegraftest.CnosDB{
+		URLs: []string{url}, Database: r.db, Username: r.target.User, Password: r.target.Password,
+		More: "  flush_interval = \"200ms\"\n  retry_max_interval = \"2s\"\n"}.String())
 	conf := telegraftest.PairConfig(telegraftest.Latest, binary("telegraf-kafka-consumer"), kafkaConf,
 		binary("telegraf-cnosdb"), cnosdbConf)
 	conf = strings.Replace(conf, "[agent]\n", "[agent]\n"+r.agent, 1)
@@ -192,6 +179,16 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeConfig writes a configuration file into dir and returns its path.
+func writeConfig(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	path, err := telegraftest.WriteConfig(dir, name, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // telegraf starts stock Telegraf writing through the rig's first front.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,6 +18,7 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/dev/cnosdbdev"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/cnosdbtest"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/kafkatest"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/testutil/telegraftest"
 )
 
 // memoryLimit is what each process must stay under with messages of a MiB.
@@ -75,16 +75,9 @@ func TestInputMemoryWithMegabyteMessages(t *testing.T) {
 	produceBigAnywhere(t, broker, topic, values)
 
 	dir := t.TempDir()
-	conf := filepath.Join(dir, "kafka_consumer.conf")
-	writeFile(t, conf, fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  kafka_version = "4.1.0"
-  stats_interval = "0s"
-  data_format = "influx"
-`, broker.Addr(), topic, topic))
+	conf := writeConfig(t, dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+		Brokers: []string{broker.Addr()}, Topics: []string{topic}, ConsumerGroup: topic, Offset: "oldest",
+		DataFormat: "influx", More: `  stats_interval = "0s"`}.String())
 	cmd := exec.Command(binary("telegraf-kafka-consumer"), "-config", conf)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -149,15 +142,9 @@ func TestOutputMemoryWithMegabyteLines(t *testing.T) {
 	target := cnosdbtest.Start(t, cnosdbdev.Options{})
 	target.Faults().SetLatency(500 * time.Millisecond)
 	db := target.NewDatabase(t, "")
-	conf := filepath.Join(t.TempDir(), "cnosdb.conf")
-	writeFile(t, conf, fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-  create_database = false
-  stats_interval = "0s"
-`, target.URL, db, target.User, target.Password))
+	conf := writeConfig(t, t.TempDir(), "cnosdb.conf", telegraftest.CnosDB{
+		URLs: []string{target.URL}, Database: db, Username: target.User, Password: target.Password,
+		More: "  create_database = false\n  stats_interval = \"0s\"\n"}.String())
 	cmd := exec.Command(binary("telegraf-cnosdb"), "-config", conf)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

@@ -50,23 +50,12 @@ func (p *pipeline) telegrafConfig(t *testing.T, version, extra string) string {
 // telegrafConfigWith adds parserOptions to the input's table.
 func (p *pipeline) telegrafConfigWith(t *testing.T, version, parserOptions, extra string) string {
 	dir := t.TempDir()
-	kafkaConf := filepath.Join(dir, "kafka_consumer.conf")
-	require.NoError(t, os.WriteFile(kafkaConf, []byte(fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  kafka_version = "4.1.0"
-  data_format = %q
-%s`, p.broker.Addr(), p.topic, p.group, p.format, parserOptions)), 0o600))
-	cnosdbConf := filepath.Join(dir, "cnosdb.conf")
-	require.NoError(t, os.WriteFile(cnosdbConf, []byte(fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-  flush_interval = "200ms"
-`, p.target.URL, p.db, p.target.User, p.target.Password)), 0o600))
+	kafkaConf := writeConfig(t, dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+		Brokers: []string{p.broker.Addr()}, Topics: []string{p.topic}, ConsumerGroup: p.group, Offset: "oldest",
+		DataFormat: p.format, More: parserOptions}.String())
+	cnosdbConf := writeConfig(t, dir, "cnosdb.conf", telegraftest.CnosDB{
+		URLs: []string{p.target.URL}, Database: p.db, Username: p.target.User, Password: p.target.Password,
+		More: `  flush_interval = "200ms"`}.String())
 
 	return telegraftest.PairConfig(version, binary("telegraf-kafka-consumer"), kafkaConf,
 		binary("telegraf-cnosdb"), cnosdbConf) + extra

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -99,22 +97,18 @@ func TestStockConsumerIntoCnosDB(t *testing.T) {
 			target := cnosdbtest.Start(t, cnosdbdev.Options{})
 			db := target.NewDatabase(t, "")
 			dir := t.TempDir()
-			outputConf := filepath.Join(dir, "cnosdb.conf")
-			require.NoError(t, os.WriteFile(outputConf, []byte(fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-  flush_interval = "200ms"
-`, target.URL, db, target.User, target.Password)), 0o600))
+			outputConf := writeConfig(t, dir, "cnosdb.conf", telegraftest.CnosDB{
+				URLs: []string{target.URL}, Database: db, Username: target.User, Password: target.Password,
+				More: `  flush_interval = "200ms"`}.String())
 
 			// Kafka 4 refuses the old protocol versions Telegraf's default kafka_version
 			// selects; each Telegraf takes the newest version its sarama knows.
-			kafkaVersion := `kafka_version = "4.1.0"`
+			stock := telegraftest.KafkaConsumer{Brokers: []string{broker.Addr()}, Topics: []string{topic},
+				ConsumerGroup: topic, Offset: "oldest", KafkaVersion: "4.1.0", DataFormat: "json"}
 			batchFormat := "  use_batch_format = true\n"
 			if version == telegraftest.Article {
-				kafkaVersion = `version = "3.3.1"` // renamed kafka_version later
-				batchFormat = ""                   // added to outputs.execd after 1.27
+				stock.KafkaVersion, stock.More = "", `  version = "3.3.1"` // renamed kafka_version later
+				batchFormat = ""                                           // added to outputs.execd after 1.27
 			}
 			tg := telegraftest.Start(t, version, fmt.Sprintf(`[agent]
   interval = "1s"
@@ -123,18 +117,11 @@ func TestStockConsumerIntoCnosDB(t *testing.T) {
   metric_buffer_limit = 100000
   omit_hostname = true
 
-[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  %s
-  data_format = "json"
-
+%s
 [[outputs.execd]]
   command = [%q, "-config", %q]
   data_format = "influx"
-%s`, broker.Addr(), topic, topic, kafkaVersion, binary("telegraf-cnosdb"), outputConf, batchFormat))
+%s`, stock, binary("telegraf-cnosdb"), outputConf, batchFormat))
 
 			waitForCount(t, target, db, "kafka_consumer", n, tg)
 			require.Equal(t, want, storedRows(t, target, db, "kafka_consumer"), "every message, with its exact values")

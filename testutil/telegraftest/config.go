@@ -1,6 +1,12 @@
 package telegraftest
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
 
 // PairConfig returns a telegraf.conf that runs the Kafka consumer and the CnosDB writer
 // (binaries and their configuration files) through execd, as sample.conf does, for
@@ -30,4 +36,93 @@ func PairConfig(version, consumer, consumerConf, writer, writerConf string) stri
   restart_delay = "1s"
   data_format = "influx"
 %s`, consumer, consumerConf, writer, writerConf, batchFormat)
+}
+
+// KafkaConsumer is an [[inputs.kafka_consumer]] table: telegraf-kafka-consumer's
+// configuration file, or, since the keys are the same, stock Telegraf's plugin in a
+// telegraf.conf. Empty fields are left out, so the plugin's defaults apply.
+type KafkaConsumer struct {
+	Brokers       []string
+	Topics        []string
+	ConsumerGroup string
+	Offset        string // "oldest" or "newest"
+	KafkaVersion  string // stock Telegraf needs it for Kafka 4; telegraf-kafka-consumer asks the brokers
+	DataFormat    string
+	More          string // more lines of the table, as TOML
+}
+
+// String is the table as TOML.
+func (c KafkaConsumer) String() string {
+	var b strings.Builder
+	b.WriteString("[[inputs.kafka_consumer]]\n")
+	writeList(&b, "brokers", c.Brokers)
+	writeList(&b, "topics", c.Topics)
+	writeString(&b, "consumer_group", c.ConsumerGroup)
+	writeString(&b, "offset", c.Offset)
+	writeString(&b, "kafka_version", c.KafkaVersion)
+	writeString(&b, "data_format", c.DataFormat)
+	writeMore(&b, c.More)
+	return b.String()
+}
+
+// CnosDB is an [[outputs.cnosdb]] table, telegraf-cnosdb's configuration file.
+// Empty fields are left out, so the plugin's defaults apply.
+type CnosDB struct {
+	URLs     []string
+	Database string
+	Username string
+	Password string
+	More     string // more lines of the table, as TOML
+}
+
+// String is the table as TOML.
+func (c CnosDB) String() string {
+	var b strings.Builder
+	b.WriteString("[[outputs.cnosdb]]\n")
+	writeList(&b, "urls", c.URLs)
+	writeString(&b, "database", c.Database)
+	writeString(&b, "username", c.Username)
+	// An empty password is a setting: CnosDB's root has none before 2.4.1.
+	if c.Username != "" || c.Password != "" {
+		fmt.Fprintf(&b, "  password = %s\n", strconv.Quote(c.Password))
+	}
+	writeMore(&b, c.More)
+	return b.String()
+}
+
+// WriteConfig writes body to dir/name, readable by its owner only since it may hold
+// a password, and returns the file's path.
+func WriteConfig(dir, name, body string) (string, error) {
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
+}
+
+func writeString(b *strings.Builder, key, value string) {
+	if value != "" {
+		fmt.Fprintf(b, "  %s = %s\n", key, strconv.Quote(value))
+	}
+}
+
+func writeList(b *strings.Builder, key string, values []string) {
+	if len(values) == 0 {
+		return
+	}
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = strconv.Quote(v)
+	}
+	fmt.Fprintf(b, "  %s = [%s]\n", key, strings.Join(quoted, ", "))
+}
+
+func writeMore(b *strings.Builder, more string) {
+	if more == "" {
+		return
+	}
+	b.WriteString(more)
+	if !strings.HasSuffix(more, "\n") {
+		b.WriteByte('\n')
+	}
 }

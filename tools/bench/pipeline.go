@@ -49,17 +49,13 @@ func (e *env) topicName() string {
 // from the oldest offset, and the protocol version Kafka 4 takes, since it refuses
 // the old ones Telegraf's default selects. extra is added at the end.
 func stockKafkaTOML(e *env, group, extra string) string {
-	kafkaVersion := `kafka_version = "4.1.0"`
+	table := telegraftest.KafkaConsumer{Brokers: []string{e.brokerAddr}, Topics: []string{e.topicName()},
+		ConsumerGroup: group, Offset: "oldest", KafkaVersion: "4.1.0", More: e.workload.parserTOML() + extra}
 	if e.version == telegraftest.Article {
-		kafkaVersion = `version = "3.3.1"` // renamed kafka_version later
+		// Renamed kafka_version later.
+		table.KafkaVersion, table.More = "", `  version = "3.3.1"`+"\n"+table.More
 	}
-	return fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  %s
-%s%s`, e.brokerAddr, e.topicName(), group, kafkaVersion, e.workload.parserTOML(), extra)
+	return table.String()
 }
 
 // httpOutputTOML is the article's outputs.http, setting by setting, pointed at the
@@ -111,28 +107,19 @@ func tunedConfig(e *env, dir, group, db string) (string, error) {
 }
 
 // consumerConfig is telegraf-kafka-consumer's configuration: default settings but
-// for where to read and how to parse, as the demo writes it, plus extra.
+// for where to read and how to parse, as the demo writes it, plus extra. It leaves
+// kafka_version unset, as a user may: the input asks the brokers.
 func consumerConfig(e *env, dir, group, extra string) (string, error) {
-	path := filepath.Join(dir, "kafka_consumer.conf")
-	return path, writeFile(path, fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  kafka_version = "4.1.0"
-%s%s`, e.brokerAddr, e.topicName(), group, e.workload.parserTOML(), extra))
+	return telegraftest.WriteConfig(dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+		Brokers: []string{e.brokerAddr}, Topics: []string{e.topicName()}, ConsumerGroup: group, Offset: "oldest",
+		More: e.workload.parserTOML() + extra}.String())
 }
 
 // writerConfig is telegraf-cnosdb's configuration: default settings but for where
 // to write, plus extra.
 func writerConfig(s *sink, dir, db, extra string) (string, error) {
-	path := filepath.Join(dir, "cnosdb.conf")
-	return path, writeFile(path, fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-%s`, s.url, db, s.user, s.password, extra))
+	return telegraftest.WriteConfig(dir, "cnosdb.conf", telegraftest.CnosDB{
+		URLs: []string{s.url}, Database: db, Username: s.user, Password: s.password, More: extra}.String())
 }
 
 // pairAgentTOML is B's agent: Telegraf's defaults (metric_batch_size 1000,

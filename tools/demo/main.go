@@ -500,34 +500,22 @@ func offsets(admin sarama.ClusterAdmin, client sarama.Client) (committed, lag in
 	return committed, lag
 }
 
+// writeConfigs writes the pair's two configuration files, the plugins' defaults but
+// for where to read and write, and the telegraf.conf that runs them.
 func writeConfigs(dir, version, brokerAddr string, db *cnosdb, inputBin, outputBin string) (string, error) {
-	files := map[string]string{
-		"kafka_consumer.conf": fmt.Sprintf(`[[inputs.kafka_consumer]]
-  brokers = [%q]
-  topics = [%q]
-  consumer_group = %q
-  offset = "oldest"
-  kafka_version = "4.1.0"
-  data_format = "json"
-  stats_interval = "10s"
-`, brokerAddr, topic, group),
-		"cnosdb.conf": fmt.Sprintf(`[[outputs.cnosdb]]
-  urls = [%q]
-  database = %q
-  username = %q
-  password = %q
-  create_database = true
-  stats_interval = "10s"
-`, db.url, database, db.user, db.password),
+	kafkaConf, err := telegraftest.WriteConfig(dir, "kafka_consumer.conf", telegraftest.KafkaConsumer{
+		Brokers: []string{brokerAddr}, Topics: []string{topic}, ConsumerGroup: group, Offset: "oldest",
+		DataFormat: "json", More: `  stats_interval = "10s"`}.String())
+	if err != nil {
+		return "", err
 	}
-	files["telegraf.conf"] = telegraftest.PairConfig(version, inputBin, filepath.Join(dir, "kafka_consumer.conf"),
-		outputBin, filepath.Join(dir, "cnosdb.conf"))
-	for name, body := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
-			return "", err
-		}
+	cnosdbConf, err := telegraftest.WriteConfig(dir, "cnosdb.conf", telegraftest.CnosDB{
+		URLs: []string{db.url}, Database: database, Username: db.user, Password: db.password,
+		More: "  create_database = true\n  stats_interval = \"10s\"\n"}.String())
+	if err != nil {
+		return "", err
 	}
-	return filepath.Join(dir, "telegraf.conf"), nil
+	return telegraftest.WriteConfig(dir, "telegraf.conf", telegraftest.PairConfig(version, inputBin, kafkaConf, outputBin, cnosdbConf))
 }
 
 // cnosdb is the CnosDB the demo writes to.
