@@ -86,131 +86,15 @@ type Config struct {
 // Run reads in until EOF or until ctx is done (then for at most ShutdownGrace more),
 // flushes what it read and waits for the sink to write it.
 func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
-	var (
-		mu           sync.Mutex
-		oldest       time.Time // when the oldest pending entry was added
-		latest       time.Time // when the newest pending entry was added
-		stopped      bool      // no more entries are taken after this
-		badEntries   int64
-		lastBadLog   time.Time
-		suppressed   int64
-		readerResult = make(chan error, 1)
-	)
-	counter, _ := sink.(Counter)
-	urgent, _ := sink.(Urgent)
-	paced, _ := sink.(Paced)
-	writerFree := func() bool { return paced == nil || !paced.Busy() }
-	var finished <-chan struct{}
-	if paced != nil {
-		finished = paced.Finished()
-	}
-	logBad := func(err error) {
-		if counter != nil {
-			counter.Malformed()
-		}
-		// One line per bad entry would let garbage on stdin flood Telegraf's log.
-		badEntries++
-		if now := time.Now(); now.Sub(lastBadLog) >= time.Second || badEntries <= 10 {
-			if suppressed > 0 {
-				cfg.Log.Errorf("%d more malformed entries on stdin were not logged", suppressed)
-				suppressed = 0
-			}
-			cfg.Log.Errorf("stdin: %v", err)
-			lastBadLog = now
-			return
-		}
-		suppressed++
-	}
-	flushLocked := func() {
-		if n, _ := sink.Pending(); n > 0 {
-			sink.Flush()
-		}
-		oldest = time.Time{}
-	}
+	r := newRunner(sink, cfg)
+	readerResult := make(chan error, 1)
+	go func() { readerResult <- r.read(in) }()
 
-	// flushEarlyLocked flushes a batch that is not full when that loses nothing: the
-	// writer is free, and someone waits on the batch or the stream went idle.
-	flushEarlyLocked := func(now time.Time) {
-		if oldest.IsZero() || !writerFree() {
-			return
-		}
-		if (urgent != nil && urgent.FlushNow()) || (cfg.IdleFlush > 0 && now.Sub(latest) >= cfg.IdleFlush) {
-			flushLocked()
-		}
-	}
-
-	go func() {
-		r := lpstream.NewReader(in, cfg.MaxEntrySize)
-		for {
-			entry, err := r.Next()
-			if errors.Is(err, io.EOF) {
-				readerResult <- nil
-				return
-			}
-			var tooLong *lpstream.TooLongError
-			mu.Lock()
-			if stopped {
-				mu.Unlock()
-				readerResult <- nil
-				return
-			}
-			switch {
-			case errors.As(err, &tooLong):
-				logBad(err)
-			case err != nil:
-				mu.Unlock()
-				readerResult <- err
-				return
-			default:
-				added := 0
-				if err := sink.Add(entry, r.Line()); err == nil {
-					added = 1
-				} else if bytes.IndexByte(entry, '\n') < 0 {
-					logBad(err)
-				} else {
-					// A quote left open by garbage made one entry of this line and the
-					// ones after it: try each line on its own, so that good ones are kept.
-					for i, line := range bytes.Split(entry, []byte{'\n'}) {
-						if err := sink.Add(bytes.TrimSuffix(line, []byte{'\r'}), r.Line()+int64(i)); err != nil {
-							logBad(err)
-						} else {
-							added++
-						}
-					}
-				}
-				now := time.Now()
-				if added > 0 {
-					latest = now
-					if oldest.IsZero() {
-						oldest = now
-					}
-				}
-				if n, size := sink.Pending(); n >= cfg.BatchEntries || size >= cfg.BatchBytes {
-					flushLocked()
-				} else if urgent != nil && urgent.FlushNow() {
-					flushEarlyLocked(now)
-				}
-			}
-			mu.Unlock()
-		}
-	}()
-
-	tick := max(cfg.FlushInterval/4, 10*time.Millisecond)
-	if cfg.IdleFlush > 0 {
-		tick = min(tick, max(cfg.IdleFlush/4, time.Millisecond))
-	}
-	ticker := time.NewTicker(tick)
+	ticker := time.NewTicker(r.tick())
 	defer ticker.Stop()
-	finish := func(err error) error {
-		mu.Lock()
-		stopped = true
-		flushLocked()
-		if suppressed > 0 {
-			cfg.Log.Errorf("%d more malformed entries on stdin were not logged", suppressed)
-		}
-		mu.Unlock()
-		sink.Drain()
-		return err
+	var finished <-chan struct{}
+	if r.paced != nil {
+		finished = r.paced.Finished()
 	}
 	done := ctx.Done()
 	var grace <-chan time.Time
@@ -220,28 +104,193 @@ func Run(ctx context.Context, in io.Reader, sink Sink, cfg Config) error {
 			if cfg.InputEnded != nil {
 				cfg.InputEnded()
 			}
-			return finish(err)
+			return r.finish(err)
 		case <-done:
 			done = nil
 			grace = time.After(cfg.ShutdownGrace)
 		case <-grace:
-			return finish(nil)
+			return r.finish(nil)
 		case <-ticker.C:
-			mu.Lock()
-			now := time.Now()
-			// Past FlushInterval too, a batch that is not full waits for a free writer:
-			// queued behind a busy one it gains nothing, and while CnosDB is down the
-			// entries read meanwhile keep Telegraf's buffer from filling.
-			if !oldest.IsZero() && now.Sub(oldest) >= cfg.FlushInterval && writerFree() {
-				flushLocked()
-			} else {
-				flushEarlyLocked(now)
-			}
-			mu.Unlock()
+			r.onTick(time.Now())
 		case <-finished:
-			mu.Lock()
-			flushEarlyLocked(time.Now())
-			mu.Unlock()
+			r.mu.Lock()
+			r.flushEarlyLocked(time.Now())
+			r.mu.Unlock()
 		}
+	}
+}
+
+// runner is one Run: the reading goroutine fills the sink's batch, and Run's loop
+// flushes it on time; mu keeps them from flushing at once.
+type runner struct {
+	sink    Sink
+	counter Counter // nil when the sink does not count malformed entries
+	urgent  Urgent  // nil when the sink never asks for an early flush
+	paced   Paced   // nil when the sink does not say when its writer is busy
+	cfg     Config
+
+	mu      sync.Mutex
+	oldest  time.Time // when the oldest pending entry was added
+	latest  time.Time // when the newest pending entry was added
+	stopped bool      // no more entries are taken after this
+	bad     badEntryLog
+}
+
+func newRunner(sink Sink, cfg Config) *runner {
+	r := &runner{sink: sink, cfg: cfg}
+	r.counter, _ = sink.(Counter)
+	r.urgent, _ = sink.(Urgent)
+	r.paced, _ = sink.(Paced)
+	r.bad.log = cfg.Log
+	return r
+}
+
+// tick is how often the loop checks the batch's age: often enough that a batch is
+// flushed close to FlushInterval or IdleFlush after it is due.
+func (r *runner) tick() time.Duration {
+	tick := max(r.cfg.FlushInterval/4, 10*time.Millisecond)
+	if r.cfg.IdleFlush > 0 {
+		tick = min(tick, max(r.cfg.IdleFlush/4, time.Millisecond))
+	}
+	return tick
+}
+
+// read hands the entries of in to the sink until EOF, an error reading, or finish.
+func (r *runner) read(in io.Reader) error {
+	lines := lpstream.NewReader(in, r.cfg.MaxEntrySize)
+	for {
+		entry, err := lines.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		r.mu.Lock()
+		var tooLong *lpstream.TooLongError
+		switch {
+		case r.stopped:
+			r.mu.Unlock()
+			return nil
+		case errors.As(err, &tooLong):
+			r.malformed(err)
+		case err != nil:
+			r.mu.Unlock()
+			return err
+		default:
+			r.addLocked(entry, lines.Line())
+		}
+		r.mu.Unlock()
+	}
+}
+
+// addLocked adds one entry and flushes the batch once it is full, or early when the
+// sink asks for it.
+func (r *runner) addLocked(entry []byte, line int64) {
+	added := 0
+	if err := r.sink.Add(entry, line); err == nil {
+		added = 1
+	} else if bytes.IndexByte(entry, '\n') < 0 {
+		r.malformed(err)
+	} else {
+		// A quote left open by garbage made one entry of this line and the ones after
+		// it: try each line on its own, so that good ones are kept.
+		for i, part := range bytes.Split(entry, []byte{'\n'}) {
+			if err := r.sink.Add(bytes.TrimSuffix(part, []byte{'\r'}), line+int64(i)); err != nil {
+				r.malformed(err)
+			} else {
+				added++
+			}
+		}
+	}
+	now := time.Now()
+	if added > 0 {
+		r.latest = now
+		if r.oldest.IsZero() {
+			r.oldest = now
+		}
+	}
+	if n, size := r.sink.Pending(); n >= r.cfg.BatchEntries || size >= r.cfg.BatchBytes {
+		r.flushLocked()
+	} else if r.urgent != nil && r.urgent.FlushNow() {
+		r.flushEarlyLocked(now)
+	}
+}
+
+// onTick flushes a batch that has waited FlushInterval, or one that may go early.
+func (r *runner) onTick(now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Past FlushInterval too, a batch that is not full waits for a free writer: queued
+	// behind a busy one it gains nothing, and while CnosDB is down the entries read
+	// meanwhile keep Telegraf's buffer from filling.
+	if !r.oldest.IsZero() && now.Sub(r.oldest) >= r.cfg.FlushInterval && r.writerFree() {
+		r.flushLocked()
+	} else {
+		r.flushEarlyLocked(now)
+	}
+}
+
+func (r *runner) writerFree() bool { return r.paced == nil || !r.paced.Busy() }
+
+func (r *runner) flushLocked() {
+	if n, _ := r.sink.Pending(); n > 0 {
+		r.sink.Flush()
+	}
+	r.oldest = time.Time{}
+}
+
+// flushEarlyLocked flushes a batch that is not full when that loses nothing: the
+// writer is free, and someone waits on the batch or the stream went idle.
+func (r *runner) flushEarlyLocked(now time.Time) {
+	if r.oldest.IsZero() || !r.writerFree() {
+		return
+	}
+	if (r.urgent != nil && r.urgent.FlushNow()) || (r.cfg.IdleFlush > 0 && now.Sub(r.latest) >= r.cfg.IdleFlush) {
+		r.flushLocked()
+	}
+}
+
+// finish stops taking entries, flushes what was read and waits for the sink.
+func (r *runner) finish(err error) error {
+	r.mu.Lock()
+	r.stopped = true
+	r.flushLocked()
+	r.bad.flush()
+	r.mu.Unlock()
+	r.sink.Drain()
+	return err
+}
+
+// malformed counts and logs an entry that was dropped.
+func (r *runner) malformed(err error) {
+	if r.counter != nil {
+		r.counter.Malformed()
+	}
+	r.bad.entry(err)
+}
+
+// badEntryLog logs malformed entries: the first ten, then at most one a second, so
+// that garbage on stdin cannot flood Telegraf's log.
+type badEntryLog struct {
+	log        telegraf.Logger
+	count      int64
+	last       time.Time
+	suppressed int64
+}
+
+func (b *badEntryLog) entry(err error) {
+	b.count++
+	if now := time.Now(); now.Sub(b.last) >= time.Second || b.count <= 10 {
+		b.flush()
+		b.log.Errorf("stdin: %v", err)
+		b.last = now
+		return
+	}
+	b.suppressed++
+}
+
+// flush says how many entries were not logged since the last line.
+func (b *badEntryLog) flush() {
+	if b.suppressed > 0 {
+		b.log.Errorf("%d more malformed entries on stdin were not logged", b.suppressed)
+		b.suppressed = 0
 	}
 }
