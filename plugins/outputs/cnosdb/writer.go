@@ -69,119 +69,151 @@ func (w *writer) write(ctx context.Context, b *batch) Result {
 // writeSpan writes lines [lo, hi) of b. isolating is set while a rejected request is
 // split to find its bad lines.
 func (w *writer) writeSpan(ctx context.Context, b *batch, lo, hi int, r *Result, isolating bool) {
-	payload := b.span(lo, hi)
-	count := hi - lo
-	attempt := 0
-	suspectTries := 0
-	triedCreate := false
+	s := &spanWrite{w: w, b: b, lo: lo, hi: hi, r: r, isolating: isolating, payload: b.span(lo, hi), count: hi - lo}
 	for {
 		n, err := w.pick(ctx)
 		if err != nil {
-			r.Aborted += count
+			r.Aborted += s.count
 			return
 		}
-		attempt++
+		s.attempt++
 		start := time.Now()
-		answer, err := w.client.write(ctx, n, payload)
+		answer, err := w.client.write(ctx, n, s.payload)
 		w.stats.requests.Add(1)
-		if attempt > 1 {
+		if s.attempt > 1 {
 			w.stats.retries.Add(1)
 		}
 		o := transient
 		if err == nil {
 			o = classify(answer)
 		} else if ctx.Err() != nil {
-			r.Aborted += count
+			r.Aborted += s.count
 			return
 		}
 		if w.observe != nil {
-			w.observe(o, time.Since(start), count)
+			w.observe(o, time.Since(start), s.count)
 		}
-		switch o {
-		case written:
-			n.succeeded()
-			if answer.hasBody() {
-				w.oddSuccess(n, count, answer)
-			}
-			w.stats.written.Add(int64(count))
-			w.stats.bytes.Add(int64(len(payload)))
-			w.stats.observeLatency(time.Since(start))
-			r.Written += count
+		if s.settled(ctx, n, o, answer, err, start) {
 			return
-		case tooLarge:
-			n.succeeded()
-			if count == 1 {
-				w.reject(b, lo, answer, r, "")
-				return
-			}
-			w.stats.splits.Add(1)
-			w.split(ctx, b, lo, hi, r, isolating)
-			return
-		case rejected:
-			n.succeeded()
-			if count == 1 {
-				w.reject(b, lo, answer, r, "")
-				return
-			}
-			w.stats.splits.Add(1)
-			w.split(ctx, b, lo, hi, r, true)
-			return
-		case suspect:
-			// While isolating, a group that fails this way most likely holds the bad
-			// line: split first, and retry only single lines.
-			if isolating && count > 1 {
-				w.stats.splits.Add(1)
-				w.split(ctx, b, lo, hi, r, true)
-				return
-			}
-			suspectTries++
-			cause := answer.Error()
-			if suspectTries > w.serverErrorRetries {
-				if count > 1 {
-					w.stats.splits.Add(1)
-					w.split(ctx, b, lo, hi, r, true)
-					return
-				}
-				if w.confirmBad(ctx, n) {
-					w.reject(b, lo, answer, r, "; CnosDB 2.3 and 2.4.0 answer a bad line so, and "+
-						"an empty write right after was taken, so the server works")
-					return
-				}
-				cause += ", CnosDB 2.3's and 2.4.0's answer to a bad line, but CnosDB did not take an empty write either, " +
-					"so it may be failing: the line is kept"
-			}
-			n.failed(0)
-			w.warn(n, count, attempt, cause)
-		case unknown:
-			n.failed(answer.RetryAfter)
-			w.warn(n, count, attempt, answer.Error()+retryAfterNote(answer)+
-				" (an answer this plugin does not know: the lines are kept, not dropped on a guess)")
-		case misconfigured:
-			// Create a missing database once per request: if the write still finds
-			// none, waiting and logging beats hammering CnosDB with CREATE DATABASE.
-			if answer.Code == "030017" && w.createDatabase != nil && !triedCreate {
-				triedCreate = true
-				if cerr := w.createDatabase(ctx); cerr == nil {
-					continue
-				} else {
-					w.log.Errorf("creating the database: %v", cerr)
-				}
-			}
-			n.failed(0)
-			w.stats.setLastError(answer.Error())
-			w.logMu.Lock()
-			w.log.Errorf("%s: %v: %s; %d lines wait and are retried", n.base, answer, hint(answer), count)
-			w.logMu.Unlock()
-		case transient:
-			if err != nil {
-				n.failed(0)
-				w.warn(n, count, attempt, err.Error()+tlsHint(err))
-			} else {
-				n.failed(answer.RetryAfter)
-				w.warn(n, count, attempt, answer.Error()+retryAfterNote(answer))
-			}
 		}
 	}
+}
+
+// spanWrite is one writeSpan: lines [lo, hi) of b, and what its attempts found so far.
+type spanWrite struct {
+	w         *writer
+	b         *batch
+	lo, hi    int
+	r         *Result
+	isolating bool
+	payload   []byte
+	count     int
+
+	attempt      int
+	suspectTries int  // answers that may mean a bad line or a failing server
+	triedCreate  bool // CREATE DATABASE was sent for this span
+}
+
+// settled acts on the outcome o of one attempt on node n: true once every line of
+// the span is written, rejected, split off or aborted, false to try again.
+func (s *spanWrite) settled(ctx context.Context, n *node, o outcome, answer *serverError, err error, start time.Time) bool {
+	w := s.w
+	switch o {
+	case written:
+		n.succeeded()
+		if answer.hasBody() {
+			w.oddSuccess(n, s.count, answer)
+		}
+		w.stats.written.Add(int64(s.count))
+		w.stats.bytes.Add(int64(len(s.payload)))
+		w.stats.observeLatency(time.Since(start))
+		s.r.Written += s.count
+		return true
+	case tooLarge, rejected:
+		n.succeeded()
+		if s.count == 1 {
+			w.reject(s.b, s.lo, answer, s.r, "")
+			return true
+		}
+		// Too large is no sign of a bad line; a rejection is, and halves are
+		// searched for it.
+		s.split(ctx, s.isolating || o == rejected)
+		return true
+	case suspect:
+		return s.suspect(ctx, n, answer)
+	case unknown:
+		n.failed(answer.RetryAfter)
+		w.warn(n, s.count, s.attempt, answer.Error()+retryAfterNote(answer)+
+			" (an answer this plugin does not know: the lines are kept, not dropped on a guess)")
+	case misconfigured:
+		return s.misconfigured(ctx, n, answer)
+	case transient:
+		if err != nil {
+			n.failed(0)
+			w.warn(n, s.count, s.attempt, err.Error()+tlsHint(err))
+		} else {
+			n.failed(answer.RetryAfter)
+			w.warn(n, s.count, s.attempt, answer.Error()+retryAfterNote(answer))
+		}
+	}
+	return false
+}
+
+func (s *spanWrite) split(ctx context.Context, isolating bool) {
+	s.w.stats.splits.Add(1)
+	s.w.split(ctx, s.b, s.lo, s.hi, s.r, isolating)
+}
+
+// suspect handles an answer that a bad line and a failing server both give (the
+// empty 500 of CnosDB 2.3 and 2.4.0).
+func (s *spanWrite) suspect(ctx context.Context, n *node, answer *serverError) bool {
+	w := s.w
+	// While isolating, a group that fails this way most likely holds the bad line:
+	// split first, and retry only single lines.
+	if s.isolating && s.count > 1 {
+		s.split(ctx, true)
+		return true
+	}
+	s.suspectTries++
+	cause := answer.Error()
+	if s.suspectTries > w.serverErrorRetries {
+		if s.count > 1 {
+			s.split(ctx, true)
+			return true
+		}
+		if w.confirmBad(ctx, n) {
+			w.reject(s.b, s.lo, answer, s.r, "; CnosDB 2.3 and 2.4.0 answer a bad line so, and "+
+				"an empty write right after was taken, so the server works")
+			return true
+		}
+		cause += ", CnosDB 2.3's and 2.4.0's answer to a bad line, but CnosDB did not take an empty write either, " +
+			"so it may be failing: the line is kept"
+	}
+	n.failed(0)
+	w.warn(n, s.count, s.attempt, cause)
+	return false
+}
+
+// misconfigured handles an answer that waits for the user: a missing database is
+// created once per span, anything else is logged and the lines wait.
+func (s *spanWrite) misconfigured(ctx context.Context, n *node, answer *serverError) bool {
+	w := s.w
+	// Create a missing database once per span: if the write still finds none,
+	// waiting and logging beats hammering CnosDB with CREATE DATABASE.
+	if answer.Code == "030017" && w.createDatabase != nil && !s.triedCreate {
+		s.triedCreate = true
+		cerr := w.createDatabase(ctx)
+		if cerr == nil {
+			return false // written again at once
+		}
+		w.log.Errorf("creating the database: %v", cerr)
+	}
+	n.failed(0)
+	w.stats.setLastError(answer.Error())
+	w.logMu.Lock()
+	w.log.Errorf("%s: %v: %s; %d lines wait and are retried", n.base, answer, hint(answer), s.count)
+	w.logMu.Unlock()
+	return false
 }
 
 // confirmBad reports whether CnosDB writes while it answers a single line with 500
