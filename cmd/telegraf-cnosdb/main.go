@@ -17,6 +17,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/influxdata/telegraf"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/cli"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
@@ -37,62 +40,111 @@ func main() {
 }
 
 func run() int {
-	var flags cli.Flags
-	fs := flag.NewFlagSet("telegraf-cnosdb", flag.ContinueOnError)
-	flags.Register(fs, "[[outputs.cnosdb]]")
-	// Not a plugin option: the bound is Telegraf's, the same for every configuration;
-	// the tests set other values to check it.
-	shutdownTimeout := fs.Duration("shutdown-timeout", cnosdb.DefaultShutdownTimeout,
-		"after stdin ends or SIGTERM or SIGINT, how long to wait for CnosDB before giving up on the lines not written")
-	if err := fs.Parse(os.Args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
-	}
-
-	plugin := cnosdb.New()
-	if flags.PrintInfo(os.Stdout, "telegraf-cnosdb", plugin) {
-		return 0
-	}
-	log := flags.Logger("outputs.cnosdb")
-	plugin.Log = log
-	if !flags.RequireConfig(log) {
-		return 2
-	}
-	if err := pluginconf.Load(flags.Config, "outputs", "cnosdb", plugin); err != nil {
-		log.Error(err)
-		return 2
-	}
-	if err := plugin.Init(); err != nil {
-		log.Errorf("configuration: %v", err)
-		return 2
-	}
-	if w := pluginconf.ExposedSecretWarning(flags.Config, !plugin.Password.Empty()); w != "" {
-		log.Warn(w)
+	var c command
+	if code, ok := c.configure(os.Args[1:]); !ok {
+		return code
 	}
 	cli.TuneGC(100, gcMemoryLimit)
-	defer flags.StartProfiling("telegraf-cnosdb", log)()
-	if err := plugin.Connect(); err != nil {
-		log.Error(err)
+	defer c.flags.StartProfiling("telegraf-cnosdb", c.log)()
+	if err := c.plugin.Connect(); err != nil {
+		c.log.Error(err)
 		return 1
 	}
+	return c.serve()
+}
 
-	// A stop begins at the end of stdin (how Telegraf's execd output stops its child)
-	// or at the first SIGTERM or SIGINT, which also stops reading. Either way what was
-	// read is written for at most -shutdown-timeout: a stop must not wait without end
-	// for an unreachable CnosDB, nor outlast Telegraf's window and end with a SIGKILL
-	// that says nothing. A signal after that gives up at once. With a spool, what was
-	// read is on disk already: a signal stops writing at once, and the rest is written
-	// at the next start. One channel for all signals, so that a second one coming at
-	// once is not missed.
+// command is one run of telegraf-cnosdb.
+type command struct {
+	flags           cli.Flags
+	shutdownTimeout time.Duration
+	plugin          *cnosdb.CnosDB
+	log             telegraf.Logger
+}
+
+// configure reads the flags and the configuration file; ok is false when the
+// command ends here, with code.
+func (c *command) configure(args []string) (code int, ok bool) {
+	fs := flag.NewFlagSet("telegraf-cnosdb", flag.ContinueOnError)
+	c.flags.Register(fs, "[[outputs.cnosdb]]")
+	// Not a plugin option: the bound is Telegraf's, the same for every configuration;
+	// the tests set other values to check it.
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", cnosdb.DefaultShutdownTimeout,
+		"after stdin ends or SIGTERM or SIGINT, how long to wait for CnosDB before giving up on the lines not written")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, false
+		}
+		return 2, false
+	}
+
+	c.plugin = cnosdb.New()
+	if c.flags.PrintInfo(os.Stdout, "telegraf-cnosdb", c.plugin) {
+		return 0, false
+	}
+	c.log = c.flags.Logger("outputs.cnosdb")
+	c.plugin.Log = c.log
+	if !c.flags.RequireConfig(c.log) {
+		return 2, false
+	}
+	if err := pluginconf.Load(c.flags.Config, "outputs", "cnosdb", c.plugin); err != nil {
+		c.log.Error(err)
+		return 2, false
+	}
+	if err := c.plugin.Init(); err != nil {
+		c.log.Errorf("configuration: %v", err)
+		return 2, false
+	}
+	if w := pluginconf.ExposedSecretWarning(c.flags.Config, !c.plugin.Password.Empty()); w != "" {
+		c.log.Warn(w)
+	}
+	return 0, true
+}
+
+// serve writes what stdin brings until it ends or a signal comes, and says how the
+// stop went.
+func (c *command) serve() int {
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	// One channel for all signals, so that a second one coming at once is not missed.
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
 	inputEnded := make(chan struct{})
 	drained := make(chan struct{})
+	stopped := c.watchStop(signals, stop, inputEnded, drained)
+
+	cfg := c.plugin.StdinConfig(c.log)
+	cfg.InputEnded = func() { close(inputEnded) }
+	// Reading after a signal must end before the stop gives up, so that the log of
+	// what is given up counts every line read.
+	cfg.ShutdownGrace = min(cfg.ShutdownGrace, c.shutdownTimeout/2)
+	err := execdout.Run(ctx, os.Stdin, c.plugin, cfg)
+	if cerr := c.plugin.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	close(drained)
+	<-stopped
+	c.plugin.LogTotals()
+	c.plugin.LogAbandoned()
+	if err != nil {
+		c.log.Errorf("reading stdin: %v", err)
+		return 1
+	}
+	if lines, safe := c.plugin.Abandoned(); lines > 0 && !safe {
+		return 1
+	}
+	return 0
+}
+
+// watchStop starts the stop at the end of stdin (how Telegraf's execd output stops
+// its child) or at the first SIGTERM or SIGINT, which also stops reading (stop).
+// Either way what was read is written for at most -shutdown-timeout: a stop must not
+// wait without end for an unreachable CnosDB, nor outlast Telegraf's window and end
+// with a SIGKILL that says nothing. A signal after that gives up at once. With a
+// spool, what was read is on disk already: a signal stops writing at once, and the
+// rest is written at the next start. The returned channel is closed once the stop is
+// over, or at once when everything was written (drained) first.
+func (c *command) watchStop(signals <-chan os.Signal, stop func(), inputEnded, drained <-chan struct{}) <-chan struct{} {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -116,28 +168,7 @@ func run() int {
 			case <-drained:
 			}
 		}()
-		plugin.Stopping(cause, *shutdownTimeout, again, drained)
+		c.plugin.Stopping(cause, c.shutdownTimeout, again, drained)
 	}()
-
-	cfg := plugin.StdinConfig(log)
-	cfg.InputEnded = func() { close(inputEnded) }
-	// Reading after a signal must end before the stop gives up, so that the log of
-	// what is given up counts every line read.
-	cfg.ShutdownGrace = min(cfg.ShutdownGrace, *shutdownTimeout/2)
-	err := execdout.Run(ctx, os.Stdin, plugin, cfg)
-	if cerr := plugin.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
-	close(drained)
-	<-stopped
-	plugin.LogTotals()
-	plugin.LogAbandoned()
-	if err != nil {
-		log.Errorf("reading stdin: %v", err)
-		return 1
-	}
-	if lines, safe := plugin.Abandoned(); lines > 0 && !safe {
-		return 1
-	}
-	return 0
+	return stopped
 }
