@@ -272,3 +272,32 @@ func TestIdlePartitionIsCommittedToItsEndOnceConfirmed(t *testing.T) {
 	r.k.Stop()
 	require.Equal(t, map[int32]int64{0: 3}, b.CommittedOffsets(t, group, topic))
 }
+
+// A group whose committed offset stopped at a commit marker (as this input left it
+// before it passed over them) reaches the end when the input starts: the claim starts
+// at the marker, and reads nothing.
+func TestIdlePartitionCommittedAtAMarkerBefore(t *testing.T) {
+	b := kafkatest.Shared(t)
+	topic := kafkatest.UniqueName(t, "txidleold")
+	group := kafkatest.UniqueName(t, "g")
+	b.CreateTopic(t, topic, 1)
+	newTxProducer(t, b, topic).commit("tx i=1i", "tx i=2i")
+	waitOffsets(t, b, topic, 3)
+
+	om, err := sarama.NewOffsetManagerFromClient(group, b.NewClient(t))
+	require.NoError(t, err)
+	pom, err := om.ManagePartition(topic, 0)
+	require.NoError(t, err)
+	pom.MarkOffset(2, "")
+	om.Commit()
+	require.NoError(t, pom.Close())
+	require.NoError(t, om.Close())
+	require.Equal(t, map[int32]int64{0: 2}, b.CommittedOffsets(t, group, topic))
+
+	r, _ := startIdle(t, tableFor(b, topic, group, `data_format = "influx"`, `stats_interval = "100ms"`))
+	committedAtEnd(t, b, r, topic, group)
+	r.k.Stop()
+	require.Empty(t, r.out.metrics(t))
+	require.Equal(t, int64(0), r.k.stats.counters(topic, 0).messages.Load())
+	require.Empty(t, r.acc.Errors)
+}
