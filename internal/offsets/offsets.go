@@ -8,6 +8,13 @@
 // of a finished message while an earlier one is still in flight would lose the earlier
 // one on a crash, so a Partition only ever reports the end of the longest done prefix.
 //
+// Offsets that hold no message for the consumer (gaps: compacted records, transaction
+// markers, the records of aborted transactions a read_committed consumer skips) are
+// passed over as done. A gap after the last message handed out shows only when the
+// consumer learns that nothing is left to read before some offset: Skip then moves the
+// mark over it, once every message handed out is done, so that the mark stays the end
+// of the longest done prefix.
+//
 // Each message may carry its Kafka timestamp, so that a consumer can tell how far
 // behind in time it is, not only in offsets (see Oldest and MarkTime), and a size, the
 // memory it holds until it is done (see SetSize and DoneSize).
@@ -171,6 +178,22 @@ func (p *Partition) Last() int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.last
+}
+
+// Skip records that no message before offset to is left to hand out: the offsets
+// after the last one handed out and before to hold nothing to read. If every message
+// handed out is done, the mark moves to to, as it moves over a gap between two
+// messages, and Add takes only offsets from to on. It reports whether the mark moved:
+// not while a message is in flight, since the mark waits for it, nor if to is not past
+// the mark and the last offset handed out, since the mark never goes back.
+func (p *Partition) Skip(to int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head < len(p.pending) || to <= p.mark || to <= p.last {
+		return false
+	}
+	p.mark, p.last = to, to-1
+	return true
 }
 
 // Abandon takes back the message at offset, the last one handed out, which will not

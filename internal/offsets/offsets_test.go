@@ -213,3 +213,42 @@ func TestSizeComesBackWhenDone(t *testing.T) {
 	require.Error(t, err)
 	require.Zero(t, size, "nothing to give back twice")
 }
+
+// Skip moves the mark over offsets that hold nothing to read after the last message,
+// only once every message handed out is done, and never back; Add takes offsets from
+// the new mark on.
+func TestSkip(t *testing.T) {
+	p := New()
+	require.True(t, p.Skip(3), "nothing handed out: offsets 0 to 2 hold nothing to read")
+	require.Equal(t, int64(3), p.Mark())
+	require.Equal(t, int64(2), p.Last())
+	require.ErrorContains(t, p.Add(2, noTime), "after offset 2")
+
+	require.NoError(t, p.Add(5, noTime))
+	require.False(t, p.Skip(8), "offset 5 is in flight: the mark waits for it")
+	require.Equal(t, int64(3), p.Mark())
+	mark, _, err := p.Done(5)
+	require.NoError(t, err)
+	require.Equal(t, int64(6), mark)
+
+	require.False(t, p.Skip(6), "not past the mark")
+	require.False(t, p.Skip(4), "the mark never goes back")
+	require.True(t, p.Skip(8), "a commit marker at 6, say, and an abort marker at 7")
+	require.Equal(t, int64(8), p.Mark())
+	require.Equal(t, int64(7), p.Last())
+	require.Equal(t, 0, p.InFlight())
+
+	require.NoError(t, p.Add(8, noTime))
+	_, _, err = p.Done(8)
+	require.NoError(t, err)
+	require.Equal(t, int64(9), p.Mark())
+
+	// A message abandoned after the last done one is left to the next claim: Skip
+	// does not pass it while it is the last handed out.
+	require.NoError(t, p.Add(12, noTime))
+	require.NoError(t, p.Abandon(12))
+	require.Equal(t, int64(11), p.Last())
+	require.False(t, p.Skip(11), "Last says that offsets to 11 were handed out")
+	require.True(t, p.Skip(12))
+	require.NoError(t, p.Add(12, noTime), "handed out again")
+}

@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/IBM/sarama"
 
@@ -85,6 +86,9 @@ type KafkaConsumer struct {
 
 	// testMode keeps the consumer from marking offsets (telegraf-kafka-consumer -test).
 	testMode bool
+	// idleInterval is how often idle partitions are looked at (idle.go):
+	// idleMarkInterval, but in tests.
+	idleInterval time.Duration
 	// recordTimes gives metrics without a time of their own the record's (see
 	// recordTime).
 	recordTimes bool

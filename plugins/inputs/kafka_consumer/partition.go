@@ -248,6 +248,18 @@ func (pr *progress) holder(tracker *offsets.Partition) sarama.ConsumerGroupSessi
 	return pr.session
 }
 
+// skip moves the mark of tracker to to (offsets.Skip) if tracker is still the
+// partition's, and returns the session that holds the partition now (nil for none) to
+// mark it in. ok is false if the mark did not move.
+func (pr *progress) skip(tracker *offsets.Partition, to int64) (sess sarama.ConsumerGroupSession, ok bool) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.offsets != tracker || !tracker.Skip(to) {
+		return nil, false
+	}
+	return pr.session, true
+}
+
 // restart forgets what earlier claims handed out, for a partition whose offsets are
 // now below it: the topic was deleted and created again, or its log truncated.
 func (pr *progress) restart(p *partition) {

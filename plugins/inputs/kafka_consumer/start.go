@@ -117,6 +117,14 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 		}()
 	}
 
+	// Committing past the markers at the end of a partition must not depend on
+	// stats or the stall watchdog being on.
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		k.markIdle(ctx)
+	}()
+
 	var stalls *stallWatch
 	if k.StallTimeout > 0 {
 		stalls = newStallWatch(k)

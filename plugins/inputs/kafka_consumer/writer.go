@@ -120,6 +120,13 @@ func (w *writer) markPending() {
 	}
 }
 
+// locked runs fn holding the writer's lock, under which done and markSession run.
+func (w *writer) locked(fn func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fn()
+}
+
 // Err returns the write error that stopped the writer, if any.
 func (w *writer) Err() error {
 	w.mu.Lock()
