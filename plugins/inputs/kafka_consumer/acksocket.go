@@ -18,10 +18,6 @@ import (
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
 )
 
-// defaultAckTimeout is how long outstanding batches may go unacknowledged before an
-// error is logged.
-const defaultAckTimeout = time.Minute
-
 // firstAckTimeout is how long the first marker may go unanswered before an error says
 // that there may be no telegraf-cnosdb to answer it.
 const firstAckTimeout = 10 * time.Second

@@ -4,50 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
 
-	"github.com/influxdata/telegraf/config"
 	"github.com/influxdata/telegraf/plugins/common/kafka"
-)
-
-// Telegraf's defaults.
-const (
-	defaultMaxUndeliveredMessages = 1000
-	defaultMaxProcessingTime      = config.Duration(100 * time.Millisecond)
-	defaultConsumerGroup          = "telegraf_metrics_consumers"
-)
-
-// Defaults of this plugin's own options.
-const (
-	// defaultAckMaxUndeliveredMessages replaces Telegraf's 1000 with the
-	// acknowledgement on, when messages are undelivered until CnosDB has them. The
-	// window must cover what is in flight over one round trip (Kafka, Telegraf, a
-	// batch filling, a request, the confirmation): at 10000 the pair moved 131,000
-	// sensor messages/s into a CnosDB that charges per request, at 20000 197,000.
-	// Telegraf's buffer does not hold them all: telegraf-cnosdb reads stdin on until
-	// 8 full batches are queued and one fills, besides those in flight (at least
-	// 18000 lines), so Telegraf's buffer holds at most these messages and their
-	// markers (markersPerSlots) less that, 4500, below its default
-	// metric_buffer_limit of 10000.
-	defaultAckMaxUndeliveredMessages = 20000
-	// markersPerSlots: at most one marker waits for "done" per this many
-	// max_undelivered_messages, so that markers take at most an eighth more room in
-	// Telegraf's buffer however slowly messages come.
-	markersPerSlots = 8
-	// defaultMaxUndeliveredBytes bounds the line protocol the input keeps for the
-	// messages not yet confirmed. Messages of a few hundred bytes never reach it (20000
-	// of them are a few MiB); with messages of 1 MiB it holds 64 of them, and with
-	// what sarama may fetch ahead (a quarter of it, see fetchBudget) the process stays
-	// well under 256 MiB.
-	defaultMaxUndeliveredBytes = config.Size(64 << 20)
-	defaultChannelBufferSize   = 1024
-	defaultOutputBufferSize    = config.Size(64 << 10)
-	defaultOutputFlushInterval = config.Duration(time.Millisecond)
-	defaultStatsInterval       = config.Duration(30 * time.Second)
-	statsMeasurement           = "kafka_consumer_stats"
 )
 
 // Init checks the options, fills in defaults and builds the sarama configuration.
@@ -56,82 +19,46 @@ func (k *KafkaConsumer) Init() error {
 	if k.Log != nil {
 		kafka.SetLogger(k.Log.Level())
 	}
+	if err := k.validate(); err != nil {
+		return err
+	}
+	k.setDefaults()
+	return k.derive()
+}
+
+// validate checks the options as the configuration gives them; an error names the
+// option.
+func (k *KafkaConsumer) validate() error {
 	if len(k.Brokers) == 0 {
 		return errors.New("brokers: at least one broker is needed")
 	}
 	if len(k.Topics) == 0 && len(k.TopicRegexps) == 0 {
 		return errors.New("topics: no topics and no topic_regexps: nothing to consume")
 	}
-	if k.MaxMessageLen < 0 {
-		return fmt.Errorf("max_message_len: %d is negative (0 means unlimited)", k.MaxMessageLen)
-	}
-	if k.MaxUndeliveredMessages < 0 {
-		return fmt.Errorf("max_undelivered_messages: %d is negative", k.MaxUndeliveredMessages)
-	}
-	if k.MaxUndeliveredMessages == 0 {
-		k.MaxUndeliveredMessages = defaultMaxUndeliveredMessages
-		if k.Ack {
-			k.MaxUndeliveredMessages = defaultAckMaxUndeliveredMessages
+	for _, c := range []struct {
+		option   string
+		negative bool
+		value    string
+	}{
+		{"max_message_len", k.MaxMessageLen < 0, fmt.Sprint(k.MaxMessageLen) + " is negative (0 means unlimited)"},
+		{"max_undelivered_messages", k.MaxUndeliveredMessages < 0, fmt.Sprint(k.MaxUndeliveredMessages) + " is negative"},
+		{"max_undelivered_bytes", k.MaxUndeliveredBytes < 0, fmt.Sprintf("%d", k.MaxUndeliveredBytes) + " is negative"},
+		{"max_processing_time", k.MaxProcessingTime < 0, time.Duration(k.MaxProcessingTime).String() + " is negative"},
+		{"channel_buffer_size", k.ChannelBufferSize < 0, fmt.Sprint(k.ChannelBufferSize) + " is negative"},
+		{"output_buffer_size", k.OutputBufferSize < 0, fmt.Sprintf("%d", k.OutputBufferSize) + " is negative"},
+		{"output_flush_interval", k.OutputFlushInterval < 0, time.Duration(k.OutputFlushInterval).String() + " is negative"},
+		{"stats_interval", k.StatsInterval < 0, time.Duration(k.StatsInterval).String() + ` is negative ("0s" turns the stats off)`},
+		{"topic_refresh_interval", k.TopicRefreshInterval < 0, time.Duration(k.TopicRefreshInterval).String() + " is negative"},
+		{"ack_timeout", k.AckTimeout < 0, time.Duration(k.AckTimeout).String() + " is negative"},
+		{"stall_timeout", k.StallTimeout < 0, time.Duration(k.StallTimeout).String() + ` is negative ("0s" turns the watchdog off)`},
+		{"session_timeout", k.SessionTimeout < 0, time.Duration(k.SessionTimeout).String() + " is negative"},
+	} {
+		if c.negative {
+			return fmt.Errorf("%s: %s", c.option, c.value)
 		}
 	}
-	if k.MaxUndeliveredBytes < 0 {
-		return fmt.Errorf("max_undelivered_bytes: %d is negative", k.MaxUndeliveredBytes)
-	}
-	if k.MaxUndeliveredBytes == 0 {
-		k.MaxUndeliveredBytes = defaultMaxUndeliveredBytes
-	}
-	if k.MaxProcessingTime < 0 {
-		return fmt.Errorf("max_processing_time: %s is negative", time.Duration(k.MaxProcessingTime))
-	}
-	if k.MaxProcessingTime == 0 {
-		k.MaxProcessingTime = defaultMaxProcessingTime
-	}
-	if k.ConsumerGroup == "" {
-		k.ConsumerGroup = defaultConsumerGroup
-	}
-	switch k.TimestampSource {
-	case "":
-		k.TimestampSource = "metric"
-	case "metric", "inner", "outer":
-	default:
-		return fmt.Errorf("timestamp_source: %q is not one of \"metric\", \"inner\", \"outer\"", k.TimestampSource)
-	}
-	switch k.TimestampFallback {
-	case "":
-		k.TimestampFallback = "parse"
-		if k.Ack {
-			k.TimestampFallback = "record"
-		}
-	case "record", "parse":
-	default:
-		return fmt.Errorf("timestamp_fallback: %q is not one of \"record\", \"parse\"", k.TimestampFallback)
-	}
-	k.recordTimes = k.TimestampSource == "metric" && k.TimestampFallback == "record"
-	switch strings.ToLower(k.ConnectionStrategy) {
-	case "", "startup", "defer":
-	default:
-		return fmt.Errorf("connection_strategy: %q is not one of \"startup\", \"defer\"", k.ConnectionStrategy)
-	}
-	if k.ChannelBufferSize < 0 {
-		return fmt.Errorf("channel_buffer_size: %d is negative", k.ChannelBufferSize)
-	}
-	if k.OutputBufferSize < 0 {
-		return fmt.Errorf("output_buffer_size: %d is negative", k.OutputBufferSize)
-	}
-	if k.OutputBufferSize == 0 {
-		k.OutputBufferSize = defaultOutputBufferSize
-	}
-	if k.OutputFlushInterval < 0 {
-		return fmt.Errorf("output_flush_interval: %s is negative", time.Duration(k.OutputFlushInterval))
-	}
-	if k.OutputFlushInterval == 0 {
-		k.OutputFlushInterval = defaultOutputFlushInterval
-	}
-	if k.StatsInterval < 0 {
-		return fmt.Errorf("stats_interval: %s is negative (\"0s\" turns the stats off)", time.Duration(k.StatsInterval))
-	}
-	if k.TopicRefreshInterval < 0 {
-		return fmt.Errorf("topic_refresh_interval: %s is negative", time.Duration(k.TopicRefreshInterval))
+	if err := k.validateChoices(); err != nil {
+		return err
 	}
 	if k.AckSocket != "" && !k.Ack {
 		return errors.New("ack_socket is set while ack = false: set one or the other")
@@ -139,33 +66,40 @@ func (k *KafkaConsumer) Init() error {
 	if err := checkAckSocket(k.AckSocket); err != nil {
 		return err
 	}
-	if k.AckTimeout < 0 {
-		return fmt.Errorf("ack_timeout: %s is negative", time.Duration(k.AckTimeout))
-	}
-	if k.AckTimeout == 0 {
-		k.AckTimeout = config.Duration(defaultAckTimeout)
-	}
 	if k.MsgKeyAsTag != "" && k.MsgKeyAsTag == k.TopicTag {
 		// Which of the two a metric kept would be an accident of order.
 		return fmt.Errorf("msg_key_as_tag and topic_tag are both %q: give the key and the topic tags of different names", k.MsgKeyAsTag)
 	}
-	if k.StallTimeout < 0 {
-		return fmt.Errorf("stall_timeout: %s is negative (\"0s\" turns the watchdog off)", time.Duration(k.StallTimeout))
+	if k.DeadLetterTopic != "" && slices.Contains(k.Topics, k.DeadLetterTopic) {
+		return fmt.Errorf("dead_letter_topic: %q is also in topics: poison messages would come back forever", k.DeadLetterTopic)
 	}
-	if k.SessionTimeout < 0 {
-		return fmt.Errorf("session_timeout: %s is negative", time.Duration(k.SessionTimeout))
-	}
-	if k.SessionTimeout == 0 {
-		k.SessionTimeout = config.Duration(defaultSessionTimeout)
-	}
-	if k.DeadLetterTopic != "" {
-		for _, t := range k.Topics {
-			if t == k.DeadLetterTopic {
-				return fmt.Errorf("dead_letter_topic: %q is also in topics: poison messages would come back forever", t)
-			}
-		}
-	}
+	return nil
+}
 
+// validateChoices checks the options that take one of a few words.
+func (k *KafkaConsumer) validateChoices() error {
+	switch k.TimestampSource {
+	case "", "metric", "inner", "outer":
+	default:
+		return fmt.Errorf("timestamp_source: %q is not one of \"metric\", \"inner\", \"outer\"", k.TimestampSource)
+	}
+	switch k.TimestampFallback {
+	case "", "record", "parse":
+	default:
+		return fmt.Errorf("timestamp_fallback: %q is not one of \"record\", \"parse\"", k.TimestampFallback)
+	}
+	switch strings.ToLower(k.ConnectionStrategy) {
+	case "", "startup", "defer":
+	default:
+		return fmt.Errorf("connection_strategy: %q is not one of \"startup\", \"defer\"", k.ConnectionStrategy)
+	}
+	return nil
+}
+
+// derive builds what the options imply: the topic expressions, the header tags, the
+// metric modifier and the sarama configuration.
+func (k *KafkaConsumer) derive() error {
+	k.recordTimes = k.TimestampSource == "metric" && k.TimestampFallback == "record"
 	k.regexps = k.regexps[:0]
 	for _, expr := range k.TopicRegexps {
 		re, err := regexp.Compile(expr)

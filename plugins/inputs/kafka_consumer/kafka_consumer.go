@@ -14,7 +14,6 @@ import (
 	"context"
 	_ "embed"
 	"io"
-	"os"
 	"regexp"
 	"sync"
 	"sync/atomic"
@@ -124,20 +123,6 @@ type KafkaConsumer struct {
 
 	progressMu sync.Mutex
 	progress   map[topicPartition]*progress
-}
-
-// New returns the plugin with Telegraf's defaults and this plugin's own.
-func New() *KafkaConsumer {
-	return &KafkaConsumer{
-		ChannelBufferSize:   defaultChannelBufferSize,
-		OutputBufferSize:    defaultOutputBufferSize,
-		OutputFlushInterval: defaultOutputFlushInterval,
-		StatsInterval:       defaultStatsInterval,
-		StallTimeout:        defaultStallTimeout,
-		JSONFastPath:        true,
-		Ack:                 true,
-		Out:                 os.Stdout,
-	}
 }
 
 // SampleConfig returns the documented configuration.

@@ -8,11 +8,6 @@ import (
 	"github.com/IBM/sarama"
 )
 
-// defaultSessionTimeout is sarama's, which Telegraf's plugin uses without naming it:
-// a member whose heartbeats stop for this long is dropped from the group, and its
-// partitions go to the others.
-const defaultSessionTimeout = 10 * time.Second
-
 // maxHeartbeatInterval is sarama's default interval, kept for long session timeouts
 // so that a rebalance reaches the member as soon as it used to.
 const maxHeartbeatInterval = 3 * time.Second

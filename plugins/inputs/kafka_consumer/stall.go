@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-
-	"github.com/influxdata/telegraf/config"
 )
 
 // The stall watchdog ends a consumer-group session when one of its partitions has
@@ -23,8 +21,6 @@ import (
 // A partition whose loop waits for the writer or for a max_undelivered_messages slot
 // is left alone: the output is slow or gone, which ack_timeout reports and a new
 // session would not cure.
-
-const defaultStallTimeout = config.Duration(5 * time.Minute)
 
 // stallCheckInterval is how often the watchdog looks: a quarter of stall_timeout, so
 // that a stall is seen at most 1.25 times stall_timeout after the partition last
