@@ -66,142 +66,168 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 
 // consume runs the loop of one partition over msgs until ctx ends or msgs closes.
 func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder, msgs <-chan *sarama.ConsumerMessage) error {
-	buf := make([]byte, 0, localBatch+localBatch/4)
-	var (
-		acks  []ack
-		lines int64 // in buf
-	)
-	push := func() error {
-		if len(buf) == 0 && len(acks) == 0 {
-			return nil
-		}
-		k.window.hold(p.takeUnheld())
-		err := k.writer.Write(buf, lines, acks)
-		buf, acks, lines = buf[:0], acks[:0], 0
-		return err
-	}
-	// finish hands over what is gathered and flushes, so that every message read
-	// (and every earlier one) is marked before the claim ends.
-	finish := func() error {
-		if err := push(); err != nil {
-			return err
-		}
-		return k.writer.Flush()
-	}
-
-	// backlogged: messages wait in msgs. The writer's markers say when no partition
-	// has any, so that the output writes what it holds rather than wait for more.
-	backlogged := false
-	defer func() {
-		if backlogged {
-			k.backlogged.Add(-1)
-		}
-	}()
-	done := ctx.Done()
+	c := &claimLoop{k: k, p: p, dec: dec, msgs: msgs, done: ctx.Done(), buf: make([]byte, 0, localBatch+localBatch/4)}
+	defer c.setBacklogged(false)
 	for {
-		// While messages are waiting, take the next one with a plain receive after a
-		// check of done that takes no lock; a select over both channels, which locks
-		// both, is only needed to wait. Per message, that select cost more than
-		// anything here but parsing.
-		var (
-			msg *sarama.ConsumerMessage
-			ok  bool
-		)
-		select {
-		case <-done:
-			return finish()
-		default:
-		}
-		select {
-		case msg, ok = <-msgs:
-		default:
-			p.waiting.Store(true)
-			select {
-			case <-done:
-				p.waiting.Store(false)
-				return finish()
-			case msg, ok = <-msgs:
-			}
-			p.waiting.Store(false)
-		}
+		msg, ok := c.receive()
 		if !ok {
-			return finish()
+			return c.finish()
 		}
 		p.fetched.took(msg, len(msgs) == 0)
 		if msg.Offset < p.resumeAt && k.handedOut(p, msg) {
 			continue
 		}
-
-		// Wait for a max_undelivered_messages slot; with the window closed, write out
-		// what is pending, since it is what frees slots, and say that nothing more
-		// comes until it is done.
-		if !k.window.tryTake(p.takeUnheld()) {
-			if err := push(); err != nil {
-				return err
-			}
-			if err := k.writer.FlushWaiting(); err != nil {
-				return err
-			}
-			if !k.window.take(ctx) {
-				return finish()
-			}
+		if open, err := c.takeSlot(ctx); !open {
+			return err
 		}
 		if p.stopped() {
-			// A batch of the partition was given up (acker.giveUpLocked): nothing
-			// more is read, so that no offset past it is committed, while the session
-			// goes on for the other partitions.
+			// A batch of the partition was given up (acker.giveUpLocked): nothing more
+			// is read, so that no offset past it is committed, while the session goes
+			// on for the other partitions.
 			k.release()
-			if err := finish(); err != nil {
+			if err := c.finish(); err != nil {
 				return err
 			}
-			<-done
+			<-c.done
 			return nil
 		}
 		if err := p.offsets.Add(msg.Offset, msg.Timestamp); err != nil {
 			k.release()
 			return fmt.Errorf("topic %q partition %d: %w", p.topic, p.id, err)
 		}
-		p.counts.messages.Add(1)
-		p.counts.bytes.Add(int64(len(msg.Value)))
-
-		var (
-			perr error
-			n    int
-		)
-		before := len(buf)
-		buf, n, perr = dec.decodeLines(buf, msg)
-		lines += int64(n)
-		p.hold(msg.Offset, len(buf)-before)
-		if errors.Is(perr, errNoMetrics) {
-			k.noMetrics(p, msg, perr)
-		} else if perr != nil {
-			if err := k.poison(ctx, p, msg, perr); err != nil {
-				// Not handled: leave it (and what follows) to the next claim, of this
-				// process or another.
-				k.Log.Error(err)
-				if err := p.offsets.Abandon(msg.Offset); err != nil {
-					k.Log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
-				}
-				return finish()
-			}
+		if !c.decode(ctx, msg) {
+			return c.finish()
 		}
-		acks = append(acks, ack{part: p, offset: msg.Offset})
-
 		// Hand over when the batch is big, or when no message is waiting: then the
 		// stream is idle and the writer's timer takes it to stdout promptly.
-		if waiting := len(msgs) > 0; waiting != backlogged {
-			backlogged = waiting
-			if waiting {
-				k.backlogged.Add(1)
-			} else {
-				k.backlogged.Add(-1)
-			}
-		}
-		if len(buf) >= localBatch || len(msgs) == 0 {
-			if err := push(); err != nil {
+		c.setBacklogged(len(msgs) > 0)
+		if len(c.buf) >= localBatch || len(msgs) == 0 {
+			if err := c.push(); err != nil {
 				return err
 			}
 		}
+	}
+}
+
+// claimLoop is one run of consume: the lines and acknowledgements of the messages
+// read since they were last handed to the writer.
+type claimLoop struct {
+	k    *KafkaConsumer
+	p    *partition
+	dec  *decoder
+	msgs <-chan *sarama.ConsumerMessage
+	done <-chan struct{}
+
+	buf   []byte
+	acks  []ack
+	lines int64 // in buf
+	// backlogged: messages wait in msgs. The writer's markers say when no partition
+	// has any, so that the output writes what it holds rather than wait for more.
+	backlogged bool
+}
+
+// receive returns the next message; false once ctx is done or msgs is closed.
+func (c *claimLoop) receive() (*sarama.ConsumerMessage, bool) {
+	// While messages are waiting, take the next one with a plain receive after a check
+	// of done that takes no lock; a select over both channels, which locks both, is
+	// only needed to wait. Per message, that select cost more than anything here but
+	// parsing.
+	select {
+	case <-c.done:
+		return nil, false
+	default:
+	}
+	select {
+	case msg, ok := <-c.msgs:
+		return msg, ok
+	default:
+	}
+	c.p.waiting.Store(true)
+	defer c.p.waiting.Store(false)
+	select {
+	case <-c.done:
+		return nil, false
+	case msg, ok := <-c.msgs:
+		return msg, ok
+	}
+}
+
+// takeSlot waits for a max_undelivered_messages slot; with the window closed, it
+// writes out what is pending, since it is what frees slots, and says that nothing
+// more comes until it is done. false: the loop ends, with err.
+func (c *claimLoop) takeSlot(ctx context.Context) (open bool, err error) {
+	if c.k.window.tryTake(c.p.takeUnheld()) {
+		return true, nil
+	}
+	if err := c.push(); err != nil {
+		return false, err
+	}
+	if err := c.k.writer.FlushWaiting(); err != nil {
+		return false, err
+	}
+	if !c.k.window.take(ctx) {
+		return false, c.finish()
+	}
+	return true, nil
+}
+
+// decode adds msg's lines to the batch, and its acknowledgement. false: a poison
+// message could not be handled, and the loop ends.
+func (c *claimLoop) decode(ctx context.Context, msg *sarama.ConsumerMessage) bool {
+	k, p := c.k, c.p
+	p.counts.messages.Add(1)
+	p.counts.bytes.Add(int64(len(msg.Value)))
+	before := len(c.buf)
+	buf, n, perr := c.dec.decodeLines(c.buf, msg)
+	c.buf = buf
+	c.lines += int64(n)
+	p.hold(msg.Offset, len(c.buf)-before)
+	if errors.Is(perr, errNoMetrics) {
+		k.noMetrics(p, msg, perr)
+	} else if perr != nil {
+		if err := k.poison(ctx, p, msg, perr); err != nil {
+			// Not handled: leave it (and what follows) to the next claim, of this
+			// process or another.
+			k.Log.Error(err)
+			if err := p.offsets.Abandon(msg.Offset); err != nil {
+				k.Log.Errorf("topic %q partition %d: %v", p.topic, p.id, err)
+			}
+			return false
+		}
+	}
+	c.acks = append(c.acks, ack{part: p, offset: msg.Offset})
+	return true
+}
+
+// push hands the batch to the writer.
+func (c *claimLoop) push() error {
+	if len(c.buf) == 0 && len(c.acks) == 0 {
+		return nil
+	}
+	c.k.window.hold(c.p.takeUnheld())
+	err := c.k.writer.Write(c.buf, c.lines, c.acks)
+	c.buf, c.acks, c.lines = c.buf[:0], c.acks[:0], 0
+	return err
+}
+
+// finish hands over what is gathered and flushes, so that every message read (and
+// every earlier one) is marked before the claim ends.
+func (c *claimLoop) finish() error {
+	if err := c.push(); err != nil {
+		return err
+	}
+	return c.k.writer.Flush()
+}
+
+func (c *claimLoop) setBacklogged(waiting bool) {
+	if waiting == c.backlogged {
+		return
+	}
+	c.backlogged = waiting
+	if waiting {
+		c.k.backlogged.Add(1)
+	} else {
+		c.k.backlogged.Add(-1)
 	}
 }
 
