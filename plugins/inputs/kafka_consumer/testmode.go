@@ -21,14 +21,8 @@ import (
 // consumer group, so running consumers are not rebalanced, and it marks and commits
 // nothing. It returns how many messages it read. Init must have been called.
 func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
-	k.testMode = true
-	k.window = newWindow(max(n, 1), int64(k.MaxUndeliveredBytes))
-	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
-	k.writer.free = k.window.give
-	k.stats = newStats(k.ConsumerGroup)
-	k.poisonLog = newRateLimiter(10, time.Second)
+	k.startSample(n)
 	defer k.writer.Close()
-
 	if err := k.chooseVersion(); err != nil {
 		return 0, err
 	}
@@ -54,13 +48,9 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	}
 	defer consumer.Close()
 
-	type result struct {
-		msg *sarama.ConsumerMessage
-		err error
-	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make(chan result)
+	results := make(chan sampled)
 	open := 0
 	for tp, start := range starts {
 		if start >= ends[tp] {
@@ -71,76 +61,31 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 			return 0, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, err)
 		}
 		open++
-		go func(end int64) {
-			defer pc.AsyncClose()
-			send := func(r result) bool {
-				select {
-				case results <- r:
-					return true
-				case <-ctx.Done():
-					return false
-				}
-			}
-			// next is the first offset not handed out yet; probe says whether
-			// readableBelow still answers for this partition.
-			next, probe := start, true
-			for {
-				var m *sarama.ConsumerMessage
-				select {
-				case m = <-pc.Messages():
-				case perr := <-pc.Errors():
-					send(result{err: perr})
-					return
-				case <-ctx.Done():
-					return
-				default:
-					// Nothing fetched waits. The last offsets before the end can
-					// hold nothing to read (transaction markers, aborted records
-					// with read_committed): unless a record is left below the end,
-					// the partition is done.
-					if probe {
-						more, err := readableBelow(client, &cfg, tp.topic, tp.id, next, end)
-						if err != nil {
-							k.Log.Warnf("topic %q partition %d: telling whether offsets %d to %d hold records: %v; "+
-								"reading until offset %d or the time is up", tp.topic, tp.id, next, end-1, err, end-1)
-							probe = false
-						} else if !more {
-							send(result{})
-							return
-						}
-					}
-					select {
-					case m = <-pc.Messages():
-					case perr := <-pc.Errors():
-						send(result{err: perr})
-						return
-					case <-ctx.Done():
-						return
-					}
-				}
-				if m == nil || m.Offset >= end {
-					// Closed, or past the end after offsets that hold nothing to
-					// read (records written since Sample started).
-					send(result{})
-					return
-				}
-				if !send(result{msg: m}) {
-					return
-				}
-				if m.Offset >= end-1 {
-					send(result{})
-					return
-				}
-				next = m.Offset + 1
-			}
-		}(ends[tp])
+		s := &partitionSample{k: k, client: client, cfg: &cfg, tp: tp, pc: pc, next: start, end: ends[tp], results: results}
+		go s.read(ctx)
 	}
+	return k.writeSampled(ctx, results, open, n)
+}
 
+// startSample sets up what Sample writes with: a window of n messages, the writer,
+// the stats it counts in, and no consumer group.
+func (k *KafkaConsumer) startSample(n int) {
+	k.testMode = true
+	k.window = newWindow(max(n, 1), int64(k.MaxUndeliveredBytes))
+	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
+	k.writer.free = k.window.give
+	k.stats = newStats(k.ConsumerGroup)
+	k.poisonLog = newRateLimiter(10, time.Second)
+}
+
+// writeSampled decodes and writes what open partitions send until each is done, n
+// messages are read, or ctx ends, and returns how many were read.
+func (k *KafkaConsumer) writeSampled(ctx context.Context, results <-chan sampled, open, n int) (int, error) {
 	decoders := make(map[topicPartition]*decoder)
 	parts := make(map[topicPartition]*partition)
 	read := 0
 	for open > 0 && read < n {
-		var r result
+		var r sampled
 		select {
 		case <-ctx.Done():
 			return read, k.writer.Flush()
@@ -156,6 +101,7 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 		tp := topicPartition{r.msg.Topic, r.msg.Partition}
 		dec, ok := decoders[tp]
 		if !ok {
+			var err error
 			if dec, err = k.newDecoder(); err != nil {
 				return read, err
 			}
@@ -169,6 +115,97 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 		}
 	}
 	return read, k.writer.Flush()
+}
+
+// sampled is what a partitionSample sends: a message, an error, or (neither) the
+// end of its partition.
+type sampled struct {
+	msg *sarama.ConsumerMessage
+	err error
+}
+
+// partitionSample reads one partition for Sample, from next until end.
+type partitionSample struct {
+	k       *KafkaConsumer
+	client  sarama.Client
+	cfg     *sarama.Config
+	tp      topicPartition
+	pc      sarama.PartitionConsumer
+	next    int64 // the first offset not handed out yet
+	end     int64
+	noProbe bool // readableBelow failed for this partition: read until end-1 or the time is up
+	results chan<- sampled
+}
+
+func (s *partitionSample) read(ctx context.Context) {
+	defer s.pc.AsyncClose()
+	for {
+		m, done, err := s.fetch(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return // Sample returns without waiting for this partition
+		case err != nil:
+			s.send(ctx, sampled{err: err})
+			return
+		case done, m == nil, m.Offset >= s.end:
+			// Nothing left to read, closed, or past the end after offsets that hold
+			// nothing to read (records written since Sample started).
+			s.send(ctx, sampled{})
+			return
+		}
+		if !s.send(ctx, sampled{msg: m}) {
+			return
+		}
+		if m.Offset >= s.end-1 {
+			s.send(ctx, sampled{})
+			return
+		}
+		s.next = m.Offset + 1
+	}
+}
+
+// fetch returns the next message; done says that nothing is left to read before the
+// end, though offsets remain.
+func (s *partitionSample) fetch(ctx context.Context) (m *sarama.ConsumerMessage, done bool, err error) {
+	select {
+	case m = <-s.pc.Messages():
+		return m, false, nil
+	case perr := <-s.pc.Errors():
+		return nil, false, perr
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	default:
+	}
+	// Nothing fetched waits. The last offsets before the end can hold nothing to read
+	// (transaction markers, aborted records with read_committed): unless a record is
+	// left below the end, the partition is done.
+	if !s.noProbe {
+		more, err := readableBelow(s.client, s.cfg, s.tp.topic, s.tp.id, s.next, s.end)
+		if err != nil {
+			s.k.Log.Warnf("topic %q partition %d: telling whether offsets %d to %d hold records: %v; "+
+				"reading until offset %d or the time is up", s.tp.topic, s.tp.id, s.next, s.end-1, err, s.end-1)
+			s.noProbe = true
+		} else if !more {
+			return nil, true, nil
+		}
+	}
+	select {
+	case m = <-s.pc.Messages():
+		return m, false, nil
+	case perr := <-s.pc.Errors():
+		return nil, false, perr
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+func (s *partitionSample) send(ctx context.Context, r sampled) bool {
+	select {
+	case s.results <- r:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // consume1 is one step of consume for Sample: it decodes and writes one message.
