@@ -241,6 +241,9 @@ func parseLines243(data []byte, defaultTime int64) ([]Line, error) {
 	return p.parse(data)
 }
 
+// parse is one long function on purpose: it follows CnosDB's own state machine
+// state for state, so that it can be checked against that source line by line;
+// split up, it would no longer read as the port it is.
 func (p *parser243) parse(data []byte) ([]Line, error) {
 	n := estimateLines(data)
 	lines := make([]Line, 0, n)
