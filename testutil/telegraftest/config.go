@@ -53,16 +53,9 @@ type KafkaConsumer struct {
 
 // String is the table as TOML.
 func (c KafkaConsumer) String() string {
-	var b strings.Builder
-	b.WriteString("[[inputs.kafka_consumer]]\n")
-	writeList(&b, "brokers", c.Brokers)
-	writeList(&b, "topics", c.Topics)
-	writeString(&b, "consumer_group", c.ConsumerGroup)
-	writeString(&b, "offset", c.Offset)
-	writeString(&b, "kafka_version", c.KafkaVersion)
-	writeString(&b, "data_format", c.DataFormat)
-	writeMore(&b, c.More)
-	return b.String()
+	return table("inputs.kafka_consumer", c.More,
+		list("brokers", c.Brokers), list("topics", c.Topics), str("consumer_group", c.ConsumerGroup),
+		str("offset", c.Offset), str("kafka_version", c.KafkaVersion), str("data_format", c.DataFormat))
 }
 
 // CnosDB is an [[outputs.cnosdb]] table, telegraf-cnosdb's configuration file.
@@ -77,17 +70,13 @@ type CnosDB struct {
 
 // String is the table as TOML.
 func (c CnosDB) String() string {
-	var b strings.Builder
-	b.WriteString("[[outputs.cnosdb]]\n")
-	writeList(&b, "urls", c.URLs)
-	writeString(&b, "database", c.Database)
-	writeString(&b, "username", c.Username)
 	// An empty password is a setting: CnosDB's root has none before 2.4.1.
+	password := ""
 	if c.Username != "" || c.Password != "" {
-		fmt.Fprintf(&b, "  password = %s\n", strconv.Quote(c.Password))
+		password = "password = " + strconv.Quote(c.Password)
 	}
-	writeMore(&b, c.More)
-	return b.String()
+	return table("outputs.cnosdb", c.More,
+		list("urls", c.URLs), str("database", c.Database), str("username", c.Username), password)
 }
 
 // WriteConfig writes body to dir/name, readable by its owner only since it may hold
@@ -100,29 +89,40 @@ func WriteConfig(dir, name, body string) (string, error) {
 	return path, nil
 }
 
-func writeString(b *strings.Builder, key, value string) {
-	if value != "" {
-		fmt.Fprintf(b, "  %s = %s\n", key, strconv.Quote(value))
+// table is a plugin table with its settings, those that are "" left out, and more.
+func table(name, more string, settings ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "[[%s]]\n", name)
+	for _, s := range settings {
+		if s != "" {
+			fmt.Fprintf(&b, "  %s\n", s)
+		}
 	}
+	if more != "" {
+		b.WriteString(more)
+		if !strings.HasSuffix(more, "\n") {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
-func writeList(b *strings.Builder, key string, values []string) {
+// str is a string setting, "" when value is.
+func str(key, value string) string {
+	if value == "" {
+		return ""
+	}
+	return key + " = " + strconv.Quote(value)
+}
+
+// list is a list setting, "" when values is empty.
+func list(key string, values []string) string {
 	if len(values) == 0 {
-		return
+		return ""
 	}
 	quoted := make([]string, len(values))
 	for i, v := range values {
 		quoted[i] = strconv.Quote(v)
 	}
-	fmt.Fprintf(b, "  %s = [%s]\n", key, strings.Join(quoted, ", "))
-}
-
-func writeMore(b *strings.Builder, more string) {
-	if more == "" {
-		return
-	}
-	b.WriteString(more)
-	if !strings.HasSuffix(more, "\n") {
-		b.WriteByte('\n')
-	}
+	return key + " = [" + strings.Join(quoted, ", ") + "]"
 }

@@ -122,16 +122,10 @@ func (s *ackServer) serve(ctx context.Context) {
 	}()
 	go func() {
 		defer s.wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				s.acker.check(now)
-			}
-		}
+		every(ctx, time.Second, func(now time.Time) bool {
+			s.acker.check(now)
+			return true
+		})
 	}()
 }
 

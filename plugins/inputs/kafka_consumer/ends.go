@@ -125,84 +125,17 @@ const (
 // not show: markers and, with read_committed, the batches of aborted transactions
 // hold nothing to read. Each fetch answers at once, with what the broker has.
 func readableBelow(client sarama.Client, cfg *sarama.Config, topic string, id int32, from, end int64) (bool, error) {
-	level := cfg.Consumer.IsolationLevel
+	scan := batchScan{from: from, end: end, level: cfg.Consumer.IsolationLevel, aborted: make(map[int64]bool)}
 	size := int32(probeFetchMin)
-	// aborted holds the producers whose aborted transaction the batches reached: their
-	// transactional batches are skipped until their marker.
-	aborted := make(map[int64]bool)
 	at := from
 	for at < end {
-		leader, err := client.Leader(topic, id)
+		block, version, err := probeFetch(client, cfg, topic, id, at, size)
 		if err != nil {
-			return false, fmt.Errorf("finding the leader: %w", err)
+			return false, err
 		}
-		req := probeFetchRequest(cfg.Version, level)
-		req.AddBlock(topic, id, at, size, -1)
-		resp, err := leader.Fetch(req)
-		if err != nil {
-			_ = leader.Close()
-			return false, fmt.Errorf("fetching from offset %d: %w", at, err)
-		}
-		block := resp.GetBlock(topic, id)
-		if block == nil {
-			return false, fmt.Errorf("fetching from offset %d: %w", at, sarama.ErrIncompleteResponse)
-		}
-		if !errors.Is(block.Err, sarama.ErrNoError) {
-			if errors.Is(block.Err, sarama.ErrNotLeaderForPartition) || errors.Is(block.Err, sarama.ErrUnknownTopicOrPartition) {
-				_ = client.RefreshMetadata(topic)
-			}
-			return false, fmt.Errorf("fetching from offset %d: %w", at, block.Err)
-		}
-		// The aborted transactions that overlap what the broker sent, in offset
-		// order: each counts from its first offset on.
-		txns := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
-		sort.Slice(txns, func(i, j int) bool { return txns[i].FirstOffset < txns[j].FirstOffset })
-
-		next := at
-		for _, records := range block.RecordsSet {
-			if b := records.RecordBatch; b != nil {
-				if b.PartialTrailingRecord {
-					break
-				}
-				for len(txns) > 0 && txns[0].FirstOffset <= b.LastOffset() {
-					aborted[txns[0].ProducerID] = true
-					txns = txns[1:]
-				}
-				switch {
-				case b.Control:
-					// A producer's marker ends its transaction, aborted or not.
-					delete(aborted, b.ProducerID)
-				case level == sarama.ReadCommitted && b.IsTransactional && aborted[b.ProducerID]:
-				default:
-					for _, r := range b.Records {
-						if o := b.FirstOffset + r.OffsetDelta; o >= from && o < end {
-							return true, nil
-						}
-					}
-				}
-				next = max(next, b.LastOffset()+1)
-				continue
-			}
-			if set := records.MsgSet; set != nil {
-				// The message formats before Kafka 0.11 know no transactions: every
-				// message is read. Offsets as sarama's consumer reckons them.
-				for _, mb := range set.Messages {
-					if mb.Msg == nil {
-						continue
-					}
-					inner := mb.Messages()
-					for _, m := range inner {
-						o := m.Offset
-						if m.Msg != nil && m.Msg.Version >= 1 {
-							o += mb.Offset - inner[len(inner)-1].Offset
-						}
-						if o >= from && o < end {
-							return true, nil
-						}
-					}
-					next = max(next, mb.Offset+1)
-				}
-			}
+		found, next := scan.block(block, at)
+		if found {
+			return true, nil
 		}
 		if next > at {
 			at = next
@@ -212,7 +145,7 @@ func readableBelow(client sarama.Client, cfg *sarama.Config, topic string, id in
 		// No whole batch: the partition holds nothing from at on (for read_committed,
 		// nothing decided), or the first batch did not fit.
 		limit := block.HighWaterMarkOffset
-		if level == sarama.ReadCommitted && req.Version >= 4 {
+		if scan.level == sarama.ReadCommitted && version >= 4 {
 			limit = block.LastStableOffset
 		}
 		if at >= limit {
@@ -227,29 +160,137 @@ func readableBelow(client sarama.Client, cfg *sarama.Config, topic string, id in
 	return false, nil
 }
 
+// probeFetch fetches up to size bytes of the partition from offset at, from its
+// leader, and returns the partition's block of the answer and the request's version.
+func probeFetch(client sarama.Client, cfg *sarama.Config, topic string, id int32, at int64, size int32) (*sarama.FetchResponseBlock, int16, error) {
+	leader, err := client.Leader(topic, id)
+	if err != nil {
+		return nil, 0, fmt.Errorf("finding the leader: %w", err)
+	}
+	req := probeFetchRequest(cfg.Version, cfg.Consumer.IsolationLevel)
+	req.AddBlock(topic, id, at, size, -1)
+	resp, err := leader.Fetch(req)
+	if err != nil {
+		_ = leader.Close()
+		return nil, 0, fmt.Errorf("fetching from offset %d: %w", at, err)
+	}
+	block := resp.GetBlock(topic, id)
+	if block == nil {
+		return nil, 0, fmt.Errorf("fetching from offset %d: %w", at, sarama.ErrIncompleteResponse)
+	}
+	if !errors.Is(block.Err, sarama.ErrNoError) {
+		if errors.Is(block.Err, sarama.ErrNotLeaderForPartition) || errors.Is(block.Err, sarama.ErrUnknownTopicOrPartition) {
+			_ = client.RefreshMetadata(topic)
+		}
+		return nil, 0, fmt.Errorf("fetching from offset %d: %w", at, block.Err)
+	}
+	return block, req.Version, nil
+}
+
+// batchScan reads fetched record batches for readableBelow, as a consumer at level
+// would be handed their records.
+type batchScan struct {
+	from, end int64
+	level     sarama.IsolationLevel
+	// aborted holds the producers whose aborted transaction the batches reached:
+	// their transactional batches are skipped until their marker.
+	aborted map[int64]bool
+}
+
+// block reports whether block, fetched from offset at, holds a record to read from
+// from up to end, and the offset after its last whole batch (at when it has none).
+func (s *batchScan) block(block *sarama.FetchResponseBlock, at int64) (found bool, next int64) {
+	// The aborted transactions that overlap what the broker sent, in offset order:
+	// each counts from its first offset on.
+	txns := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
+	sort.Slice(txns, func(i, j int) bool { return txns[i].FirstOffset < txns[j].FirstOffset })
+	next = at
+	for _, records := range block.RecordsSet {
+		if b := records.RecordBatch; b != nil {
+			if b.PartialTrailingRecord {
+				break
+			}
+			for len(txns) > 0 && txns[0].FirstOffset <= b.LastOffset() {
+				s.aborted[txns[0].ProducerID] = true
+				txns = txns[1:]
+			}
+			if s.recordBatch(b) {
+				return true, next
+			}
+			next = max(next, b.LastOffset()+1)
+			continue
+		}
+		if set := records.MsgSet; set != nil {
+			found, after := s.messageSet(set)
+			if found {
+				return true, next
+			}
+			next = max(next, after)
+		}
+	}
+	return false, next
+}
+
+// recordBatch reports whether b has a record to read in [from, end).
+func (s *batchScan) recordBatch(b *sarama.RecordBatch) bool {
+	switch {
+	case b.Control:
+		// A producer's marker ends its transaction, aborted or not.
+		delete(s.aborted, b.ProducerID)
+		return false
+	case s.level == sarama.ReadCommitted && b.IsTransactional && s.aborted[b.ProducerID]:
+		return false
+	}
+	for _, r := range b.Records {
+		if o := b.FirstOffset + r.OffsetDelta; o >= s.from && o < s.end {
+			return true
+		}
+	}
+	return false
+}
+
+// messageSet reports whether set, of the message formats before Kafka 0.11, which
+// know no transactions, has a message in [from, end), and the offset after its last.
+// Offsets are as sarama's consumer reckons them.
+func (s *batchScan) messageSet(set *sarama.MessageSet) (found bool, next int64) {
+	for _, mb := range set.Messages {
+		if mb.Msg == nil {
+			continue
+		}
+		inner := mb.Messages()
+		for _, m := range inner {
+			o := m.Offset
+			if m.Msg != nil && m.Msg.Version >= 1 {
+				o += mb.Offset - inner[len(inner)-1].Offset
+			}
+			if o >= s.from && o < s.end {
+				return true, next
+			}
+		}
+		next = max(next, mb.Offset+1)
+	}
+	return false, next
+}
+
+// fetchVersions are the Fetch versions sarama's consumer sends to brokers of a Kafka
+// version and newer, newest first.
+var fetchVersions = []struct {
+	kafka sarama.KafkaVersion
+	fetch int16
+}{
+	{sarama.V2_3_0_0, 11}, {sarama.V2_1_0_0, 10}, {sarama.V2_0_0_0, 8}, {sarama.V1_1_0_0, 7},
+	{sarama.V1_0_0_0, 6}, {sarama.V0_11_0_0, 5}, {sarama.V0_10_1_0, 3}, {sarama.V0_10_0_0, 2}, {sarama.V0_9_0_0, 1},
+}
+
 // probeFetchRequest is a fetch that answers at once, at the version sarama's consumer
 // would send to brokers of version v.
 func probeFetchRequest(v sarama.KafkaVersion, level sarama.IsolationLevel) *sarama.FetchRequest {
 	req := &sarama.FetchRequest{MaxWaitTime: 0, MinBytes: 0}
-	switch {
-	case v.IsAtLeast(sarama.V2_3_0_0):
-		req.Version = 11
-	case v.IsAtLeast(sarama.V2_1_0_0):
-		req.Version = 10
-	case v.IsAtLeast(sarama.V2_0_0_0):
-		req.Version = 8
-	case v.IsAtLeast(sarama.V1_1_0_0):
-		req.Version = 7
-	case v.IsAtLeast(sarama.V1_0_0_0):
-		req.Version = 6
-	case v.IsAtLeast(sarama.V0_11_0_0):
-		req.Version = 5
-	case v.IsAtLeast(sarama.V0_10_1_0):
-		req.Version = 3
-	case v.IsAtLeast(sarama.V0_10_0_0):
-		req.Version = 2
-	case v.IsAtLeast(sarama.V0_9_0_0):
-		req.Version = 1
+	for _, fv := range fetchVersions {
+		if v.IsAtLeast(fv.kafka) {
+			req.Version = fv.fetch
+			break
+		}
 	}
 	if req.Version >= 3 {
 		req.MaxBytes = probeFetchMax

@@ -86,16 +86,10 @@ func (k *KafkaConsumer) markIdle(ctx context.Context) {
 		m.every = k.idleInterval
 	}
 	defer m.close()
-	ticker := time.NewTicker(m.every)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			m.look(ctx)
-		}
-	}
+	every(ctx, m.every, func(time.Time) bool {
+		m.look(ctx)
+		return true
+	})
 }
 
 func (m *idleMarker) close() {

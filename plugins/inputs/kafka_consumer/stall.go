@@ -61,21 +61,15 @@ func (w *stallWatch) watch(ctx context.Context, endSession func()) (wait func())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		ticker := time.NewTicker(stallCheckInterval(w.timeout))
-		defer ticker.Stop()
 		clocks := make(map[*partition]stallClock)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-ticker.C:
-				if found := w.check(ctx, clocks, now); len(found) > 0 {
-					w.report(found)
-					endSession()
-					return
-				}
+		every(ctx, stallCheckInterval(w.timeout), func(now time.Time) bool {
+			if found := w.check(ctx, clocks, now); len(found) > 0 {
+				w.report(found)
+				endSession()
+				return false
 			}
-		}
+			return true
+		})
 	}()
 	return func() { <-done }
 }

@@ -259,33 +259,37 @@ func (k *KafkaConsumer) refreshTopics() error {
 }
 
 func (k *KafkaConsumer) watchTopics(ctx context.Context) {
-	ticker := time.NewTicker(time.Duration(k.TopicRefreshInterval))
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if err := k.refreshTopics(); err != nil {
-				k.acc.AddError(fmt.Errorf("refreshing topics: %w", k.explainConnect(err)))
-			}
+	every(ctx, time.Duration(k.TopicRefreshInterval), func(time.Time) bool {
+		if err := k.refreshTopics(); err != nil {
+			k.acc.AddError(fmt.Errorf("refreshing topics: %w", k.explainConnect(err)))
 		}
-	}
+		return true
+	})
 }
 
 func (k *KafkaConsumer) reportStats(ctx context.Context) {
-	ticker := time.NewTicker(time.Duration(k.StatsInterval))
-	defer ticker.Stop()
 	ends := &stableEnds{k: k}
 	defer ends.close()
+	every(ctx, time.Duration(k.StatsInterval), func(now time.Time) bool {
+		k.writeStats(now, ends.endOf(k.stats.held()))
+		if n := k.poisonLog.takeSuppressed(); n > 0 {
+			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", n)
+		}
+		return true
+	})
+}
+
+// every calls f each interval until ctx ends or f returns false.
+func every(ctx context.Context, interval time.Duration, f func(now time.Time) bool) {
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			k.writeStats(now, ends.endOf(k.stats.held()))
-			if n := k.poisonLog.takeSuppressed(); n > 0 {
-				k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", n)
+			if !f(now) {
+				return
 			}
 		}
 	}

@@ -167,19 +167,10 @@ func (s *partitionSample) read(ctx context.Context) {
 // fetch returns the next message; done says that nothing is left to read before the
 // end, though offsets remain.
 func (s *partitionSample) fetch(ctx context.Context) (m *sarama.ConsumerMessage, done bool, err error) {
-	select {
-	case m = <-s.pc.Messages():
-		return m, false, nil
-	case perr := <-s.pc.Errors():
-		return nil, false, perr
-	case <-ctx.Done():
-		return nil, false, ctx.Err()
-	default:
-	}
 	// Nothing fetched waits. The last offsets before the end can hold nothing to read
 	// (transaction markers, aborted records with read_committed): unless a record is
 	// left below the end, the partition is done.
-	if !s.noProbe {
+	if !s.noProbe && len(s.pc.Messages()) == 0 && len(s.pc.Errors()) == 0 && ctx.Err() == nil {
 		more, err := readableBelow(s.client, s.cfg, s.tp.topic, s.tp.id, s.next, s.end)
 		if err != nil {
 			s.k.Log.Warnf("topic %q partition %d: telling whether offsets %d to %d hold records: %v; "+
