@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -130,19 +129,5 @@ func splitBatches(ctx context.Context, r io.Reader, out chan<- []byte) error {
 
 // write posts one batch of line protocol and wants 200 back.
 func (s *sink) write(ctx context.Context, client *http.Client, endpoint string, batch []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(batch))
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(s.user, s.password)
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("writing to the sink: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("writing to the sink: HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(body)))
-	}
-	return nil
+	return s.post(ctx, client, endpoint, batch, false)
 }
