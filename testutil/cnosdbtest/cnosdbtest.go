@@ -181,6 +181,27 @@ func (tg *Target) Do(t testing.TB, method, path string, header http.Header, body
 	return resp
 }
 
+// OnlyVersion skips the test on a real CnosDB whose version does not start with
+// prefix: what the test checks is the behaviour of that version, which the dev server
+// emulates (Options.Mode), and another version behaves otherwise. The skip names both
+// versions, and the test summary lists it.
+func (tg *Target) OnlyVersion(t testing.TB, prefix, behaviour string) {
+	t.Helper()
+	if !tg.Real {
+		return
+	}
+	resp := tg.Do(t, http.MethodGet, "/api/v1/ping", nil, nil)
+	var ping struct {
+		Version string `json:"version"`
+	}
+	if err := json.Unmarshal([]byte(resp.Body), &ping); err != nil || ping.Version == "" {
+		t.Fatalf("cnosdbtest: the version of the CnosDB at CNOSDB_URL: HTTP %d %q: %v", resp.Status, resp.Body, err)
+	}
+	if !strings.HasPrefix(ping.Version, prefix) {
+		t.Skipf("%s is CnosDB %s's; the CnosDB at CNOSDB_URL is %s", behaviour, prefix, ping.Version)
+	}
+}
+
 func (tg *Target) do(method, path string, header http.Header, body []byte) (Response, error) {
 	if tg.Real {
 		req, err := http.NewRequest(method, tg.realURL.String()+path, bytes.NewReader(body))
