@@ -261,21 +261,33 @@ func TestKafkaVersionUnsetReadsKafka25(t *testing.T) {
 	require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
 }
 
-func TestKafkaVersionUnsetReadsKafka25OverSASLSSL(t *testing.T) {
-	b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: kafka25, SASLSCRAM: true})
-	topic := kafkatest.UniqueName(t, "untuned")
-	group := kafkatest.UniqueName(t, "g")
-	b.CreateTopic(t, topic, 2)
-	const n = 50
-	values := make([][]byte, n)
-	for i := range values {
-		values[i] = fmt.Appendf(nil, "m i=%di", i)
-	}
-	b.Produce(t, topic, values...)
+// TestKafkaVersionUnsetOverSASLSSL asks brokers of each release over TLS and before
+// authentication; the SASL handshake then follows the version they report. Kafka
+// 4.1.2 over SASL_SSL is TestSASLSCRAMOverTLS.
+func TestKafkaVersionUnsetOverSASLSSL(t *testing.T) {
+	for _, tc := range []struct {
+		release string
+		chosen  func(addr string) string
+		version sarama.KafkaVersion
+	}{
+		{kafka25, kafka25Chosen, sarama.V2_5_0_0},
+		{kafka3, func(addr string) string {
+			return "kafka_version unset: the broker at " + addr + " serves Kafka 3.1 or newer APIs"
+		}, sarama.V3_1_0_0},
+	} {
+		t.Run(tc.release, func(t *testing.T) {
+			b := kafkatest.Start(t, kafkatest.Options{KafkaVersion: tc.release, SASLSCRAM: true})
+			topic := kafkatest.UniqueName(t, "untuned")
+			group := kafkatest.UniqueName(t, "g")
+			b.CreateTopic(t, topic, 2)
+			const n = 50
+			values := make([][]byte, n)
+			for i := range values {
+				values[i] = fmt.Appendf(nil, "m i=%di", i)
+			}
+			b.Produce(t, topic, values...)
 
-	// The brokers are asked over TLS and before authentication; the SASL
-	// handshake then follows the version they report.
-	conf := fmt.Sprintf(`[[inputs.kafka_consumer]]
+			conf := fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
   topics = [%q]
   consumer_group = %q
@@ -288,14 +300,16 @@ func TestKafkaVersionUnsetReadsKafka25OverSASLSSL(t *testing.T) {
   stats_interval = "0s"
   ack = false
 `, b.SASLAddr(), topic, group, b.CAFile(), kafkatest.DefaultUser, kafkatest.DefaultPassword)
-	r, log := startLogged(t, conf)
-	waitFor(t, "all messages over SASL_SSL", func() bool { return len(r.out.metrics(t)) >= n })
-	r.k.Stop()
-	require.Len(t, countField(r.out.metrics(t), "i"), n)
-	require.Empty(t, r.acc.Errors)
-	require.Empty(t, logLines(log, testutil.LevelError))
-	require.Contains(t, strings.Join(logLines(log, testutil.LevelInfo), "\n"), kafka25Chosen(b.SASLAddr()))
-	require.Equal(t, sarama.V2_5_0_0, r.k.config.Version)
-	require.Equal(t, sarama.SASLHandshakeV1, r.k.config.Net.SASL.Version)
-	require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
+			r, log := startLogged(t, conf)
+			waitFor(t, "all messages over SASL_SSL", func() bool { return len(r.out.metrics(t)) >= n })
+			r.k.Stop()
+			require.Len(t, countField(r.out.metrics(t), "i"), n)
+			require.Empty(t, r.acc.Errors)
+			require.Empty(t, logLines(log, testutil.LevelError))
+			require.Contains(t, strings.Join(logLines(log, testutil.LevelInfo), "\n"), tc.chosen(b.SASLAddr()))
+			require.Equal(t, tc.version, r.k.config.Version)
+			require.Equal(t, sarama.SASLHandshakeV1, r.k.config.Net.SASL.Version)
+			require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
+		})
+	}
 }
