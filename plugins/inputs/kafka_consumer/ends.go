@@ -21,13 +21,51 @@ import (
 // sends one ListOffsets request to each leader, all at once. A partition the
 // brokers gave no offset for is missing from ends, and err says why.
 func listEnds(client sarama.Client, level sarama.IsolationLevel, parts []topicPartition) (ends map[topicPartition]int64, err error) {
-	type request struct {
-		broker *sarama.Broker
-		req    *sarama.OffsetRequest
-		parts  []topicPartition
+	requests, errs := endsRequests(client, level, parts)
+	answers := make(chan endsAnswer, len(requests))
+	for _, r := range requests {
+		go func() {
+			resp, err := r.broker.GetAvailableOffsets(r.req)
+			if err != nil {
+				// As sarama's own GetOffset does: the next request connects anew.
+				_ = r.broker.Close()
+			}
+			answers <- endsAnswer{r: r, resp: resp, err: err}
+		}()
 	}
+	ends = make(map[topicPartition]int64, len(parts))
+	stale := false
+	for range requests {
+		a := <-answers
+		aerrs, astale := a.record(ends)
+		errs = append(errs, aerrs...)
+		stale = stale || astale
+	}
+	if stale {
+		if err := refreshMissing(client, parts, ends); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	// A broker that is gone fails each of its partitions alike: the first few say
+	// why, in one log line.
+	const most = 3
+	if len(errs) > most {
+		errs = append(errs[:most], fmt.Errorf("and %d more", len(errs)-most))
+	}
+	return ends, errors.Join(errs...)
+}
+
+// endsRequest is the ListOffsets request of listEnds to one leader.
+type endsRequest struct {
+	broker *sarama.Broker
+	req    *sarama.OffsetRequest
+	parts  []topicPartition
+}
+
+// endsRequests groups parts by leader, one request each.
+func endsRequests(client sarama.Client, level sarama.IsolationLevel, parts []topicPartition) (map[int32]*endsRequest, []error) {
 	var errs []error
-	requests := make(map[int32]*request)
+	requests := make(map[int32]*endsRequest)
 	for _, tp := range parts {
 		leader, err := client.Leader(tp.topic, tp.id)
 		if err != nil {
@@ -38,77 +76,64 @@ func listEnds(client sarama.Client, level sarama.IsolationLevel, parts []topicPa
 		if !ok {
 			req := sarama.NewOffsetRequest(client.Config().Version)
 			req.IsolationLevel = level
-			r = &request{broker: leader, req: req}
+			r = &endsRequest{broker: leader, req: req}
 			requests[leader.ID()] = r
 		}
 		r.req.AddBlock(tp.topic, tp.id, sarama.OffsetNewest, 1)
 		r.parts = append(r.parts, tp)
 	}
+	return requests, errs
+}
 
-	type answer struct {
-		r    *request
-		resp *sarama.OffsetResponse
-		err  error
+// endsAnswer is a leader's answer to an endsRequest.
+type endsAnswer struct {
+	r    *endsRequest
+	resp *sarama.OffsetResponse
+	err  error
+}
+
+// record puts the ends the answer gives into ends; stale says that the metadata is
+// likely out of date (the broker failed, or a leader moved).
+func (a endsAnswer) record(ends map[topicPartition]int64) (errs []error, stale bool) {
+	if a.err != nil {
+		return []error{fmt.Errorf("listing offsets on broker %d (%s) for %d partitions: %w",
+			a.r.broker.ID(), a.r.broker.Addr(), len(a.r.parts), a.err)}, true
 	}
-	answers := make(chan answer, len(requests))
-	for _, r := range requests {
-		go func() {
-			resp, err := r.broker.GetAvailableOffsets(r.req)
-			if err != nil {
-				// As sarama's own GetOffset does: the next request connects anew.
-				_ = r.broker.Close()
-			}
-			answers <- answer{r: r, resp: resp, err: err}
-		}()
-	}
-	ends = make(map[topicPartition]int64, len(parts))
-	stale := false
-	for range requests {
-		a := <-answers
-		if a.err != nil {
-			errs = append(errs, fmt.Errorf("listing offsets on broker %d (%s) for %d partitions: %w",
-				a.r.broker.ID(), a.r.broker.Addr(), len(a.r.parts), a.err))
+	for _, tp := range a.r.parts {
+		block := a.resp.GetBlock(tp.topic, tp.id)
+		switch {
+		case block == nil:
+			errs = append(errs, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, sarama.ErrIncompleteResponse))
+		case !errors.Is(block.Err, sarama.ErrNoError):
+			// Most likely the leader moved: ask for the metadata anew.
 			stale = true
-			continue
-		}
-		for _, tp := range a.r.parts {
-			block := a.resp.GetBlock(tp.topic, tp.id)
-			switch {
-			case block == nil:
-				errs = append(errs, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, sarama.ErrIncompleteResponse))
-			case !errors.Is(block.Err, sarama.ErrNoError):
-				// Most likely the leader moved: ask for the metadata anew.
-				stale = true
-				errs = append(errs, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, block.Err))
-			case len(block.Offsets) != 1:
-				errs = append(errs, fmt.Errorf("topic %q partition %d: %d offsets in the answer, not 1", tp.topic, tp.id, len(block.Offsets)))
-			default:
-				ends[tp] = block.Offsets[0]
-			}
+			errs = append(errs, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, block.Err))
+		case len(block.Offsets) != 1:
+			errs = append(errs, fmt.Errorf("topic %q partition %d: %d offsets in the answer, not 1", tp.topic, tp.id, len(block.Offsets)))
+		default:
+			ends[tp] = block.Offsets[0]
 		}
 	}
-	if stale {
-		topics := make(map[string]bool)
-		for _, tp := range parts {
-			if _, ok := ends[tp]; !ok {
-				topics[tp.topic] = true
-			}
-		}
-		list := make([]string, 0, len(topics))
-		for t := range topics {
-			list = append(list, t)
-		}
-		if err := client.RefreshMetadata(list...); err != nil {
-			errs = append(errs, fmt.Errorf("refreshing metadata: %w", err))
+	return errs, stale
+}
+
+// refreshMissing refreshes the metadata of the topics of parts that have no end, so
+// that the next listEnds asks their leaders as they are now.
+func refreshMissing(client sarama.Client, parts []topicPartition, ends map[topicPartition]int64) error {
+	topics := make(map[string]bool)
+	for _, tp := range parts {
+		if _, ok := ends[tp]; !ok {
+			topics[tp.topic] = true
 		}
 	}
-	// A broker that is gone fails each of its partitions alike: the first few say
-	// why, in one log line.
-	const most = 3
-	if len(errs) > most {
-		errs = append(errs[:most], fmt.Errorf("and %d more", len(errs)-most))
+	list := make([]string, 0, len(topics))
+	for t := range topics {
+		list = append(list, t)
 	}
-	return ends, errors.Join(errs...)
+	if err := client.RefreshMetadata(list...); err != nil {
+		return fmt.Errorf("refreshing metadata: %w", err)
+	}
+	return nil
 }
 
 // Bytes a probe (readableBelow) asks for in its first fetch, and at most in later
