@@ -65,8 +65,22 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 		ts = d.lineOpts.timeless
 	}
 	lp := appendEscaped(d.lp, name, nameEscapes)
+	lp = d.appendTags(lp)
+	lp = append(lp, ' ')
+	lp, fields := d.appendFields(lp)
+	if fields == 0 {
+		return false
+	}
+	lp = append(lp, ' ')
+	lp = strconv.AppendInt(lp, ts.UnixNano(), 10)
+	d.lp = append(lp, '\n')
+	d.nlines++
+	return true
+}
 
-	// Tags in the order of their keys, as a metric keeps them.
+// appendTags appends the tags, in the order of their keys as a metric keeps them,
+// merged with the tags decode adds, which are sorted too.
+func (d *jsonFast) appendTags(lp []byte) []byte {
 	d.tagIdx = d.tagIdx[:0]
 	for i := range d.entries {
 		if e := &d.entries[i]; e.isValue() && !e.dropped && d.infos[i].tag {
@@ -76,7 +90,6 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 			}
 		}
 	}
-	// Merged with the tags decode adds, which are sorted too.
 	extra := d.lineOpts.tags
 	for _, i := range d.tagIdx {
 		key := d.infos[i].name
@@ -102,8 +115,11 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 	for _, tag := range extra {
 		lp = appendTag(lp, tag.key, tag.value)
 	}
+	return lp
+}
 
-	lp = append(lp, ' ')
+// appendFields appends the fields line protocol can carry and says how many.
+func (d *jsonFast) appendFields(lp []byte) ([]byte, int) {
 	fields := 0
 	for i := range d.entries {
 		e := &d.entries[i]
@@ -139,14 +155,7 @@ func (d *jsonFast) appendLine(now time.Time) bool {
 		}
 		fields++
 	}
-	if fields == 0 {
-		return false
-	}
-	lp = append(lp, ' ')
-	lp = strconv.AppendInt(lp, ts.UnixNano(), 10)
-	d.lp = append(lp, '\n')
-	d.nlines++
-	return true
+	return lp, fields
 }
 
 // appendTag appends ",key=value" as appendMetric writes a tag, or nothing where

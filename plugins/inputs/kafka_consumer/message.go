@@ -114,14 +114,7 @@ func (d *decoder) appendLines(dst []byte, msg *sarama.ConsumerMessage) ([]byte, 
 		timeless, setTimeless = recordTime(msg)
 	}
 	if d.direct {
-		o := lineOptions{tags: d.lineTags(msg), timeless: timeless, setTimeless: setTimeless}
-		switch k.TimestampSource {
-		case "inner":
-			o.time, o.setTime = msg.Timestamp, true
-		case "outer":
-			o.time, o.setTime = msg.BlockTimestamp, true
-		}
-		if out, n, ok := d.fast.appendLines(dst, msg.Value, o); ok {
+		if out, n, ok := d.appendDirect(dst, msg, timeless, setTimeless); ok {
 			if n == 0 {
 				return d.noMetrics(dst, msg)
 			}
@@ -145,7 +138,27 @@ func (d *decoder) appendLines(dst []byte, msg *sarama.ConsumerMessage) ([]byte, 
 	if len(metrics) == 0 {
 		return d.noMetrics(dst, msg)
 	}
+	d.fromRecord(metrics, msg)
+	return d.appendKept(dst, metrics)
+}
 
+// appendDirect writes msg's lines without making metrics, when the fast JSON path
+// serves the message; ok is false when it does not.
+func (d *decoder) appendDirect(dst []byte, msg *sarama.ConsumerMessage, timeless time.Time, setTimeless bool) ([]byte, int, bool) {
+	o := lineOptions{tags: d.lineTags(msg), timeless: timeless, setTimeless: setTimeless}
+	switch d.k.TimestampSource {
+	case "inner":
+		o.time, o.setTime = msg.Timestamp, true
+	case "outer":
+		o.time, o.setTime = msg.BlockTimestamp, true
+	}
+	return d.fast.appendLines(dst, msg.Value, o)
+}
+
+// fromRecord gives metrics what the options take from their record: header tags
+// and name, the key and topic tags, and the record's time.
+func (d *decoder) fromRecord(metrics []telegraf.Metric, msg *sarama.ConsumerMessage) {
+	k := d.k
 	if len(k.headerTags) > 0 || k.MsgHeaderAsMetricName != "" {
 		for _, header := range msg.Headers {
 			key := string(header.Key)
@@ -186,8 +199,11 @@ func (d *decoder) appendLines(dst []byte, msg *sarama.ConsumerMessage) ([]byte, 
 			m.SetTime(msg.BlockTimestamp)
 		}
 	}
+}
 
-	kept := k.modifier.apply(metrics, k.Log)
+// appendKept writes the metrics the general options keep as line protocol.
+func (d *decoder) appendKept(dst []byte, metrics []telegraf.Metric) ([]byte, int, error) {
+	kept := d.k.modifier.apply(metrics, d.k.Log)
 	written := 0
 	for _, m := range kept {
 		var ok bool
@@ -196,8 +212,8 @@ func (d *decoder) appendLines(dst []byte, msg *sarama.ConsumerMessage) ([]byte, 
 		}
 	}
 	if written == 0 && len(kept) > 0 {
-		// Metrics the filters dropped are not a fault; metrics without a field
-		// line protocol can carry (all NaN, say) are.
+		// Metrics the filters dropped are not a fault; metrics without a field line
+		// protocol can carry (all NaN, say) are.
 		return dst, 0, fmt.Errorf("%w (no field line protocol can carry)", errNoMetrics)
 	}
 	return dst, written, nil
