@@ -93,19 +93,27 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-
 	if *test {
-		ctx, cancel := context.WithTimeout(ctx, testTimeout)
-		defer cancel()
-		n, err := plugin.Sample(ctx, *testMessages)
-		if err != nil {
-			log.Error(err)
-			return 1
-		}
-		log.Debugf("read %d messages", n)
-		return 0
+		return sample(ctx, plugin, *testMessages, log)
 	}
+	return consume(ctx, plugin, log)
+}
 
+// sample is -test: it prints the metrics of up to n messages and commits nothing.
+func sample(ctx context.Context, plugin *kafka_consumer.KafkaConsumer, n int, log telegraf.Logger) int {
+	ctx, cancel := context.WithTimeout(ctx, testTimeout)
+	defer cancel()
+	read, err := plugin.Sample(ctx, n)
+	if err != nil {
+		log.Error(err)
+		return 1
+	}
+	log.Debugf("read %d messages", read)
+	return 0
+}
+
+// consume runs the plugin until a signal or a failure it cannot go on from.
+func consume(ctx context.Context, plugin *kafka_consumer.KafkaConsumer, log telegraf.Logger) int {
 	acc := agent.NewAccumulator(errorMaker{log}, nil)
 	if err := plugin.Start(acc); err != nil {
 		log.Error(err)
