@@ -132,7 +132,8 @@ func (p *partition) lag(end int64) (int64, bool) {
 	if p.claim == nil {
 		return 0, false
 	}
-	mark := p.offsets.Mark()
+	// The stats goroutine calls this while the claim's may start the tracker anew.
+	mark := p.tracker().Mark()
 	if mark < 0 {
 		mark = p.claim.InitialOffset()
 	}
@@ -155,7 +156,7 @@ func (p *partition) lagSeconds(now time.Time, end int64) (float64, bool) {
 	if p.claim == nil {
 		return 0, false
 	}
-	tracker := p.offsets
+	tracker := p.tracker()
 	if tracker.Last() < 0 {
 		return 0, false
 	}
