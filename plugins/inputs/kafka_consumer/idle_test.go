@@ -199,13 +199,7 @@ func TestIdlePartitionIsCommittedToItsEnd(t *testing.T) {
 			return map[int64]int{1: 1, 2: 1}, map[int64]int{1: 1, 2: 1}
 		}},
 		{"aborted transaction last", func(t *testing.T, topic string) (map[int64]int, map[int64]int) {
-			x := newTxProducer(t, b, topic)
-			x.commit("tx i=1i")
-			waitOffsets(t, b, topic, 2)
-			producePlain(t, b, topic, time.Time{}, "tx i=2i")
-			x.abort("tx i=3i", "tx i=4i")
-			waitOffsets(t, b, topic, 6)
-			return map[int64]int{1: 1, 2: 1, 3: 1, 4: 1}, map[int64]int{1: 1, 2: 1}
+			return produceAbortedLast(t, b, topic)
 		}},
 		// With read_committed nothing is read at all: the group starts at the oldest
 		// offset with nothing marked.

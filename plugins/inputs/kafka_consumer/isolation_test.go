@@ -218,13 +218,7 @@ func TestSampleStopsAtTheEndOfTransactions(t *testing.T) {
 			return map[int64]int{1: 1, 2: 1, 3: 1, 4: 1, 5: 1}, map[int64]int{2: 1, 3: 1, 4: 1, 5: 1}
 		}},
 		{"aborted transaction last", func(t *testing.T, topic string) (map[int64]int, map[int64]int) {
-			x := newTxProducer(t, b, topic)
-			x.commit("tx i=1i")
-			waitOffsets(t, b, topic, 2)
-			producePlain(t, b, topic, time.Time{}, "tx i=2i")
-			x.abort("tx i=3i", "tx i=4i")
-			waitOffsets(t, b, topic, 6)
-			return map[int64]int{1: 1, 2: 1, 3: 1, 4: 1}, map[int64]int{1: 1, 2: 1}
+			return produceAbortedLast(t, b, topic)
 		}},
 		{"open transaction", func(t *testing.T, topic string) (map[int64]int, map[int64]int) {
 			x, y := newTxProducer(t, b, topic), newTxProducer(t, b, topic)
@@ -371,4 +365,18 @@ func TestStatsLagWithoutTheLastStableOffset(t *testing.T) {
 	k.config.Consumer.IsolationLevel = sarama.ReadUncommitted
 	require.Equal(t, int64(5), ends.endOf([]*partition{p})(p))
 	require.Len(t, log.Warnings(), 1)
+}
+
+// produceAbortedLast writes a committed transaction, a plain record and an aborted
+// transaction, in that order, and returns the values of i read at each level:
+// read_uncommitted, then read_committed.
+func produceAbortedLast(t *testing.T, b *kafkatest.Broker, topic string) (uncommitted, committed map[int64]int) {
+	t.Helper()
+	x := newTxProducer(t, b, topic)
+	x.commit("tx i=1i")
+	waitOffsets(t, b, topic, 2)
+	producePlain(t, b, topic, time.Time{}, "tx i=2i")
+	x.abort("tx i=3i", "tx i=4i")
+	waitOffsets(t, b, topic, 6)
+	return map[int64]int{1: 1, 2: 1, 3: 1, 4: 1}, map[int64]int{1: 1, 2: 1}
 }

@@ -135,11 +135,7 @@ func TestKafkaVersionUnsetReadsKafka4(t *testing.T) {
 	group := kafkatest.UniqueName(t, "g")
 	b.CreateTopic(t, topic, 3)
 	const n = 200
-	values := make([][]byte, n)
-	for i := range values {
-		values[i] = fmt.Appendf(nil, "m i=%di", i)
-	}
-	b.Produce(t, topic, values...)
+	produceNumbered(t, b, topic, n)
 
 	r, log := startLogged(t, versionTable(b, topic, group, ""))
 	waitFor(t, "all messages", func() bool { return len(r.out.metrics(t)) >= n })
@@ -200,11 +196,7 @@ func TestKafkaVersionUnsetReadsKafka3(t *testing.T) {
 	group := kafkatest.UniqueName(t, "g")
 	b.CreateTopic(t, topic, 2)
 	const n = 100
-	values := make([][]byte, n)
-	for i := range values {
-		values[i] = fmt.Appendf(nil, "m i=%di", i)
-	}
-	b.Produce(t, topic, values...)
+	produceNumbered(t, b, topic, n)
 
 	answers, err := askBrokers([]string{b.Addr()}, sarama.NewConfig(), probeTimeout)
 	require.NoError(t, err)
@@ -239,11 +231,7 @@ func TestKafkaVersionUnsetReadsKafka25(t *testing.T) {
 	group := kafkatest.UniqueName(t, "g")
 	b.CreateTopic(t, topic, 2)
 	const n = 100
-	values := make([][]byte, n)
-	for i := range values {
-		values[i] = fmt.Appendf(nil, "m i=%di", i)
-	}
-	b.Produce(t, topic, values...)
+	produceNumbered(t, b, topic, n)
 
 	answers, err := askBrokers([]string{b.Addr()}, sarama.NewConfig(), probeTimeout)
 	require.NoError(t, err)
@@ -281,11 +269,7 @@ func TestKafkaVersionUnsetOverSASLSSL(t *testing.T) {
 			group := kafkatest.UniqueName(t, "g")
 			b.CreateTopic(t, topic, 2)
 			const n = 50
-			values := make([][]byte, n)
-			for i := range values {
-				values[i] = fmt.Appendf(nil, "m i=%di", i)
-			}
-			b.Produce(t, topic, values...)
+			produceNumbered(t, b, topic, n)
 
 			conf := fmt.Sprintf(`[[inputs.kafka_consumer]]
   brokers = [%q]
@@ -312,4 +296,14 @@ func TestKafkaVersionUnsetOverSASLSSL(t *testing.T) {
 			require.Equal(t, nonEmpty(b.HighWatermarks(t, topic)), b.CommittedOffsets(t, group, topic))
 		})
 	}
+}
+
+// produceNumbered writes n metrics "m i=<i>i" to topic, i from 0.
+func produceNumbered(t *testing.T, b *kafkatest.Broker, topic string, n int) {
+	t.Helper()
+	values := make([][]byte, n)
+	for i := range values {
+		values[i] = fmt.Appendf(nil, "m i=%di", i)
+	}
+	b.Produce(t, topic, values...)
 }
