@@ -50,7 +50,13 @@ func run() int {
 		c.log.Error(err)
 		return 1
 	}
-	return c.serve()
+	defer c.plugin.Close()
+	stream, err := cnosdb.NewStream(c.plugin)
+	if err != nil {
+		c.log.Error(err)
+		return 1
+	}
+	return c.serve(stream)
 }
 
 // command is one run of telegraf-cnosdb.
@@ -102,7 +108,7 @@ func (c *command) configure(args []string) (code int, ok bool) {
 
 // serve writes what stdin brings until it ends or a signal comes, and says how the
 // stop went.
-func (c *command) serve() int {
+func (c *command) serve(stream *cnosdb.Stream) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	// One channel for all signals, so that a second one coming at once is not missed.
@@ -111,26 +117,24 @@ func (c *command) serve() int {
 	defer signal.Stop(signals)
 	inputEnded := make(chan struct{})
 	drained := make(chan struct{})
-	stopped := c.watchStop(signals, stop, inputEnded, drained)
+	stopped := c.watchStop(stream, signals, stop, inputEnded, drained)
 
-	cfg := c.plugin.StdinConfig(c.log)
+	cfg := stream.Config()
 	cfg.InputEnded = func() { close(inputEnded) }
 	// Reading after a signal must end before the stop gives up, so that the log of
 	// what is given up counts every line read.
 	cfg.ShutdownGrace = min(cfg.ShutdownGrace, c.shutdownTimeout/2)
-	err := execdout.Run(ctx, os.Stdin, c.plugin, cfg)
-	if cerr := c.plugin.Close(); cerr != nil && err == nil {
-		err = cerr
-	}
+	err := execdout.Run(ctx, os.Stdin, stream, cfg)
+	stream.Close()
 	close(drained)
 	<-stopped
 	c.plugin.LogTotals()
-	c.plugin.LogAbandoned()
+	stream.LogAbandoned()
 	if err != nil {
 		c.log.Errorf("reading stdin: %v", err)
 		return 1
 	}
-	if lines, safe := c.plugin.Abandoned(); lines > 0 && !safe {
+	if lines, safe := stream.Abandoned(); lines > 0 && !safe {
 		return 1
 	}
 	return 0
@@ -144,7 +148,7 @@ func (c *command) serve() int {
 // spool, what was read is on disk already: a signal stops writing at once, and the
 // rest is written at the next start. The returned channel is closed once the stop is
 // over, or at once when everything was written (drained) first.
-func (c *command) watchStop(signals <-chan os.Signal, stop func(), inputEnded, drained <-chan struct{}) <-chan struct{} {
+func (c *command) watchStop(stream *cnosdb.Stream, signals <-chan os.Signal, stop func(), inputEnded, drained <-chan struct{}) <-chan struct{} {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -168,7 +172,7 @@ func (c *command) watchStop(signals <-chan os.Signal, stop func(), inputEnded, d
 			case <-drained:
 			}
 		}()
-		c.plugin.Stopping(cause, c.shutdownTimeout, again, drained)
+		stream.Stopping(cause, c.shutdownTimeout, again, drained)
 	}()
 	return stopped
 }

@@ -311,7 +311,9 @@ func TestMarkersAreConfirmedOnlyOnceWritten(t *testing.T) {
 			in.WriteString(l.marker(150, false))
 		}
 	}
-	feed(t, c, strings.NewReader(in.String()))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(in.String()))
+	s.Close()
 	c.Close()
 	require.Equal(t, 600, target.Count(t, db, "sensor"))
 	require.NotContains(t, target.SQL(t, db, "SHOW TABLES"), ackproto.Measurement, "a marker reached CnosDB")
@@ -340,14 +342,15 @@ func TestAWaitingMarkerFlushesAtOnce(t *testing.T) {
 	c, _ := startPlugin(t, target, db, func(c *CnosDB) {
 		c.FlushInterval = config.Duration(time.Hour)
 	})
-	cfg := c.StdinConfig(c.Log)
+	s := openStream(t, c)
+	cfg := s.Config()
 	cfg.IdleFlush = 0
 	l := newFakeInput(t)
 	pr, pw := io.Pipe()
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
-		feedWith(t, c, pr, cfg)
+		feedWith(t, s, pr, cfg)
 	}()
 	_, err := io.WriteString(pw, l.hello()+sensorLines(150, "sensor")+l.marker(150, true))
 	require.NoError(t, err)
@@ -356,6 +359,7 @@ func TestAWaitingMarkerFlushesAtOnce(t *testing.T) {
 	require.Equal(t, 150, target.Count(t, db, "sensor"))
 	require.NoError(t, pw.Close())
 	<-fed
+	s.Close()
 	c.Close()
 }
 
@@ -370,9 +374,10 @@ func TestAnIdleStreamIsFlushed(t *testing.T) {
 	l := newFakeInput(t)
 	pr, pw := io.Pipe()
 	fed := make(chan struct{})
+	s := openStream(t, c)
 	go func() {
 		defer close(fed)
-		feed(t, c, pr)
+		feed(t, s, pr)
 	}()
 	_, err := io.WriteString(pw, l.hello()+sensorLines(150, "sensor")+l.marker(150, false))
 	require.NoError(t, err)
@@ -381,6 +386,7 @@ func TestAnIdleStreamIsFlushed(t *testing.T) {
 	require.Equal(t, 150, target.Count(t, db, "sensor"))
 	require.NoError(t, pw.Close())
 	<-fed
+	s.Close()
 	c.Close()
 }
 
@@ -393,7 +399,8 @@ func TestMarkersDoNotCutRequests(t *testing.T) {
 		c.MetricBatchSize = 1000
 		c.FlushInterval = config.Duration(time.Hour)
 	})
-	cfg := c.StdinConfig(c.Log)
+	s := openStream(t, c)
+	cfg := s.Config()
 	cfg.IdleFlush = 0 // a pause of this machine must not look like an idle stream
 	l := newFakeInput(t)
 	lines := strings.Split(strings.TrimSuffix(sensorLines(3000, "sensor"), "\n"), "\n")
@@ -406,7 +413,8 @@ func TestMarkersDoNotCutRequests(t *testing.T) {
 		}
 	}
 	before := target.Faults().Requests("/api/v1/write")
-	feedWith(t, c, strings.NewReader(in.String()), cfg)
+	feedWith(t, s, strings.NewReader(in.String()), cfg)
+	s.Close()
 	c.Close()
 	require.Equal(t, 3000, target.Count(t, db, "sensor"))
 	require.Equal(t, int64(3), target.Faults().Requests("/api/v1/write")-before, "3,000 lines in batches of 1,000")
@@ -431,7 +439,9 @@ func TestEveryEntryCountsOnce(t *testing.T) {
 		`log,level=info v=10i 4`,
 	}
 	in := l.hello() + strings.Join(entries, "\n") + "\n" + l.marker(int64(len(entries)), true)
-	feed(t, c, strings.NewReader(in))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(in))
+	s.Close()
 	c.Close()
 	require.Eventually(t, func() bool { return len(l.messages()) == 4 }, 10*time.Second, 5*time.Millisecond)
 	require.Equal(t, []string{"received 1", "done 1", "received 2", "done 2"}, l.messages())

@@ -92,26 +92,31 @@ func benchmarkWritePath(b *testing.B, line []byte, encoding string, spool bool) 
 	if err := c.Connect(); err != nil {
 		b.Fatal(err)
 	}
+	s, err := NewStream(c)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.SetBytes(int64(len(line)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := c.Add(line, int64(i)); err != nil {
+		if err := s.Add(line, int64(i)); err != nil {
 			b.Fatal(err)
 		}
-		if n, _ := c.Pending(); n == c.MetricBatchSize {
-			c.Flush()
+		if n, _ := s.Pending(); n == c.MetricBatchSize {
+			s.Flush()
 		}
 	}
-	if n, _ := c.Pending(); n > 0 {
-		c.Flush()
+	if n, _ := s.Pending(); n > 0 {
+		s.Flush()
 	}
-	c.Drain()
+	s.Drain()
 	b.StopTimer()
 	reportPerLine(b, b.N)
 	if got := c.stats.written.Load(); got != int64(b.N) {
 		b.Fatalf("wrote %d lines of %d", got, b.N)
 	}
+	s.Close()
 	_ = c.Close()
 }
 
@@ -140,6 +145,10 @@ func BenchmarkIntoCostModel(b *testing.B) {
 				if err := c.Connect(); err != nil {
 					b.Fatal(err)
 				}
+				s, err := NewStream(c)
+				if err != nil {
+					b.Fatal(err)
+				}
 				// A time per line: lines of one row would be written in order, one
 				// request at a time.
 				line := benchLines["sensor"][:bytes.LastIndexByte(benchLines["sensor"], ' ')+1]
@@ -147,16 +156,17 @@ func BenchmarkIntoCostModel(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					entry = strconv.AppendInt(append(entry[:0], line...), 1690510331000000000+int64(i), 10)
-					if err := c.Add(entry, int64(i)); err != nil {
+					if err := s.Add(entry, int64(i)); err != nil {
 						b.Fatal(err)
 					}
-					if n, _ := c.Pending(); n == c.MetricBatchSize {
-						c.Flush()
+					if n, _ := s.Pending(); n == c.MetricBatchSize {
+						s.Flush()
 					}
 				}
-				c.Flush()
-				c.Drain()
+				s.Flush()
+				s.Drain()
 				b.StopTimer()
+				s.Close()
 				_ = c.Close()
 				reportPerLine(b, int(dev.Stats().LinesAccepted))
 			})

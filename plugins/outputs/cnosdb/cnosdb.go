@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/influxdata/telegraf"
@@ -18,13 +17,15 @@ import (
 	"github.com/influxdata/telegraf/plugins/outputs"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
-	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/execdout"
 )
 
 //go:embed sample.conf
 var sampleConfig string
 
-// CnosDB writes metrics to CnosDB's HTTP API.
+// CnosDB writes metrics to CnosDB's HTTP API: it holds the configuration and the
+// writer that takes a batch to CnosDB's nodes, retrying and isolating rejected lines
+// until every line has a final result. Telegraf hands it metrics through Write; run as
+// telegraf-cnosdb, a Stream hands it the line protocol read from stdin.
 type CnosDB struct {
 	URLs                 []string        `toml:"urls"`
 	Tenant               string          `toml:"tenant"`
@@ -52,78 +53,18 @@ type CnosDB struct {
 
 	Log telegraf.Logger `toml:"-"`
 
-	// OnResult, when set, is called with the result of every batch, in order.
-	OnResult func(Result) `toml:"-"`
+	// onResult, when set, is called with the result of every batch, in order: tests
+	// see through it what each write did.
+	onResult func(Result)
 
 	enc    encoder
 	writer *writer
 	stats  stats
-	spool  *spool // nil without spool_dir
-	acks   *acks  // answers the Kafka input's markers on stdin
-	// linesRead counts the entries read from stdin that were not markers of an
-	// input, those refused as malformed or too long too: the count the input's
-	// markers are checked against (see package ackproto).
-	linesRead int64
-	urgent    bool // an input waits for the pending lines: flush them once the writer is free
 
-	unfinished atomic.Int64  // batches flushed without a final result
-	finished   chan struct{} // a value when a writer becomes free
-	parallel   *inflight     // orders the writes of several writers; nil with a spool
-	held       held          // what CnosDB does not have yet, for the log at a stop
-
-	ctx        context.Context
-	cancel     context.CancelFunc
-	writerDone chan struct{} // closed when the queue is drained
-	statsDone  chan struct{} // closed when the summary loop ends
-
-	// Batches read from stdin: one being filled, up to queuedBatches queued, up to
-	// max_in_flight being written, the queued and written ones within queueBytes. Free
-	// batches are kept for reuse only if small (see poolable). With a spool, the spool
-	// is the queue and free is not used.
-	fill       *batch
-	queue      chan *batch
-	queueBytes *byteBudget
-	free       chan *batch
-	seq        uint64
-	inflight   sync.WaitGroup // batches flushed and not yet written
-	closeOnce  sync.Once
-}
-
-// idleFlush is how long stdin must stay quiet before a batch that is not full is
-// written while a writer is free. The Kafka input's markers say when it has nothing
-// more to send, so this only serves streams without them; it is longer than the
-// pauses between Telegraf's batches under a backlog (tens of milliseconds).
-const idleFlush = 200 * time.Millisecond
-
-// StdinConfig is how the stdin loop batches for this configuration.
-func (c *CnosDB) StdinConfig(log telegraf.Logger) execdout.Config {
-	return execdout.Config{
-		BatchEntries:  c.MetricBatchSize,
-		BatchBytes:    int(c.MaxRequestSize),
-		FlushInterval: time.Duration(c.FlushInterval),
-		IdleFlush:     idleFlush,
-		MaxEntrySize:  int(c.MaxLineSize),
-		// After a signal, stdin is read on for what Telegraf already wrote to the
-		// pipe; a second is ample, and ends well before DefaultShutdownTimeout gives
-		// up, so that the log of what is given up counts every line read.
-		ShutdownGrace: time.Second,
-		Log:           log,
-	}
-}
-
-// queuedBatches is how many full batches wait for a writer before reading stdin
-// stops. While CnosDB is slow or down, what the Kafka input has in flight then waits
-// here rather than in Telegraf's buffer, whose metric_buffer_limit (10000 by default)
-// would otherwise overflow; 8 batches of 2000 lines of a few hundred bytes are a few
-// MiB.
-const queuedBatches = 8
-
-// poolable reports whether a batch written is kept for reuse: only one whose buffer is
-// at most a share of max_request_size, so that the free batches together take at most
-// max_request_size. Batches of small lines (2000 of a few hundred bytes) are reused;
-// those of large lines, a full max_request_size each, are left to the collector.
-func (c *CnosDB) poolable(b *batch) bool {
-	return cap(b.buf) <= int(c.MaxRequestSize)/cap(c.free)
+	ctx       context.Context
+	cancel    context.CancelFunc // stops the retries of every write (Abort)
+	statsDone chan struct{}      // closed when the summary loop ends
+	closeOnce sync.Once
 }
 
 // maxInFlightLimit bounds max_in_flight: CnosDB's intake stops growing well before.
@@ -286,35 +227,6 @@ func (c *CnosDB) Connect() error {
 		}
 	}
 
-	c.fill = &batch{}
-	c.acks = newAcks(c.AckSockets, c.Log)
-	c.finished = make(chan struct{}, 1)
-	c.writerDone = make(chan struct{})
-	if c.SpoolDir != "" {
-		if err := c.openSpool(); err != nil {
-			c.cancel()
-			return err
-		}
-		go c.writeSpooled()
-	} else {
-		c.queue = make(chan *batch, queuedBatches)
-		c.queueBytes = newByteBudget((c.MaxInFlight + 1) * int(c.MaxRequestSize))
-		c.free = make(chan *batch, 1+queuedBatches+c.MaxInFlight)
-		c.parallel = newInflight(c.MaxInFlight)
-		c.writer.observe = c.parallel.observe
-		var writers sync.WaitGroup
-		for range c.MaxInFlight {
-			writers.Add(1)
-			go func() {
-				defer writers.Done()
-				c.writeQueued()
-			}()
-		}
-		go func() {
-			writers.Wait()
-			close(c.writerDone)
-		}()
-	}
 	c.statsDone = make(chan struct{})
 	go c.logStats()
 	return nil
@@ -345,25 +257,15 @@ func (c *CnosDB) checkNodes() {
 	}
 }
 
-// Close waits for the batches flushed so far, then stops. Abort first to stop retrying
-// those too.
+// Close stops the summary loop. Write returns only once its metrics are written, so
+// nothing is pending here; a Stream is closed first.
 func (c *CnosDB) Close() error {
 	c.closeOnce.Do(func() {
-		switch {
-		case c.spool != nil:
-			c.spool.closeInput()
-		case c.queue != nil:
-			close(c.queue)
-		default:
+		if c.cancel == nil {
 			return
 		}
-		<-c.writerDone
-		c.acks.close(2 * time.Second)
 		c.cancel()
 		<-c.statsDone
-		if c.spool != nil {
-			c.closeSpool()
-		}
 	})
 	return nil
 }
@@ -388,162 +290,13 @@ func (c *CnosDB) Write(metrics []telegraf.Metric) error {
 		}
 	}
 	res := c.writer.write(c.ctx, b)
-	if c.OnResult != nil {
-		c.OnResult(res)
+	if c.onResult != nil {
+		c.onResult(res)
 	}
 	if res.Aborted > 0 {
 		return fmt.Errorf("stopped before %d of %d lines were written", res.Aborted, res.Lines)
 	}
 	return nil
-}
-
-// Add, Pending, Flush and Drain let the stdin loop of package execdout feed the plugin.
-
-// Add transcodes one entry of Telegraf's line protocol into the batch being filled.
-func (c *CnosDB) Add(entry []byte, line int64) error {
-	if ackproto.IsMarker(entry) {
-		// A marker alone does not flush: under a backlog more lines follow at once and
-		// belong in the same request. One that says the input waits for it does, as
-		// soon as the writer is free, since nothing more comes until then.
-		taken, waiting := c.acks.marker(entry, c.fill.len(), line, c.linesRead)
-		c.urgent = c.urgent || (waiting && c.fill.len() > 0)
-		if !taken {
-			// Not an input's marker, and not data either: CnosDB never gets a table
-			// of that name from this plugin.
-			c.linesRead++
-			c.stats.malformed.Add(1)
-		}
-		return nil
-	}
-	c.linesRead++
-	err := c.enc.addLineProtocol(c.fill, entry, line)
-	c.held.filled(c.fill.len())
-	return err
-}
-
-// FlushNow reports whether the Kafka input waits for the pending lines.
-func (c *CnosDB) FlushNow() bool { return c.urgent }
-
-// Busy reports whether every writer has a flushed batch without a final result.
-func (c *CnosDB) Busy() bool {
-	if c.spool != nil {
-		return c.spool.status().batches > 0
-	}
-	return c.unfinished.Load() >= int64(c.parallel.writers())
-}
-
-// Finished receives a value when every flushed batch has its final result.
-func (c *CnosDB) Finished() <-chan struct{} { return c.finished }
-
-// started and ended count the batches without a final result, for Busy.
-func (c *CnosDB) started() { c.unfinished.Add(1) }
-
-func (c *CnosDB) ended() {
-	if c.unfinished.Add(-1) < int64(c.parallel.writers()) {
-		c.signalFinished()
-	}
-}
-
-func (c *CnosDB) signalFinished() {
-	select {
-	case c.finished <- struct{}{}:
-	default:
-	}
-}
-
-// Malformed counts an entry of stdin dropped as malformed before Add saw it.
-func (c *CnosDB) Malformed() {
-	c.linesRead++
-	c.stats.malformed.Add(1)
-}
-
-// Pending reports the lines and bytes in the batch being filled.
-func (c *CnosDB) Pending() (lines, size int) {
-	return c.fill.len(), len(c.fill.buf)
-}
-
-// Flush queues the batch being filled; it blocks while queuedBatches batches wait for
-// a writer or the batches queued and being written take their byte budget, or with a
-// spool, while the spool is full.
-func (c *CnosDB) Flush() {
-	c.urgent = false
-	c.held.flushed(c.fill.len(), c.spool == nil)
-	if c.spool != nil {
-		if err := c.spool.append(c.ctx, c.fill); err != nil {
-			c.Log.Errorf("%d lines read from stdin could not be spooled and are lost: %v", c.fill.len(), err)
-			c.acks.lost()
-		} else {
-			c.acks.flushed(c.spool.lastIndex())
-		}
-		c.fill.reset()
-		return
-	}
-	c.seq++
-	c.stats.holdBatch()
-	c.started()
-	c.fill.seq = c.seq
-	c.acks.flushed(c.seq)
-	c.inflight.Add(1)
-	c.fill.queued = len(c.fill.buf)
-	c.queueBytes.acquire(c.fill.queued)
-	size := c.fill.queued
-	c.queue <- c.fill
-	select {
-	case b := <-c.free:
-		b.reset()
-		c.fill = b
-	default:
-		// Room for a batch like the last one: growing by appends to a full
-		// max_request_size would leave a quarter of it unused, and three times as
-		// much garbage, for every batch of large lines.
-		c.fill = &batch{buf: make([]byte, 0, size)}
-	}
-}
-
-// Drain waits until every flushed batch is written, or given up after Abort (with a
-// spool: left in it).
-func (c *CnosDB) Drain() {
-	if c.spool != nil {
-		c.spool.waitEmpty(c.writerDone)
-		return
-	}
-	c.inflight.Wait()
-}
-
-// writeQueued is one of max_in_flight writers: it writes the batches it takes from
-// the queue, and the results go on in stream order.
-func (c *CnosDB) writeQueued() {
-	for b := range c.queue {
-		c.parallel.start(b)
-		c.held.writeStarted(b.len())
-		res := c.writer.write(c.ctx, b)
-		c.held.writeEnded(b.len())
-		c.parallel.finish(res, c.resultFinal)
-		c.queueBytes.release(b.queued)
-		if !c.poolable(b) {
-			continue
-		}
-		select {
-		case c.free <- b:
-		default:
-		}
-	}
-}
-
-// resultFinal acts on the final result of a batch, in stream order.
-func (c *CnosDB) resultFinal(res Result) {
-	if res.Aborted > 0 {
-		c.Log.Errorf("stopped before writing %d lines of batch %d (%d lines); they were not written",
-			res.Aborted, res.Seq, res.Lines)
-	}
-	if c.OnResult != nil {
-		c.OnResult(res)
-	}
-	c.acks.result(res)
-	c.held.final(res)
-	c.stats.releaseBatch()
-	c.ended()
-	c.inflight.Done()
 }
 
 func (c *CnosDB) logStats() {
@@ -560,7 +313,7 @@ func (c *CnosDB) logStats() {
 		case <-c.ctx.Done():
 			return
 		case now := <-t.C:
-			cur := c.snapshot()
+			cur := c.stats.snapshot()
 			if cur != prev {
 				c.Log.Info(cur.summary(prev, now.Sub(last)))
 			}

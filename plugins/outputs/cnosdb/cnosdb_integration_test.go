@@ -64,15 +64,25 @@ func connectPlugin(t *testing.T, configure func(*CnosDB)) (*CnosDB, *syncbuf.Buf
 	return c, logs
 }
 
-// feed runs the stdin loop over in until it ends and everything is written.
-func feed(t *testing.T, c *CnosDB, in io.Reader) {
+// openStream starts the stdin side of a connected plugin, closed before the plugin at
+// the end of the test.
+func openStream(t *testing.T, c *CnosDB) *Stream {
 	t.Helper()
-	feedWith(t, c, in, c.StdinConfig(c.Log))
+	s, err := NewStream(c)
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return s
 }
 
-func feedWith(t *testing.T, c *CnosDB, in io.Reader, cfg execdout.Config) {
+// feed runs the stdin loop over in until it ends and everything is written.
+func feed(t *testing.T, s *Stream, in io.Reader) {
 	t.Helper()
-	require.NoError(t, execdout.Run(t.Context(), in, c, cfg))
+	feedWith(t, s, in, s.Config())
+}
+
+func feedWith(t *testing.T, s *Stream, in io.Reader, cfg execdout.Config) {
+	t.Helper()
+	require.NoError(t, execdout.Run(t.Context(), in, s, cfg))
 }
 
 // sensorLines returns n lines of the article's sensor data, one second apart.
@@ -106,7 +116,8 @@ func TestBatchesBySize(t *testing.T) {
 		c.StatsInterval = config.Duration(20 * time.Millisecond)
 	})
 	requestsBefore := target.Faults().Requests("/api/v1/write")
-	feed(t, c, strings.NewReader(sensorLines(1000, "sensor")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(1000, "sensor")))
 	require.Equal(t, 1000, target.Count(t, db, "sensor"))
 	require.Equal(t, int64(4), target.Faults().Requests("/api/v1/write")-requestsBefore, "1000 lines in batches of 300")
 	require.Equal(t, int64(1000), c.stats.written.Load())
@@ -124,9 +135,10 @@ func TestFlushesAnIdleBatch(t *testing.T) {
 	})
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	s := openStream(t, c)
 	go func() {
 		defer close(done)
-		feed(t, c, pr)
+		feed(t, s, pr)
 	}()
 	_, err := pw.Write([]byte(sensorLines(3, "idle")))
 	require.NoError(t, err)
@@ -160,7 +172,8 @@ func TestGzip(t *testing.T) {
 		c.URLs = []string{recorder.URL}
 		c.ContentEncoding = "gzip"
 	})
-	feed(t, c, strings.NewReader(sensorLines(2000, "zipped")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(2000, "zipped")))
 	mu.Lock()
 	require.Len(t, seen, 1)
 	require.Regexp(t, `^gzip length=\d+ chunked=false$`, seen[0])
@@ -177,17 +190,19 @@ func TestAuthenticationFailureWaitsAndSaysWhy(t *testing.T) {
 
 	// The right user writes.
 	c, _ := startPlugin(t, target, db, nil)
-	feed(t, c, strings.NewReader(sensorLines(10, "auth")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(10, "auth")))
 	require.Equal(t, 10, target.Count(t, db, "auth"))
 
 	// An unknown user is refused whether or not CnosDB checks passwords; the lines wait.
 	bad, logs := startPlugin(t, target, db, func(c *CnosDB) { c.Username = "nosuchuser" })
 	var results []Result
-	bad.OnResult = func(r Result) { results = append(results, r) }
+	bad.onResult = func(r Result) { results = append(results, r) }
 	done := make(chan struct{})
+	badStream := openStream(t, bad)
 	go func() {
 		defer close(done)
-		feed(t, bad, strings.NewReader(sensorLines(5, "auth_bad")))
+		feed(t, badStream, strings.NewReader(sensorLines(5, "auth_bad")))
 	}()
 	eventually(t, "the log names the cause", func() bool {
 		return strings.Contains(logs.String(), "authentication failed: check username, password and tenant")
@@ -213,17 +228,19 @@ func TestBasicAuthWithPasswordCheck(t *testing.T) {
 			c.Username, c.Password = "writer", config.NewSecret([]byte("s3cret"))
 		}
 	})
-	feed(t, c, strings.NewReader(sensorLines(10, "basic")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(10, "basic")))
 	require.Equal(t, 10, target.Count(t, db, "basic"))
 
 	if !target.Real {
 		wrong, logs := startPlugin(t, target, db, func(c *CnosDB) {
 			c.Username, c.Password = "writer", config.NewSecret([]byte("wrong"))
 		})
+		wrongStream := openStream(t, wrong)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			feed(t, wrong, strings.NewReader(sensorLines(3, "basic_wrong")))
+			feed(t, wrongStream, strings.NewReader(sensorLines(3, "basic_wrong")))
 		}()
 		eventually(t, "the wrong password is reported", func() bool {
 			return strings.Contains(logs.String(), "authentication failed")
@@ -268,7 +285,8 @@ func TestCreatesTheDatabase(t *testing.T) {
 	require.Contains(t, target.SQL(t, "", "SHOW DATABASES"), "\n"+db+"\n")
 	// Points inside the 30-day TTL are stored, one older than it is refused on its own.
 	now := time.Now().UnixNano()
-	feed(t, c, strings.NewReader(fmt.Sprintf("fresh x=1 %d\nfresh x=2 %d\nfresh x=3 %d\n",
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(fmt.Sprintf("fresh x=1 %d\nfresh x=2 %d\nfresh x=3 %d\n",
 		now-1e9, now-40*24*3600*1e9, now)))
 	require.Equal(t, 2, target.Count(t, db, "fresh"))
 	require.Contains(t, logs.String(), "CnosDB rejected input line 2")
@@ -279,7 +297,7 @@ func TestCreatesTheDatabase(t *testing.T) {
 
 	// Dropped while running: the plugin creates it again instead of failing.
 	target.SQL(t, "", fmt.Sprintf(`DROP DATABASE "%s"`, db))
-	feed(t, c, strings.NewReader(fmt.Sprintf("again x=1 %d\n", now)))
+	feed(t, s, strings.NewReader(fmt.Sprintf("again x=1 %d\n", now)))
 	require.Equal(t, 1, target.Count(t, db, "again"))
 }
 
@@ -288,7 +306,7 @@ func TestOneTypeConflictIn10000(t *testing.T) {
 	db := target.NewDatabase(t, "")
 	c, logs := startPlugin(t, target, db, func(c *CnosDB) { c.MetricBatchSize = 10000 })
 	var results []Result
-	c.OnResult = func(r Result) { results = append(results, r) }
+	c.onResult = func(r Result) { results = append(results, r) }
 	var in strings.Builder
 	for i := 0; i < 10000; i++ {
 		value := fmt.Sprintf("%d.5", i)
@@ -297,7 +315,8 @@ func TestOneTypeConflictIn10000(t *testing.T) {
 		}
 		fmt.Fprintf(&in, "conflict,k=v x=%s %d\n", value, int64(i)+1)
 	}
-	feed(t, c, strings.NewReader(in.String()))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(in.String()))
 	require.Equal(t, 9999, target.Count(t, db, "conflict"))
 	require.Len(t, results, 1)
 	require.Equal(t, 9999, results[0].Written)
@@ -318,7 +337,8 @@ func TestTooLargeRequestIsSplit(t *testing.T) {
 	// The front answers the first request with 413 whatever the server's limit, so that
 	// splitting is shown on a real CnosDB too, whose limit is 160 MiB.
 	target.Faults().Respond("/api/v1/write", 413, "", 1)
-	feed(t, c, strings.NewReader(sensorLines(5000, "split")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(5000, "split")))
 	require.Equal(t, 5000, target.Count(t, db, "split"))
 	require.Positive(t, c.stats.splits.Load())
 	require.Zero(t, c.stats.rejected.Load())
@@ -331,7 +351,8 @@ func TestEscapesCnosDBTakes(t *testing.T) {
 
 	// As Telegraf's influx serializer writes them: a newline in a tag value as "\n", a
 	// backslash as it is, a newline in a string field as it is.
-	feed(t, c, strings.NewReader(
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(
 		"esc,id=1,v=line1\\nline2 s=\"a\nb\" 1\n"+
 			"esc,id=2,v=C:\\Windows s=\"C:\\\\dir \\\"q\\\"\" 2\n"))
 	// Handed over as metrics: the newline is a real one.
@@ -353,7 +374,8 @@ func TestOneMebibyteLine(t *testing.T) {
 	db := target.NewDatabase(t, "")
 	c, _ := startPlugin(t, target, db, nil)
 	big := strings.Repeat("x", 1<<20)
-	feed(t, c, strings.NewReader("small x=1 1\nbig s=\""+big+"\" 2\nsmall x=2 3\n"))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader("small x=1 1\nbig s=\""+big+"\" 2\nsmall x=2 3\n"))
 	require.Equal(t, 2, target.Count(t, db, "small"))
 	rows := target.Rows(t, db, "big")
 	require.Len(t, rows, 1)
@@ -375,7 +397,8 @@ func TestTwoURLsOneDown(t *testing.T) {
 		c.RetryInitialInterval = config.Duration(time.Second)
 		c.RetryMaxInterval = config.Duration(time.Minute)
 	})
-	feed(t, c, strings.NewReader(sensorLines(2000, "cluster")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(2000, "cluster")))
 	require.Equal(t, 2000, target.Count(t, db, "cluster"))
 	require.Contains(t, logs.String(), down+" does not answer yet")
 	// Twenty batches, and the dead node rests after each failure instead of costing a
@@ -427,9 +450,10 @@ func TestOutagesLoseNothing(t *testing.T) {
 	lines := strings.SplitAfter(sensorLines(total, "outage"), "\n")
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	s := openStream(t, c)
 	go func() {
 		defer close(done)
-		feed(t, c, pr)
+		feed(t, s, pr)
 	}()
 
 	// Lines trickle in for the whole test, so some arrive during each fault.

@@ -161,14 +161,16 @@ func TestTwoRequestsInFlight(t *testing.T) {
 	c.CreateDatabase = false
 	c.Log = testutil.Logger{}
 	var order []uint64
-	c.OnResult = func(r Result) { order = append(order, r.Seq) }
+	c.onResult = func(r Result) { order = append(order, r.Seq) }
 	require.NoError(t, c.Init())
 	require.NoError(t, c.Connect())
 	var in strings.Builder
 	for i := range 40 {
 		fmt.Fprintf(&in, "t v=%d %d\n", i, 1000+i)
 	}
-	feed(t, c, strings.NewReader(in.String()))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(in.String()))
+	s.Close()
 	require.NoError(t, c.Close())
 	require.Equal(t, int32(2), most.Load(), "two requests at once, never more")
 	require.Equal(t, []uint64{1, 2, 3, 4}, order, "results in stream order")

@@ -29,7 +29,7 @@ func TestParallelWritesKeepWhatOneAtATimeGives(t *testing.T) {
 	})
 	require.Equal(t, 4, c.MaxInFlight, "the default")
 	var res results
-	c.OnResult = res.add
+	c.onResult = res.add
 
 	const n = 10000
 	bad := map[int]bool{1234: true, 5678: true, 9001: true}
@@ -49,7 +49,8 @@ func TestParallelWritesKeepWhatOneAtATimeGives(t *testing.T) {
 	// first write request, batch 1's, too large.
 	target.Faults().SetLatency(50 * time.Millisecond)
 	target.Faults().Respond("/api/v1/write", 413, "", 1)
-	feed(t, c, strings.NewReader(in.String()))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(in.String()))
 	target.Faults().SetLatency(0)
 
 	require.GreaterOrEqual(t, target.Faults().Stats().MostAtOnce, int64(2), "requests overlapped")
@@ -96,9 +97,10 @@ func TestParallelWritesAcrossNodesWithOneDown(t *testing.T) {
 		c.FlushInterval = config.Duration(50 * time.Millisecond)
 	})
 	var res results
-	c.OnResult = res.add
+	c.onResult = res.add
 	up.Faults().SetLatency(20 * time.Millisecond)
-	feed(t, c, strings.NewReader(sensorLines(5000, "nodes")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(5000, "nodes")))
 	up.Faults().SetLatency(0)
 	require.Equal(t, 5000, up.Count(t, db, "nodes"))
 	require.GreaterOrEqual(t, up.Faults().Stats().MostAtOnce, int64(2), "requests overlapped on the node that answers")

@@ -63,10 +63,11 @@ func TestQueueIsBoundedInBytes(t *testing.T) {
 		c.MetricBatchSize = 1000
 		c.FlushInterval = config.Duration(time.Hour)
 	})
-	feed(t, c, strings.NewReader(sensorLines(600, "bounded")))
+	s := openStream(t, c)
+	feed(t, s, strings.NewReader(sensorLines(600, "bounded")))
 	require.Equal(t, 600, target.Count(t, db, "bounded"))
 	// Batches of about 2000 bytes: two fit the budget, and the third waits for room
 	// (holdBatch counts it already). By count alone, 1 + 8 + 1 would be in memory.
 	require.LessOrEqual(t, c.stats.inMemoryPeak.Load(), int64(3))
-	require.Zero(t, c.queueBytes.held())
+	require.Zero(t, s.queueBytes.held())
 }

@@ -13,7 +13,7 @@ import (
 // It fits Telegraf's execd output, which stops its child by closing stdin, sends
 // SIGTERM 5 s later and SIGKILL 5 s after that (internal/process, gracefulStop, the
 // same in Telegraf 1.27.1 and 1.37.2). Giving up 4 s after stdin closes leaves the
-// acknowledgements up to 2 s to go out (CnosDB.Close) and the process ends on its
+// acknowledgements up to 2 s to go out (Stream.Close) and the process ends on its
 // own, with a log of what it did not write, about 4 s before the SIGKILL, which would
 // end it without a word. It is fixed rather than an option, since Telegraf's window
 // is.
@@ -77,19 +77,19 @@ type Holding struct {
 	Acknowledged bool
 }
 
-// Holding reports what the plugin holds now. Safe to call at any time after Connect.
-func (c *CnosDB) Holding() Holding {
-	if c.acks.seen() {
-		c.held.acked.Store(true)
+// Holding reports what the plugin holds now. Safe to call at any time.
+func (s *Stream) Holding() Holding {
+	if s.acks.seen() {
+		s.held.acked.Store(true)
 	}
-	h := Holding{Filling: c.held.filling.Load(), Acknowledged: c.held.acked.Load()}
-	if c.spool != nil {
-		st := c.spool.status()
+	h := Holding{Filling: s.held.filling.Load(), Acknowledged: s.held.acked.Load()}
+	if s.spool != nil {
+		st := s.spool.status()
 		h.Spool, h.Batches, h.Lines = true, st.batches, st.lines
 		return h
 	}
-	h.Batches, h.Lines = c.held.batches.Load(), c.held.lines.Load()
-	h.Writing, h.WritingLines = c.held.writing.Load(), c.held.writingLines.Load()
+	h.Batches, h.Lines = s.held.batches.Load(), s.held.lines.Load()
+	h.Writing, h.WritingLines = s.held.writing.Load(), s.held.writingLines.Load()
 	return h
 }
 
@@ -140,7 +140,7 @@ const StdinClosed = "stdin closed"
 // stdin, which is how every stop under Telegraf begins, the spool is written while
 // CnosDB answers, as the memory is, and the log waits endQuietly: a normal stop, whose
 // last lines CnosDB takes at once, then says nothing.
-func (c *CnosDB) Stopping(cause string, timeout time.Duration, again <-chan struct{}, drained <-chan struct{}) {
+func (s *Stream) Stopping(cause string, timeout time.Duration, again <-chan struct{}, drained <-chan struct{}) {
 	began := time.Now()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -153,64 +153,64 @@ func (c *CnosDB) Stopping(cause string, timeout time.Duration, again <-chan stru
 		case <-drained:
 			return
 		case <-again:
-			c.giveUp("a signal while stopping")
+			s.giveUp("a signal while stopping")
 			return
 		case <-quiet.C:
 		}
 	}
-	h := c.Holding()
+	h := s.Holding()
 	left := (timeout - time.Since(began)).Round(100 * time.Millisecond)
 	switch {
 	case h.Empty() && cause == StdinClosed:
 		// Everything is written; what remains is the acknowledgements' last words.
 	case h.Spool && cause != StdinClosed:
-		c.Log.Infof("stopping (%s): %s; the lines still read from stdin go to the spool too, "+
+		s.out.Log.Infof("stopping (%s): %s; the lines still read from stdin go to the spool too, "+
 			"and all are written at the next start", cause, h)
-		c.Abort()
+		s.out.Abort()
 		return
 	case h.Empty():
-		c.Log.Infof("stopping (%s): every line read so far is written; lines still read from stdin "+
+		s.out.Log.Infof("stopping (%s): every line read so far is written; lines still read from stdin "+
 			"are written while CnosDB answers, for up to %s (%s)", cause, left, signalNote)
 	case h.Spool, h.Acknowledged:
-		c.Log.Infof("stopping (%s): %s; they are written while CnosDB answers, for up to %s "+
+		s.out.Log.Infof("stopping (%s): %s; they are written while CnosDB answers, for up to %s "+
 			"(%s); lines not written by then %s", cause, h, left, signalNote, h.fate())
 	default:
-		c.Log.Warnf("stopping (%s): %s; they are written while CnosDB answers, for up to %s "+
+		s.out.Log.Warnf("stopping (%s): %s; they are written while CnosDB answers, for up to %s "+
 			"(%s); lines not written by then %s", cause, h, left, signalNote, h.fate())
 	}
 	select {
 	case <-drained:
 	case <-again:
-		c.giveUp("a signal while stopping")
+		s.giveUp("a signal while stopping")
 	case <-deadline.C:
-		c.giveUp(fmt.Sprintf("stopping: CnosDB did not take what was read within %s", timeout))
+		s.giveUp(fmt.Sprintf("stopping: CnosDB did not take what was read within %s", timeout))
 	}
 }
 
 // giveUp logs why and what the plugin holds, then stops the retries.
-func (c *CnosDB) giveUp(why string) {
-	c.Log.Warnf("%s: giving up on %s", why, c.Holding())
-	c.Abort()
+func (s *Stream) giveUp(why string) {
+	s.out.Log.Warnf("%s: giving up on %s", why, s.Holding())
+	s.out.Abort()
 }
 
 // Abandoned reports the lines given up on after Abort, and whether they are safe: in
 // the spool, or read again from Kafka.
-func (c *CnosDB) Abandoned() (lines int64, safe bool) {
-	if c.spool != nil {
-		return c.spool.status().lines, true
+func (s *Stream) Abandoned() (lines int64, safe bool) {
+	if s.spool != nil {
+		return s.spool.status().lines, true
 	}
-	return c.held.abandoned.Load(), c.Holding().Acknowledged
+	return s.held.abandoned.Load(), s.Holding().Acknowledged
 }
 
 // LogAbandoned logs, at exit, the lines a stop gave up on and what becomes of them.
-func (c *CnosDB) LogAbandoned() {
-	lines, safe := c.Abandoned()
+func (s *Stream) LogAbandoned() {
+	lines, safe := s.Abandoned()
 	switch {
-	case lines == 0, c.spool != nil: // the spool says at its close what it keeps
+	case lines == 0, s.spool != nil: // the spool says at its close what it keeps
 	case safe:
-		c.Log.Warnf("stopped with %d lines not written, which %s", lines, Holding{Acknowledged: true}.fate())
+		s.out.Log.Warnf("stopped with %d lines not written, which %s", lines, Holding{Acknowledged: true}.fate())
 	default:
-		c.Log.Errorf("stopped with %d lines not written, which %s", lines, Holding{}.fate())
+		s.out.Log.Errorf("stopped with %d lines not written, which %s", lines, Holding{}.fate())
 	}
 }
 

@@ -66,21 +66,22 @@ func TestSpoolKeepsMemoryBoundedDuringAnOutage(t *testing.T) {
 	target.Faults().Refuse(true)
 	c, logs := startPlugin(t, target, db, spoolOn(t.TempDir(), 50))
 	var got results
-	c.OnResult = got.add
+	c.onResult = got.add
 
 	const batches, total = 200, 200 * 50
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	s := openStream(t, c)
 	go func() {
 		defer close(done)
-		feed(t, c, pr)
+		feed(t, s, pr)
 	}()
 	_, err := pw.Write([]byte(sensorLines(total, "spooled")))
 	require.NoError(t, err)
 	eventually(t, "every batch is in the spool", func() bool {
-		return c.spool.status().batches == batches
+		return s.spool.status().batches == batches
 	})
-	st := c.spool.status()
+	st := s.spool.status()
 	require.Equal(t, int64(total), st.lines)
 	require.LessOrEqual(t, c.stats.inMemoryPeak.Load(), int64(1),
 		"only the batch being retried is held in memory, whatever the outage's length")
@@ -93,7 +94,7 @@ func TestSpoolKeepsMemoryBoundedDuringAnOutage(t *testing.T) {
 	require.Equal(t, total, target.Count(t, db, "spooled"))
 	got.requireInOrder(t, total)
 	require.Equal(t, int64(batches), int64(len(got.all)))
-	require.Equal(t, spoolStatus{limit: int64(c.SpoolMaxSize)}, c.spool.status(), "the spool is empty")
+	require.Equal(t, spoolStatus{limit: int64(c.SpoolMaxSize)}, s.spool.status(), "the spool is empty")
 	require.LessOrEqual(t, c.stats.inMemoryPeak.Load(), int64(1))
 	require.Equal(t, int64(1), target.Faults().Stats().MostAtOnce,
 		"with a spool, one request at a time whatever max_in_flight")
@@ -126,9 +127,10 @@ func TestSpoolFullStopsReading(t *testing.T) {
 	input := sensorLines(total, "full")
 	in := &countingReader{r: strings.NewReader(input)}
 	done := make(chan struct{})
+	s := openStream(t, c)
 	go func() {
 		defer close(done)
-		feed(t, c, in)
+		feed(t, s, in)
 	}()
 	eventually(t, "the spool reports it is full", func() bool {
 		return strings.Contains(logs.String(), "W! [outputs.cnosdb] spool full: ")
@@ -136,7 +138,7 @@ func TestSpoolFullStopsReading(t *testing.T) {
 	require.Regexp(t, `spool full: [\d.]+ KiB in \d+ batches \(\d+ lines\), limit spool_max_size = 64.0 KiB, `+
 		`the next batch needs [\d.]+ KiB; oldest batch spooled \S+ ago; not reading from Telegraf until CnosDB takes some`,
 		logs.String())
-	st := c.spool.status()
+	st := s.spool.status()
 	require.LessOrEqual(t, st.bytes, int64(64<<10), "the spool keeps to its limit")
 	// Reading stopped: what was read fits in the spool, the batch being filled and one
 	// read buffer, far from the whole input.
@@ -159,16 +161,18 @@ func spoolWhileDown(t *testing.T, target *cnosdbtest.Target, db, dir, lines stri
 	c, _ := startPlugin(t, target, db, spoolOn(dir, 100))
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
+	s := openStream(t, c)
 	go func() {
 		defer close(done)
-		feed(t, c, pr)
+		feed(t, s, pr)
 	}()
 	_, err := pw.Write([]byte(lines))
 	require.NoError(t, err)
-	eventually(t, "every batch is in the spool", func() bool { return c.spool.status().batches == batches })
+	eventually(t, "every batch is in the spool", func() bool { return s.spool.status().batches == batches })
 	c.Abort()
 	require.NoError(t, pw.Close())
 	<-done
+	s.Close()
 	require.NoError(t, c.Close())
 }
 
@@ -210,9 +214,10 @@ func TestSpoolSurvivesADamagedEntryAndACutTail(t *testing.T) {
 	var got results
 	c2, logs := startPlugin(t, target, db, func(c *CnosDB) {
 		spoolOn(dir, 100)(c)
-		c.OnResult = got.add // set before the replay starts
+		c.onResult = got.add // set before the replay starts
 	})
-	feed(t, c2, strings.NewReader(""))
+	s2 := openStream(t, c2)
+	feed(t, s2, strings.NewReader(""))
 	require.Equal(t, 400, target.Count(t, db, "damaged"), "every intact batch is written")
 	require.Contains(t, logs.String(), fmt.Sprintf(
 		"W! [outputs.cnosdb] spool: %s: entry 6 at offset %d is cut short or damaged (%d bytes from there to the end of the file); "+
@@ -223,6 +228,7 @@ func TestSpoolSurvivesADamagedEntryAndACutTail(t *testing.T) {
 	require.Contains(t, logs.String(), "replaying 5 batches (500 lines,")
 	require.Len(t, got.all, 4)
 	require.Equal(t, []uint64{1, 3, 4, 5}, []uint64{got.all[0].Seq, got.all[1].Seq, got.all[2].Seq, got.all[3].Seq})
+	s2.Close()
 	require.NoError(t, c2.Close())
 	segs = spoolSegments(t, dir)
 	require.Len(t, segs, 1)
@@ -265,7 +271,8 @@ func TestSpoolRefusesASecondProcess(t *testing.T) {
 	target := cnosdbtest.Start(t, cnosdbdev.Options{})
 	db := target.NewDatabase(t, "")
 	dir := t.TempDir()
-	startPlugin(t, target, db, spoolOn(dir, 100))
+	first, _ := startPlugin(t, target, db, spoolOn(dir, 100))
+	openStream(t, first)
 
 	second := New()
 	second.URLs = []string{target.URL}
@@ -274,7 +281,10 @@ func TestSpoolRefusesASecondProcess(t *testing.T) {
 	second.Log = testutil.Logger{Quiet: true}
 	spoolOn(dir, 100)(second)
 	require.NoError(t, second.Init())
-	require.EqualError(t, second.Connect(), fmt.Sprintf(
+	require.NoError(t, second.Connect())
+	defer second.Close()
+	_, err := NewStream(second)
+	require.EqualError(t, err, fmt.Sprintf(
 		"spool_dir: %q is in use by another process (pid %d); give every telegraf-cnosdb its own spool_dir", dir, os.Getpid()))
 }
 
@@ -300,7 +310,8 @@ func TestSpoolRebuildsAroundBrokenFraming(t *testing.T) {
 	require.NoError(t, os.WriteFile(first, data, 0o640))
 
 	c2, logs := startPlugin(t, target, db, spoolOn(dir, 100))
-	feed(t, c2, strings.NewReader(""))
+	s2 := openStream(t, c2)
+	feed(t, s2, strings.NewReader(""))
 	require.Equal(t, 1900, target.Count(t, db, "reframed"), "every intact batch is written")
 	require.Contains(t, logs.String(), fmt.Sprintf(
 		"E! [outputs.cnosdb] spool: %s: entry 2 at offset %d is cut short or damaged (%d bytes from there to the end of the file); "+

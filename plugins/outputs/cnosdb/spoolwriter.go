@@ -42,9 +42,10 @@ func (c *CnosDB) checkSpool() error {
 }
 
 // Spooling reports whether batches go through the on-disk spool.
-func (c *CnosDB) Spooling() bool { return c.spool != nil }
+func (s *Stream) Spooling() bool { return s.spool != nil }
 
-func (c *CnosDB) openSpool() error {
+func (s *Stream) openSpool() error {
+	c := s.out
 	var fs unix.Statfs_t
 	if err := unix.Statfs(c.SpoolDir, &fs); err == nil {
 		if free := int64(fs.Bavail) * fs.Bsize; free < int64(c.SpoolMaxSize) {
@@ -52,12 +53,13 @@ func (c *CnosDB) openSpool() error {
 				c.SpoolDir, humanBytes(free), humanBytes(int64(c.SpoolMaxSize)))
 		}
 	}
-	s, err := openSpool(c.SpoolDir, int64(c.SpoolMaxSize), c.Log)
+	sp, err := openSpool(c.SpoolDir, int64(c.SpoolMaxSize), c.Log)
 	if err != nil {
 		return err
 	}
-	c.spool = s
-	st, oldest := s.status(), s.oldestSpooled()
+	s.spool = sp
+	c.stats.spool.Store(sp)
+	st, oldest := sp.status(), sp.oldestSpooled()
 	if st.batches == 0 {
 		c.Log.Debugf("spool %s is empty (limit %s)", c.SpoolDir, humanBytes(st.limit))
 		return nil
@@ -73,62 +75,67 @@ func (c *CnosDB) openSpool() error {
 
 // writeSpooled writes the spool's batches in order and acknowledges each once its
 // result is final. A batch whose write is stopped stays in the spool.
-func (c *CnosDB) writeSpooled() {
-	defer close(c.writerDone)
+func (s *Stream) writeSpooled() {
+	defer close(s.writerDone)
+	c := s.out
 	var b batch
 	for {
-		index, data, err := c.spool.next(c.ctx)
+		index, data, err := s.spool.next(c.ctx)
 		if errors.Is(err, errSpoolClosed) || c.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
 			c.Log.Errorf("spool: batch %d (%s) cannot be read: %v; skipped, its lines are lost",
 				index, locate(c.SpoolDir, index), err)
-			c.spool.acknowledge(index, 0, 0)
-			c.acks.abandoned(index)
+			s.spool.acknowledge(index, 0, 0)
+			s.acks.abandoned(index)
 			continue
 		}
 		info, err := decodeEntry(data, &b)
 		if err != nil {
 			c.Log.Errorf("spool: batch %d (%s) is damaged (%v); skipped, its lines are lost",
 				index, locate(c.SpoolDir, index), err)
-			c.spool.acknowledge(index, len(data), info.lines)
-			c.acks.abandoned(index)
+			s.spool.acknowledge(index, len(data), info.lines)
+			s.acks.abandoned(index)
 			continue
 		}
 		b.seq = index
 		c.stats.holdBatch()
 		res := c.writer.write(c.ctx, &b)
-		if c.OnResult != nil {
-			c.OnResult(res)
+		if c.onResult != nil {
+			c.onResult(res)
 		}
-		c.acks.result(res)
+		s.acks.result(res)
 		c.stats.releaseBatch()
 		if res.Aborted > 0 {
 			c.Log.Infof("stopped before writing %d lines of batch %d (%d lines); the batch stays in the spool for the next start",
 				res.Aborted, res.Seq, res.Lines)
 			return
 		}
-		c.spool.acknowledge(index, len(data), info.lines)
-		if c.spool.status().batches == 0 {
-			c.signalFinished()
+		s.spool.acknowledge(index, len(data), info.lines)
+		if s.spool.status().batches == 0 {
+			s.signalFinished()
 		}
 	}
 }
 
-func (c *CnosDB) closeSpool() {
-	if st := c.spool.status(); st.batches > 0 {
-		c.Log.Infof("spool: %d batches (%d lines, %s) stay in %s and are written first at the next start",
-			st.batches, st.lines, humanBytes(st.bytes), c.SpoolDir)
+func (s *Stream) closeSpool() {
+	if st := s.spool.status(); st.batches > 0 {
+		s.out.Log.Infof("spool: %d batches (%d lines, %s) stay in %s and are written first at the next start",
+			st.batches, st.lines, humanBytes(st.bytes), s.out.SpoolDir)
 	}
-	c.spool.shut()
+	s.spool.shut()
 }
 
-// snapshot adds what the spool holds to the counters.
-func (c *CnosDB) snapshot() snapshot {
-	cur := c.stats.snapshot()
-	if c.spool != nil {
-		cur.spool = c.spool.status()
+// flushToSpool appends the batch being filled to the spool; it blocks while the
+// spool is full.
+func (s *Stream) flushToSpool() {
+	c := s.out
+	if err := s.spool.append(c.ctx, s.fill); err != nil {
+		c.Log.Errorf("%d lines read from stdin could not be spooled and are lost: %v", s.fill.len(), err)
+		s.acks.lost()
+	} else {
+		s.acks.flushed(s.spool.lastIndex())
 	}
-	return cur
+	s.fill.reset()
 }

@@ -22,6 +22,8 @@ type stats struct {
 	inMemory     atomic.Int64
 	inMemoryPeak atomic.Int64
 
+	spool atomic.Pointer[spool] // the spool a Stream writes through, whose contents each summary shows
+
 	mu         sync.Mutex
 	lastError  string
 	latencySum time.Duration
@@ -78,6 +80,9 @@ func (s *stats) snapshot() snapshot {
 		snap.meanLatency = s.latencySum / time.Duration(s.latencyN)
 	}
 	s.latencySum, s.latencyN = 0, 0
+	if sp := s.spool.Load(); sp != nil {
+		snap.spool = sp.status()
+	}
 	return snap
 }
 
