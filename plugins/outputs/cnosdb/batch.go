@@ -145,6 +145,8 @@ func (e *encoder) addLineProtocol(b *batch, entry []byte, source int64) error {
 	return nil
 }
 
+// transcode decodes an entry that appendPlain does not take and writes it again in
+// the form CnosDB takes.
 func (e *encoder) transcode(buf, entry []byte) ([]byte, error) {
 	if e.decoder == nil {
 		e.decoder = lineprotocol.NewDecoderWithBytes(nil)
@@ -159,63 +161,11 @@ func (e *encoder) transcode(buf, entry []byte) ([]byte, error) {
 		return buf, err
 	}
 	buf = appendName(buf, name)
-	for {
-		key, value, err := dec.NextTag()
-		if err != nil {
-			return buf, err
-		}
-		if key == nil {
-			break
-		}
-		buf = append(buf, ',')
-		buf = appendKey(buf, key)
-		buf = append(buf, '=')
-		buf = appendKey(buf, value)
+	if buf, err = appendTags(buf, dec); err != nil {
+		return buf, err
 	}
-	sep := byte(' ')
-	fields := 0
-	for {
-		key, kind, raw, err := dec.NextFieldBytes()
-		if err != nil {
-			return buf, err
-		}
-		if key == nil {
-			break
-		}
-		value, err := lineprotocol.NewValueFromBytes(kind, raw)
-		if err != nil {
-			return buf, fmt.Errorf("field %q: %w", key, err)
-		}
-		buf = append(buf, sep)
-		buf = appendKey(buf, key)
-		buf = append(buf, '=')
-		switch kind {
-		case lineprotocol.Float:
-			v := value.FloatV()
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return buf, fmt.Errorf("field %q: %v cannot be stored", key, v)
-			}
-			if raw[0] == '.' || (len(raw) > 1 && raw[0] == '-' && raw[1] == '.') {
-				buf = appendFloat(buf, v) // CnosDB refuses a number that starts with '.'
-			} else {
-				buf = append(buf, raw...)
-			}
-		case lineprotocol.Int:
-			buf = append(append(buf, raw...), 'i')
-		case lineprotocol.Uint:
-			buf = append(append(buf, raw...), 'u')
-		case lineprotocol.Bool:
-			buf = appendBool(buf, value.BoolV())
-		case lineprotocol.String:
-			buf = appendStringField(buf, value.BytesV())
-		default:
-			return buf, fmt.Errorf("field %q: unknown value kind %v", key, kind)
-		}
-		sep = ','
-		fields++
-	}
-	if fields == 0 {
-		return buf, errNoFields
+	if buf, err = appendFields(buf, dec); err != nil {
+		return buf, err
 	}
 	ts, err := dec.Time(lineprotocol.Nanosecond, e.now())
 	if err != nil {
@@ -224,4 +174,72 @@ func (e *encoder) transcode(buf, entry []byte) ([]byte, error) {
 	buf = append(buf, ' ')
 	buf = e.timestamp(buf, ts)
 	return append(buf, '\n'), nil
+}
+
+func appendTags(buf []byte, dec *lineprotocol.Decoder) ([]byte, error) {
+	for {
+		key, value, err := dec.NextTag()
+		if err != nil {
+			return buf, err
+		}
+		if key == nil {
+			return buf, nil
+		}
+		buf = append(buf, ',')
+		buf = appendKey(buf, key)
+		buf = append(buf, '=')
+		buf = appendKey(buf, value)
+	}
+}
+
+// appendFields appends the fields; a line without one cannot be stored.
+func appendFields(buf []byte, dec *lineprotocol.Decoder) ([]byte, error) {
+	sep := byte(' ')
+	for {
+		key, kind, raw, err := dec.NextFieldBytes()
+		if err != nil {
+			return buf, err
+		}
+		if key == nil {
+			break
+		}
+		buf = append(buf, sep)
+		buf = appendKey(buf, key)
+		buf = append(buf, '=')
+		if buf, err = appendFieldValue(buf, kind, raw); err != nil {
+			return buf, fmt.Errorf("field %q: %w", key, err)
+		}
+		sep = ','
+	}
+	if sep == ' ' {
+		return buf, errNoFields
+	}
+	return buf, nil
+}
+
+func appendFieldValue(buf []byte, kind lineprotocol.ValueKind, raw []byte) ([]byte, error) {
+	value, err := lineprotocol.NewValueFromBytes(kind, raw)
+	if err != nil {
+		return buf, err
+	}
+	switch kind {
+	case lineprotocol.Float:
+		v := value.FloatV()
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return buf, fmt.Errorf("%v cannot be stored", v)
+		}
+		if raw[0] == '.' || (len(raw) > 1 && raw[0] == '-' && raw[1] == '.') {
+			return appendFloat(buf, v), nil // CnosDB refuses a number that starts with '.'
+		}
+		return append(buf, raw...), nil
+	case lineprotocol.Int:
+		return append(append(buf, raw...), 'i'), nil
+	case lineprotocol.Uint:
+		return append(append(buf, raw...), 'u'), nil
+	case lineprotocol.Bool:
+		return appendBool(buf, value.BoolV()), nil
+	case lineprotocol.String:
+		return appendStringField(buf, value.BytesV()), nil
+	}
+	return buf, fmt.Errorf("unknown value kind %v", kind)
 }
