@@ -95,13 +95,8 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 	if err != nil {
 		return res, err
 	}
-	if err := kafkatest.EnsureTopic(e.brokerAddr, e.topic, int(e.workload.partitions)); err != nil {
+	if err := ensureEmptyTopic(e); err != nil {
 		return res, err
-	}
-	if hwm, err := kafkatest.HighWatermarks(e.brokerAddr, e.topic); err != nil {
-		return res, err
-	} else if total(hwm) != 0 {
-		return res, fmt.Errorf("topic %s holds %d messages, not 0 (left over from an earlier run?)", e.topic, total(hwm))
 	}
 	drop, err := e.sink.freshDatabase(ctx, db, true)
 	if err != nil {
@@ -109,15 +104,7 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 	}
 	defer drop()
 	group := "bench-" + id
-	var conf string
-	switch freshPipeline[kind] {
-	case runATuned:
-		conf, err = tunedConfig(e, dir, group, db)
-	case runB:
-		conf, err = pairConfig(e, dir, group, db)
-	default:
-		err = fmt.Errorf("no freshness run %q", kind)
-	}
+	conf, err := freshConfig(e, kind, dir, group, db)
 	if err != nil {
 		return res, err
 	}
@@ -156,6 +143,44 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 
 	// Every message the broker took must become visible; a pipeline that loses some
 	// has failed, whatever its delays.
+	res.failure, err = waitVisible(ctx, o, proc, rec, ps.produced)
+	if err != nil {
+		return res, err
+	}
+	e.sink.writes.stopFreshness()
+	res.settle(rec.counts(), produceStart, producedAt)
+	return res, nil
+}
+
+// ensureEmptyTopic creates e.topic and checks that it holds no message: a freshness
+// run takes every line the sink accepts for one of the messages it produced.
+func ensureEmptyTopic(e *env) error {
+	if err := kafkatest.EnsureTopic(e.brokerAddr, e.topic, int(e.workload.partitions)); err != nil {
+		return err
+	}
+	if hwm, err := kafkatest.HighWatermarks(e.brokerAddr, e.topic); err != nil {
+		return err
+	} else if total(hwm) != 0 {
+		return fmt.Errorf("topic %s holds %d messages, not 0 (left over from an earlier run?)", e.topic, total(hwm))
+	}
+	return nil
+}
+
+// freshConfig writes the configuration of the pipeline the freshness run kind measures.
+func freshConfig(e *env, kind, dir, group, db string) (string, error) {
+	switch freshPipeline[kind] {
+	case runATuned:
+		return tunedConfig(e, dir, group, db)
+	case runB:
+		return pairConfig(e, dir, group, db)
+	}
+	return "", fmt.Errorf("no freshness run %q", kind)
+}
+
+// waitVisible waits until the sink has accepted produced lines, for at most -stall
+// (or -timeout), and returns the run's failure, "" when they all arrived, with ctx's
+// error when it is done first.
+func waitVisible(ctx context.Context, o options, proc *followed, rec *freshRecorder, produced int64) (string, error) {
 	wait := o.stall
 	if wait <= 0 {
 		wait = o.timeout
@@ -164,33 +189,33 @@ func runFresh(ctx context.Context, e *env, o options, kind string, round int) (f
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	for rec.counts().lines < ps.produced {
+	for rec.counts().lines < produced {
 		select {
 		case <-ctx.Done():
-			res.failure = "interrupted"
-			return res, ctx.Err()
+			return "interrupted", ctx.Err()
 		case <-proc.exited:
-			res.failure = exitedEarly("Telegraf", proc.waitErr).Error()
+			return exitedEarly("Telegraf", proc.waitErr).Error(), nil
 		case <-deadline.C:
-			res.failure = fmt.Sprintf("%d of %d produced visible %v after the last was produced", rec.counts().lines, ps.produced, wait)
+			return fmt.Sprintf("%d of %d produced visible %v after the last was produced", rec.counts().lines, produced, wait), nil
 		case <-tick.C:
-			continue
 		}
-		break
 	}
-	e.sink.writes.stopFreshness()
-	res.fresh = rec.counts()
-	res.visible = res.fresh.lines
-	if res.ok() {
-		res.drained = res.fresh.last.Sub(producedAt)
+	return "", nil
+}
+
+// settle takes what the sink accepted into r, once the run has stopped recording.
+func (r *freshResult) settle(c freshCounts, produceStart, producedAt time.Time) {
+	r.fresh = c
+	r.visible = r.fresh.lines
+	if r.ok() {
+		r.drained = r.fresh.last.Sub(producedAt)
 	}
-	if !res.fresh.last.IsZero() {
-		res.span = res.fresh.last.Sub(produceStart)
+	if !r.fresh.last.IsZero() {
+		r.span = r.fresh.last.Sub(produceStart)
 	}
-	if res.ok() && res.fresh.untimed > 0 {
-		res.failure = fmt.Sprintf("%d lines without a timestamp: the delays do not cover them", res.fresh.untimed)
+	if r.ok() && r.fresh.untimed > 0 {
+		r.failure = fmt.Sprintf("%d lines without a timestamp: the delays do not cover them", r.fresh.untimed)
 	}
-	return res, nil
 }
 
 func total(hwm map[int32]int64) int64 {

@@ -77,6 +77,49 @@ type options struct {
 // parseFlags reads the command line, args without the program name, into options.
 func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	var o options
+	workloadNames, codec := defineFlags(fs, &o)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if o.replay != "" || o.discard != "" {
+		return o, nil
+	}
+	if v := os.Getenv("BENCH_N"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return o, fmt.Errorf("BENCH_N=%q: %w", v, err)
+		}
+		o.n = n
+	}
+	if err := o.check(); err != nil {
+		return o, err
+	}
+	// -backlog defaults to whether the topic is large enough for the check.
+	backlogSet := false
+	fs.Visit(func(f *flag.Flag) { backlogSet = backlogSet || f.Name == "backlog" })
+	if !backlogSet {
+		o.backlog = o.n >= backlogMin
+	}
+	list := workloadOrder
+	if *workloadNames != "all" {
+		list = strings.Split(*workloadNames, ",")
+	}
+	for _, name := range list {
+		w, ok := workloads[strings.TrimSpace(name)]
+		if !ok {
+			return o, fmt.Errorf("-workload %q: want sensor, wide or all", name)
+		}
+		o.workloads = append(o.workloads, w)
+	}
+	if err := o.compression.UnmarshalText([]byte(*codec)); err != nil {
+		return o, fmt.Errorf("-compression: %w", err)
+	}
+	return o, nil
+}
+
+// defineFlags defines the command's flags on fs, each setting its field of o, but for
+// -workload and -compression: their strings become o's workloads and codec in parseFlags.
+func defineFlags(fs *flag.FlagSet, o *options) (workloadNames, codec *string) {
 	fs.IntVar(&o.n, "n", 1_000_000, "messages in each workload's topic (env BENCH_N overrides)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs A-article, A-tuned and B (and with -ceilings the rest), medians are quoted")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a run after this long and report it as failed")
@@ -85,8 +128,8 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&o.binDir, "bin", "bin", "directory with telegraf-kafka-consumer and telegraf-cnosdb")
 	fs.StringVar(&o.outRoot, "out", "bench-results", "directory for bench-results/<timestamp>/")
 	fs.StringVar(&o.version, "telegraf", telegraftest.Latest, "stock Telegraf version")
-	names := fs.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
-	codec := fs.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
+	workloadNames = fs.String("workload", "all", "sensor (3 fields, 1 partition), wide (12 fields and 3 tags, 6 partitions) or all")
+	codec = fs.String("compression", "none", "producer compression: none, gzip, snappy, lz4, zstd")
 	fs.BoolVar(&o.ceilings, "ceilings", false, "also run the input alone and the ceilings (sarama, kcat, execd routing, sink)")
 	fs.BoolVar(&o.outputAlone, "output-alone", false, fmt.Sprintf("also run telegraf-cnosdb alone, fed the line protocol on stdin, into a %d-core cost-model sink, with max_in_flight = 1 and its default (%s, %s; on with -ceilings)",
 		outputAloneCores, runOutput1, runOutputDefault))
@@ -112,52 +155,24 @@ func parseFlags(fs *flag.FlagSet, args []string) (options, error) {
 	fs.BoolVar(&o.shapes, "shapes", false, "instead of the runs, write each workload's line protocol to the sink in several request shapes (size, gzip, precision) and report what each cost; only a real CnosDB (CNOSDB_URL, CNOSDB_PID) says what a shape costs the server")
 	fs.StringVar(&o.replay, "replay", "", "internal: write this line protocol file to stdout (execd input of the routing ceiling)")
 	fs.StringVar(&o.discard, "discard", "", "internal: count stdin's lines into this file (execd output of the routing ceiling)")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if o.replay != "" || o.discard != "" {
-		return o, nil
-	}
-	if v := os.Getenv("BENCH_N"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return o, fmt.Errorf("BENCH_N=%q: %w", v, err)
-		}
-		o.n = n
-	}
+	return workloadNames, codec
+}
+
+// check says what is wrong with the numbers and the sink asked for, if anything.
+func (o options) check() error {
 	if o.n < 1 || o.rounds < 1 || o.timeout <= 0 || o.poll <= 0 || o.sinkCores < 1 {
-		return o, errors.New("-n, -rounds, -timeout, -poll and -sink-cores must be positive")
+		return errors.New("-n, -rounds, -timeout, -poll and -sink-cores must be positive")
 	}
 	if o.stall < 0 {
-		return o, errors.New("-stall must not be negative")
+		return errors.New("-stall must not be negative")
 	}
 	if o.freshRate < 1 || o.freshWarmup < 0 || o.freshDuration <= o.freshWarmup {
-		return o, errors.New("-fresh-rate must be positive and -fresh-duration longer than -fresh-warmup")
+		return errors.New("-fresh-rate must be positive and -fresh-duration longer than -fresh-warmup")
 	}
 	if o.sink != sinkCost && o.sink != sinkCountOnly {
-		return o, fmt.Errorf("-sink %q: want %s or %s", o.sink, sinkCost, sinkCountOnly)
+		return fmt.Errorf("-sink %q: want %s or %s", o.sink, sinkCost, sinkCountOnly)
 	}
-	// -backlog defaults to whether the topic is large enough for the check.
-	backlogSet := false
-	fs.Visit(func(f *flag.Flag) { backlogSet = backlogSet || f.Name == "backlog" })
-	if !backlogSet {
-		o.backlog = o.n >= backlogMin
-	}
-	list := workloadOrder
-	if *names != "all" {
-		list = strings.Split(*names, ",")
-	}
-	for _, name := range list {
-		w, ok := workloads[strings.TrimSpace(name)]
-		if !ok {
-			return o, fmt.Errorf("-workload %q: want sensor, wide or all", name)
-		}
-		o.workloads = append(o.workloads, w)
-	}
-	if err := o.compression.UnmarshalText([]byte(*codec)); err != nil {
-		return o, fmt.Errorf("-compression: %w", err)
-	}
-	return o, nil
+	return nil
 }
 
 // pipelines are the pipeline runs to make, in an odd round's order: those -only

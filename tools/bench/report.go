@@ -115,29 +115,59 @@ func (r *report) stats(workload, kind string) stats {
 
 func (r *report) markdown() string {
 	var b strings.Builder
-	o := r.opts
-	fmt.Fprintf(&b, "# End-to-end benchmark, %s\n\n", r.started.Format(time.RFC3339))
-	fmt.Fprintf(&b, "- machine: %s\n", r.machine)
-	fmt.Fprintf(&b, "- versions: %s\n", r.versions)
-	fmt.Fprintf(&b, "- sink: %s\n", r.sink)
-	if r.outputSink != "" {
-		fmt.Fprintf(&b, "- output alone's sink: %s\n", r.outputSink)
-	}
-	if !o.workloadRuns() {
+	r.header(&b)
+	if !r.opts.workloadRuns() {
 		// Only freshness runs: none of the throughput runs' figures apply.
-		fmt.Fprintf(&b, "- %d round(s) of the freshness runs only (%s, backwards in even rounds), a fresh topic, consumer group and database per run; whole benchmark took %v\n\n",
-			o.rounds, strings.Join(o.freshRuns(), ", "), r.took.Round(time.Second))
-		for _, kind := range o.freshRuns() {
-			fmt.Fprintf(&b, "  - %s\n", kindTitle(kind))
-		}
-		b.WriteString("\n")
+		r.freshOnlyScope(&b)
 		r.freshSection(&b)
-		b.WriteString("## Targets\n\n")
-		for _, t := range r.targets() {
-			fmt.Fprintf(&b, "- %s\n", t)
-		}
+		r.targetsSection(&b)
 		return b.String()
 	}
+	r.scope(&b)
+	r.howMeasured(&b)
+	r.kindsRun(&b)
+	b.WriteString("\n" + tunedWhy + "\n")
+
+	for _, wi := range r.workloads {
+		r.workloadSection(&b, wi)
+	}
+	r.freshSection(&b)
+	r.targetsSection(&b)
+	r.runsSection(&b)
+	return b.String()
+}
+
+// header is the report's title and where it was measured.
+func (r *report) header(b *strings.Builder) {
+	fmt.Fprintf(b, "# End-to-end benchmark, %s\n\n", r.started.Format(time.RFC3339))
+	fmt.Fprintf(b, "- machine: %s\n", r.machine)
+	fmt.Fprintf(b, "- versions: %s\n", r.versions)
+	fmt.Fprintf(b, "- sink: %s\n", r.sink)
+	if r.outputSink != "" {
+		fmt.Fprintf(b, "- output alone's sink: %s\n", r.outputSink)
+	}
+}
+
+// freshOnlyScope says what a benchmark of the freshness runs alone ran.
+func (r *report) freshOnlyScope(b *strings.Builder) {
+	o := r.opts
+	fmt.Fprintf(b, "- %d round(s) of the freshness runs only (%s, backwards in even rounds), a fresh topic, consumer group and database per run; whole benchmark took %v\n\n",
+		o.rounds, strings.Join(o.freshRuns(), ", "), r.took.Round(time.Second))
+	for _, kind := range o.freshRuns() {
+		fmt.Fprintf(b, "  - %s\n", kindTitle(kind))
+	}
+	b.WriteString("\n")
+}
+
+// scope says how many messages and rounds the benchmark ran, and what each round ran.
+func (r *report) scope(b *strings.Builder) {
+	o := r.opts
+	fmt.Fprintf(b, "- %d messages per workload, %d round(s); each round runs %s; a fresh consumer group and database per run; whole benchmark took %v\n",
+		o.n, o.rounds, roundRuns(o), r.took.Round(time.Second))
+}
+
+// roundRuns lists the runs of a round, in an odd round's order.
+func roundRuns(o options) string {
 	var then []string
 	if o.ceilings {
 		then = append(then, "the input alone")
@@ -158,8 +188,12 @@ func (r *report) markdown() string {
 	if len(then) > 0 {
 		runs += ", then " + strings.Join(then, ", ")
 	}
-	fmt.Fprintf(&b, "- %d messages per workload, %d round(s); each round runs %s; a fresh consumer group and database per run; whole benchmark took %v\n",
-		o.n, o.rounds, runs, r.took.Round(time.Second))
+	return runs
+}
+
+// howMeasured says what each figure of the tables is, for the runs that were made.
+func (r *report) howMeasured(b *strings.Builder) {
+	o := r.opts
 	b.WriteString("- messages/s: from starting the pipeline until all N are counted where they end (the sink for the pipelines, sampled every " +
 		fmt.Sprint(o.poll) + "); while flowing: from 1% to 99% of N counted, which leaves out starting the processes and joining the group, and the wait of the last, partial batch for Telegraf's flush_interval, both the same whatever the pipeline's speed; the speed targets use it\n")
 	b.WriteString("- CPU s per million messages: utime+stime of each process at the moment the N-th message was counted; total: every process of the run (Telegraf and its children)")
@@ -177,31 +211,36 @@ func (r *report) markdown() string {
 	if o.ceilings {
 		b.WriteString("- input alone: its stdout is drained and thrown away by the benchmark (as /dev/null would, but counting lines), timed from its start to its N-th line; the raw sarama ceiling is timed from connecting\n")
 		b.WriteString("- routing ceiling: `bench -replay` writes the workload's line protocol (made by Telegraf's own JSON parser and influx serializer) to Telegraf's execd input, `bench -discard` counts it out of the execd output; B's execd and agent settings, with a buffer for the whole topic\n")
-		fmt.Fprintf(&b, "- sink ceiling: the same line protocol posted in batches of %d lines over %d connections\n", writerBatchSize(), sinkConnections)
+		fmt.Fprintf(b, "- sink ceiling: the same line protocol posted in batches of %d lines over %d connections\n", writerBatchSize(), sinkConnections)
 	}
 	if len(o.outputRuns()) > 0 {
 		b.WriteString("- output alone: telegraf-cnosdb by itself with its defaults (but for max_in_flight = 1 in " + runOutput1 + "), its stdin a pipe the benchmark fills with the line protocol of the routing ceiling as fast as it reads, kept open until the N-th line is accepted as Telegraf's execd keeps it; " +
 			"a line is accepted when the sink's 2xx answer to its write passes the counting proxy; lines/s while flowing: from the first accepted write to the one that took the N-th line, the first write's lines left out; start to all N: from starting the process; CPU: telegraf-cnosdb's own\n")
 	}
 	b.WriteString("\n")
+}
+
+// kindsRun lists what each kind of run the benchmark made is.
+func (r *report) kindsRun(b *strings.Builder) {
+	o := r.opts
 	for _, k := range kinds {
 		if slices.Contains(pipelineKinds, k.name) || o.ceilings && !slices.Contains(freshKinds, k.name) ||
 			slices.Contains(o.outputRuns(), k.name) || slices.Contains(o.freshRuns(), k.name) {
-			fmt.Fprintf(&b, "  - %s\n", k.title)
+			fmt.Fprintf(b, "  - %s\n", k.title)
 		}
 	}
-	b.WriteString("\n" + tunedWhy + "\n")
+}
 
-	for _, wi := range r.workloads {
-		r.workloadSection(&b, wi)
-	}
-	r.freshSection(&b)
-
+// targetsSection lists the targets and whether each was met.
+func (r *report) targetsSection(b *strings.Builder) {
 	b.WriteString("## Targets\n\n")
 	for _, t := range r.targets() {
-		fmt.Fprintf(&b, "- %s\n", t)
+		fmt.Fprintf(b, "- %s\n", t)
 	}
+}
 
+// runsSection is the table of every run, in the order they ran.
+func (r *report) runsSection(b *strings.Builder) {
 	b.WriteString("\n## Runs\n\n")
 	b.WriteString("| workload | run | round | result | counted | after stop | seconds | seconds to 99% | messages/s | CPU s | CPU s per million | lines per request | requests/s | peak RSS MiB per process |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -218,12 +257,11 @@ func (r *report) markdown() string {
 		if res.final >= 0 {
 			final = fmt.Sprint(res.final)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | %s | %.2f | %s | %.0f | %s | %s | %s | %s | %s |\n", res.workload, res.kind, res.round,
+		fmt.Fprintf(b, "| %s | %s | %d | %s | %d | %s | %.2f | %s | %.0f | %s | %s | %s | %s | %s |\n", res.workload, res.kind, res.round,
 			strings.ReplaceAll(result, "|", `\|`), res.counted, final, res.elapsed.Seconds(), orDash(res.timeTo(0.99).Seconds(), "%.2f"), res.rate(),
 			orDash((res.cpu+res.dbCPU).Seconds(), "%.2f"), orDash(res.cpuPerMillion(), "%.2f"),
 			orDash(res.linesPerRequest(), "%.0f"), orDash(res.requestRate(), "%.1f"), peaks(peak))
 	}
-	return b.String()
 }
 
 // tunedWhy says what A-tuned changes in the article's pipeline and why.
