@@ -46,56 +46,89 @@ func main() {
 }
 
 func build(root, bin, out, version, arch string) (string, error) {
-	src := func(p string) string { return filepath.Join(root, p) }
-	conf := func(source, dest string) *files.Content {
-		return &files.Content{Source: src(source), Destination: dest, Type: files.TypeConfigNoReplace,
-			FileInfo: &files.ContentFileInfo{Mode: 0o644}}
-	}
-	doc := "/usr/share/doc/" + name + "/"
-	docFile := func(source string) *files.Content {
-		return &files.Content{Source: src(source), Destination: doc + source, FileInfo: &files.ContentFileInfo{Mode: 0o644}}
-	}
-
 	// The telegraf.d examples are made from sample.conf; nFPM packs files, so they
 	// are written to a directory of their own first.
-	sample, err := os.ReadFile(src("sample.conf"))
+	examples, err := telegrafdExamples(root)
 	if err != nil {
 		return "", err
-	}
-	examples, err := telegrafd.Files(sample)
-	if err != nil {
-		return "", fmt.Errorf("making the telegraf.d examples: %w", err)
 	}
 	tmp, err := os.MkdirTemp("", "mkdeb-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
+	contents, err := writeExamples(tmp, examples)
+	if err != nil {
+		return "", err
+	}
+	docs, err := docContents(root)
+	if err != nil {
+		return "", err
+	}
+	return writePackage(packageInfo(root, bin, version, arch, append(contents, docs...)), out)
+}
+
+const docDir = "/usr/share/doc/" + name + "/"
+
+// docFile installs the file at source, relative to root, under docDir.
+func docFile(root, source string) *files.Content {
+	return &files.Content{Source: filepath.Join(root, source), Destination: docDir + source,
+		FileInfo: &files.ContentFileInfo{Mode: 0o644}}
+}
+
+func telegrafdExamples(root string) ([]telegrafd.File, error) {
+	sample, err := os.ReadFile(filepath.Join(root, "sample.conf"))
+	if err != nil {
+		return nil, err
+	}
+	examples, err := telegrafd.Files(sample)
+	if err != nil {
+		return nil, fmt.Errorf("making the telegraf.d examples: %w", err)
+	}
+	return examples, nil
+}
+
+// writeExamples writes the examples to dir and returns their entries in the package.
+func writeExamples(dir string, examples []telegrafd.File) (files.Contents, error) {
 	var contents files.Contents
 	for _, e := range examples {
-		path := filepath.Join(tmp, e.Name)
+		path := filepath.Join(dir, e.Name)
 		if err := os.WriteFile(path, e.Content, 0o644); err != nil {
-			return "", err
+			return nil, err
 		}
 		// Telegraf loads only *.conf from telegraf.d: renaming one enables the pair.
 		contents = append(contents, &files.Content{Source: path, Destination: telegrafd.Dir + e.Name,
 			Type: files.TypeConfigNoReplace, FileInfo: &files.ContentFileInfo{Mode: 0o644}})
 	}
-	docs, err := filepath.Glob(src("docs/*.md"))
+	return contents, nil
+}
+
+func docContents(root string) (files.Contents, error) {
+	docs, err := filepath.Glob(filepath.Join(root, "docs/*.md"))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	// The documentation keeps the repository's layout, so that its links hold.
-	contents = append(contents, docFile("README.md"), docFile("sample.conf"),
-		docFile("plugins/inputs/kafka_consumer/README.md"), docFile("plugins/outputs/cnosdb/README.md"))
+	contents := files.Contents{docFile(root, "README.md"), docFile(root, "sample.conf"),
+		docFile(root, "plugins/inputs/kafka_consumer/README.md"), docFile(root, "plugins/outputs/cnosdb/README.md")}
 	for _, d := range docs {
 		rel, err := filepath.Rel(root, d)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		contents = append(contents, docFile(rel))
+		contents = append(contents, docFile(root, rel))
 	}
-	info := &nfpm.Info{
+	return contents, nil
+}
+
+// packageInfo describes the package: the binaries in bin, the plugins'
+// configuration files and license from root, and extra.
+func packageInfo(root, bin, version, arch string, extra files.Contents) *nfpm.Info {
+	conf := func(source, dest string) *files.Content {
+		return &files.Content{Source: filepath.Join(root, source), Destination: dest, Type: files.TypeConfigNoReplace,
+			FileInfo: &files.ContentFileInfo{Mode: 0o644}}
+	}
+	return &nfpm.Info{
 		Name:        name,
 		Arch:        arch,
 		Platform:    "linux",
@@ -115,10 +148,14 @@ func build(root, bin, out, version, arch string) (string, error) {
 					FileInfo: &files.ContentFileInfo{Mode: 0o755}},
 				conf("plugins/inputs/kafka_consumer/sample.conf", "/etc/telegraf/kafka_consumer.conf"),
 				conf("plugins/outputs/cnosdb/sample.conf", "/etc/telegraf/cnosdb.conf"),
-				{Source: src("LICENSE"), Destination: doc + "copyright", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
-			}, contents...),
+				{Source: filepath.Join(root, "LICENSE"), Destination: docDir + "copyright", FileInfo: &files.ContentFileInfo{Mode: 0o644}},
+			}, extra...),
 		},
 	}
+}
+
+// writePackage writes the .deb of info into out and returns its path.
+func writePackage(info *nfpm.Info, out string) (string, error) {
 	info = nfpm.WithDefaults(info)
 	if err := nfpm.PrepareForPackager(info, "deb"); err != nil {
 		return "", fmt.Errorf("preparing the package: %w", err)

@@ -90,18 +90,35 @@ func ensureJars(logf func(string, ...any), version string) (libs string, err err
 		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
 	}
 	defer os.RemoveAll(work)
-	script := filepath.Join(work, "fetch-kafka.sh")
-	pom := filepath.Join(work, "maven", "pom.xml")
-	if err := os.MkdirAll(filepath.Dir(pom), 0o755); err != nil {
+	script, pom, err := writeFetchFiles(work)
+	if err != nil {
 		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+	}
+	if err := runFetchScript(logf, bash, script, pom, dir, version); err != nil {
+		return "", err
+	}
+	return libs, nil
+}
+
+// writeFetchFiles writes fetch-kafka.sh and the pom it reads into dir.
+func writeFetchFiles(dir string) (script, pom string, err error) {
+	script = filepath.Join(dir, "fetch-kafka.sh")
+	pom = filepath.Join(dir, "maven", "pom.xml")
+	if err := os.MkdirAll(filepath.Dir(pom), 0o755); err != nil {
+		return "", "", err
 	}
 	if err := os.WriteFile(script, fetchScript, 0o755); err != nil {
-		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+		return "", "", err
 	}
 	if err := os.WriteFile(pom, pomXML, 0o644); err != nil {
-		return "", fmt.Errorf("preparing to fetch the Kafka jars: %w", err)
+		return "", "", err
 	}
+	return script, pom, nil
+}
 
+// runFetchScript runs script with bash to fetch the jars of Kafka version into
+// dir, and checks that it did.
+func runFetchScript(logf func(string, ...any), bash, script, pom, dir, version string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, script)
@@ -114,37 +131,42 @@ func ensureJars(logf func(string, ...any), version string) (libs string, err err
 	cmd.Stdout, cmd.Stderr = pw, pw
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("running fetch-kafka.sh: %w", err)
+		return fmt.Errorf("running fetch-kafka.sh: %w", err)
 	}
-	// Relay the script's progress as it comes, keeping the last lines for
-	// the error message.
 	var tail []string
 	scanned := make(chan struct{})
 	go func() {
 		defer close(scanned)
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			line := sc.Text()
-			logf("kafkatest: %s", line)
-			if tail = append(tail, line); len(tail) > 40 {
-				tail = tail[1:]
-			}
-		}
-		_, _ = io.Copy(io.Discard, pr) // keep mvn from blocking on a full pipe after a scan error
+		tail = relayProgress(logf, pr)
 	}()
-	err = cmd.Wait()
+	err := cmd.Wait()
 	pw.Close()
 	<-scanned
 	if err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("gave up after %v", fetchTimeout)
 		}
-		return "", fmt.Errorf("fetching the Kafka %s jars with fetch-kafka.sh (needs mvn and java) failed: %w\n%s",
+		return fmt.Errorf("fetching the Kafka %s jars with fetch-kafka.sh (needs mvn and java) failed: %w\n%s",
 			version, err, strings.Join(tail, "\n"))
 	}
 	if !jarsComplete(dir, version) {
-		return "", fmt.Errorf("fetch-kafka.sh succeeded but %s holds no complete Kafka %s jars", libs, version)
+		return fmt.Errorf("fetch-kafka.sh succeeded but %s holds no complete Kafka %s jars", filepath.Join(dir, "libs"), version)
 	}
 	logf("kafkatest: Kafka %s jars ready in %v", version, time.Since(began).Round(time.Millisecond))
-	return libs, nil
+	return nil
+}
+
+// relayProgress relays the script's progress as it comes, returning the last
+// lines for the error message.
+func relayProgress(logf func(string, ...any), r io.Reader) (tail []string) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := sc.Text()
+		logf("kafkatest: %s", line)
+		if tail = append(tail, line); len(tail) > 40 {
+			tail = tail[1:]
+		}
+	}
+	_, _ = io.Copy(io.Discard, r) // keep mvn from blocking on a full pipe after a scan error
+	return tail
 }

@@ -38,6 +38,54 @@ func main() {
 }
 
 func run(logger *log.Logger, args []string) error {
+	cfg, err := parseFlags(args)
+	if err != nil {
+		return err
+	}
+	dev, err := newServer(cfg.opts, cfg.databases)
+	if err != nil {
+		return err
+	}
+
+	front, err := cnosdbdev.Listen(cfg.addr, dev)
+	if err != nil {
+		return err
+	}
+	defer front.Close()
+
+	var admin *http.Server
+	adminNote := ""
+	if cfg.adminAddr != "" {
+		var addr net.Addr
+		admin, addr, err = serveAdmin(logger, cfg.adminAddr, front, dev)
+		if err != nil {
+			return err
+		}
+		adminNote = ", admin API on http://" + addr.String()
+	}
+	logger.Printf("I! cnosdb-devserver: emulating CnosDB %s on %s%s%s", dev.Version(), front.URL(), adminNote, optionsNote(cfg.opts))
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	sig := <-stop
+	logger.Printf("I! cnosdb-devserver: %v received, stopping", sig)
+	if admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := admin.Shutdown(ctx); err != nil {
+			logger.Printf("W! cnosdb-devserver: admin API shutdown: %v", err)
+		}
+	}
+	return nil
+}
+
+type config struct {
+	addr, adminAddr string
+	opts            cnosdbdev.Options
+	databases       []string
+}
+
+func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("cnosdb-devserver", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8902", "address of the CnosDB HTTP API")
 	adminAddr := fs.String("admin-addr", "", "address of the fault-injection admin API (empty: none)")
@@ -56,7 +104,7 @@ func run(logger *log.Logger, args []string) error {
 	fs.Var(&users, "user", "user as name:password (repeatable; default root with an empty password)")
 	fs.Var(&databases, "create-db", "database to create at start (repeatable)")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return config{}, err
 	}
 
 	opts := cnosdbdev.Options{Mode: *mode, MaxBodyBytes: *maxBody, AuthEnabled: *auth, CountOnly: *countOnly}
@@ -69,65 +117,56 @@ func run(logger *log.Logger, args []string) error {
 		for _, u := range users {
 			name, password, ok := strings.Cut(u, ":")
 			if !ok || name == "" {
-				return fmt.Errorf("-user %q: want name:password", u)
+				return config{}, fmt.Errorf("-user %q: want name:password", u)
 			}
 			opts.Users[name] = password
 		}
 	}
+	return config{addr: *addr, adminAddr: *adminAddr, opts: opts, databases: databases}, nil
+}
+
+// newServer returns the emulated server of opts, holding databases.
+func newServer(opts cnosdbdev.Options, databases []string) (*cnosdbdev.Server, error) {
 	if err := opts.Validate(); err != nil {
-		return err
+		return nil, err
 	}
 	dev := cnosdbdev.New(opts)
 	for _, db := range databases {
 		if err := dev.CreateDatabase(db, ""); err != nil {
-			return fmt.Errorf("create database %q: %w", db, err)
+			return nil, fmt.Errorf("create database %q: %w", db, err)
 		}
 	}
+	return dev, nil
+}
 
-	front, err := cnosdbdev.Listen(*addr, dev)
+// serveAdmin serves the fault-injection admin API of front and dev on addr
+// until the returned server is shut down.
+func serveAdmin(logger *log.Logger, addr string, front *cnosdbdev.Front, dev *cnosdbdev.Server) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, nil, fmt.Errorf("admin API: %w", err)
 	}
-	defer front.Close()
-
-	var admin *http.Server
-	adminNote := ""
-	if *adminAddr != "" {
-		ln, err := net.Listen("tcp", *adminAddr)
-		if err != nil {
-			return fmt.Errorf("admin API: %w", err)
+	admin := &http.Server{Handler: cnosdbdev.NewAdminHandler(front, dev), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Printf("E! cnosdb-devserver: admin API: %v", err)
 		}
-		admin = &http.Server{Handler: cnosdbdev.NewAdminHandler(front, dev), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := admin.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				logger.Printf("E! cnosdb-devserver: admin API: %v", err)
-			}
-		}()
-		adminNote = ", admin API on http://" + ln.Addr().String()
-	}
+	}()
+	return admin, ln.Addr(), nil
+}
 
-	extras := ""
+// optionsNote lists the options that make the emulation differ from a stock
+// CnosDB, for the start-up message.
+func optionsNote(opts cnosdbdev.Options) string {
+	note := ""
 	if opts.AuthEnabled {
-		extras += ", auth enabled"
+		note += ", auth enabled"
 	}
 	if opts.CountOnly {
-		extras += ", count-only"
+		note += ", count-only"
 	}
 	if opts.Cost != nil {
-		extras += ", writes cost " + opts.Cost.String()
+		note += ", writes cost " + opts.Cost.String()
 	}
-	logger.Printf("I! cnosdb-devserver: emulating CnosDB %s on %s%s%s", dev.Version(), front.URL(), adminNote, extras)
-
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	sig := <-stop
-	logger.Printf("I! cnosdb-devserver: %v received, stopping", sig)
-	if admin != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := admin.Shutdown(ctx); err != nil {
-			logger.Printf("W! cnosdb-devserver: admin API shutdown: %v", err)
-		}
-	}
-	return nil
+	return note
 }
