@@ -34,7 +34,7 @@ func parseLines23(data []byte, defaultTime int64) ([]Line, error) {
 }
 
 // parseLine is long on purpose, as parser243.parse is: it follows CnosDB 2.3's
-// parse_line step for step, so that it can be checked against that source.
+// line parser step for step, so that it can be checked against that source.
 func (p *parser23) parseLine(data []byte, spos int) (Line, int, bool, error) {
 	n := len(data)
 	for spos < n && isASCIIWhitespace(data[spos]) {
