@@ -48,7 +48,7 @@
 //
 // Where CnosDB leaves an order unspecified, the emulator picks a stable
 // one, documented where it is made: rows without ORDER BY come series by
-// series (in the order of their tag sets), each in time order (sql.go).
+// series (in the order of their tag sets), each in time order (sqlselect.go).
 // An unknown table in a query is 010001 "Datafusion: Error during
 // planning: Table not found, tenant: cnosdb db: public, table: t", as in
 // CnosDB's e2e tests; a query without rows still has its CSV header.
