@@ -207,88 +207,102 @@ func (sess *sqlSession) dropStatement(p *sqlParser, sql string) (*resultSet, *ap
 func (sess *sqlSession) describeStatement(p *sqlParser, sql string) (*resultSet, *apiError) {
 	switch {
 	case p.parseKeyword("DATABASE"):
-		name, apiErr := p.parseIdentifier()
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		if apiErr := p.expectEnd(); apiErr != nil {
-			return nil, apiErr
-		}
-		db := sess.s.store.database(sess.tenant, name)
-		if db == nil {
-			return nil, errDatabaseNotFound(name)
-		}
-		o := db.opts
-		return &resultSet{
-			columns: []resultColumn{
-				{name: "ttl", typ: resultString},
-				{name: "shard", typ: resultUint},
-				{name: "vnode_duration", typ: resultString},
-				{name: "replica", typ: resultUint},
-				{name: "precision", typ: resultString},
-				{name: "max_memcache_size", typ: resultString},
-				{name: "memcache_partitions", typ: resultUint},
-				{name: "wal_max_file_size", typ: resultString},
-				{name: "wal_sync", typ: resultBool},
-				{name: "strict_write", typ: resultBool},
-				{name: "max_cache_readers", typ: resultUint},
-			},
-			rows: [][]FieldValue{{
-				stringValue(o.ttl.String()),
-				unsignedValue(o.shard),
-				stringValue(o.vnodeDuration.String()),
-				unsignedValue(o.replica),
-				stringValue(o.precision.String()),
-				stringValue(o.maxMemcacheSize),
-				unsignedValue(o.memcachePartitions),
-				stringValue(o.walMaxFileSize),
-				booleanValue(o.walSync),
-				booleanValue(o.strictWrite),
-				unsignedValue(o.maxCacheReaders),
-			}},
-		}, nil
+		return sess.describeDatabase(p)
 	case p.parseKeyword("TABLE"):
-		dbName, name, apiErr := p.parseObjectName()
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		if apiErr := p.expectEnd(); apiErr != nil {
-			return nil, apiErr
-		}
-		if dbName == "" {
-			dbName = sess.db
-		}
-		db := sess.s.store.database(sess.tenant, dbName)
-		if db == nil {
-			return nil, errDatabaseNotFound(dbName)
-		}
-		db.mu.RLock()
-		defer db.mu.RUnlock()
-		t := db.tables[name]
-		if t == nil {
-			return nil, errTableNotFoundInMeta(sess.tenant + "." + dbName + "." + name)
-		}
-		rs := &resultSet{columns: []resultColumn{
-			{name: "column_name", typ: resultString},
-			{name: "data_type", typ: resultString},
-			{name: "column_type", typ: resultString},
-			{name: "compression_codec", typ: resultString},
-		}}
-		for _, c := range t.columns {
-			dataType, columnType := db.opts.precision.sqlTimeType(), "TIME"
-			switch c.kind {
-			case kindTag:
-				dataType, columnType = "STRING", "TAG"
-			case kindField:
-				dataType, columnType = c.ftype.sqlType(), "FIELD"
-			}
-			rs.rows = append(rs.rows, []FieldValue{
-				stringValue(c.name), stringValue(dataType), stringValue(columnType), stringValue("DEFAULT"),
-			})
-		}
-		return rs, nil
+		return sess.describeTable(p)
 	}
 	return nil, unsupported(sql)
+}
+
+func (sess *sqlSession) describeDatabase(p *sqlParser) (*resultSet, *apiError) {
+	name, apiErr := p.parseIdentifier()
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if apiErr := p.expectEnd(); apiErr != nil {
+		return nil, apiErr
+	}
+	db := sess.s.store.database(sess.tenant, name)
+	if db == nil {
+		return nil, errDatabaseNotFound(name)
+	}
+	o := db.opts
+	return &resultSet{
+		columns: []resultColumn{
+			{name: "ttl", typ: resultString},
+			{name: "shard", typ: resultUint},
+			{name: "vnode_duration", typ: resultString},
+			{name: "replica", typ: resultUint},
+			{name: "precision", typ: resultString},
+			{name: "max_memcache_size", typ: resultString},
+			{name: "memcache_partitions", typ: resultUint},
+			{name: "wal_max_file_size", typ: resultString},
+			{name: "wal_sync", typ: resultBool},
+			{name: "strict_write", typ: resultBool},
+			{name: "max_cache_readers", typ: resultUint},
+		},
+		rows: [][]FieldValue{{
+			stringValue(o.ttl.String()),
+			unsignedValue(o.shard),
+			stringValue(o.vnodeDuration.String()),
+			unsignedValue(o.replica),
+			stringValue(o.precision.String()),
+			stringValue(o.maxMemcacheSize),
+			unsignedValue(o.memcachePartitions),
+			stringValue(o.walMaxFileSize),
+			booleanValue(o.walSync),
+			booleanValue(o.strictWrite),
+			unsignedValue(o.maxCacheReaders),
+		}},
+	}, nil
+}
+
+func (sess *sqlSession) describeTable(p *sqlParser) (*resultSet, *apiError) {
+	dbName, name, apiErr := p.parseObjectName()
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	if apiErr := p.expectEnd(); apiErr != nil {
+		return nil, apiErr
+	}
+	if dbName == "" {
+		dbName = sess.db
+	}
+	db := sess.s.store.database(sess.tenant, dbName)
+	if db == nil {
+		return nil, errDatabaseNotFound(dbName)
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	t := db.tables[name]
+	if t == nil {
+		return nil, errTableNotFoundInMeta(sess.tenant + "." + dbName + "." + name)
+	}
+	return tableDescription(t, db.opts.precision), nil
+}
+
+// tableDescription lists a table's columns; the caller holds the
+// database's lock.
+func tableDescription(t *table, prec precision) *resultSet {
+	rs := &resultSet{columns: []resultColumn{
+		{name: "column_name", typ: resultString},
+		{name: "data_type", typ: resultString},
+		{name: "column_type", typ: resultString},
+		{name: "compression_codec", typ: resultString},
+	}}
+	for _, c := range t.columns {
+		dataType, columnType := prec.sqlTimeType(), "TIME"
+		switch c.kind {
+		case kindTag:
+			dataType, columnType = "STRING", "TAG"
+		case kindField:
+			dataType, columnType = c.ftype.sqlType(), "FIELD"
+		}
+		rs.rows = append(rs.rows, []FieldValue{
+			stringValue(c.name), stringValue(dataType), stringValue(columnType), stringValue("DEFAULT"),
+		})
+	}
+	return rs
 }
 
 // parseStringValue is CnosDB's parse_string_value: only a single-quoted
@@ -361,93 +375,122 @@ func parseDatabaseOptions(p *sqlParser) (dbOptions, *apiError) {
 	if !p.parseKeyword("WITH") {
 		return opts, nil
 	}
-	var ttl, vnode, prec, walSync, strict *string
-options:
+	var texts databaseOptionTexts
 	for {
-		t := p.peek()
-		if t.kind != tokWord {
-			break
-		}
-		option := strings.ToUpper(t.text)
-		var target **string
-		var number *uint64
-		switch option {
-		case "TTL":
-			target = &ttl
-		case "VNODE_DURATION":
-			target = &vnode
-		case "PRECISION":
-			target = &prec
-		case "WAL_SYNC":
-			target = &walSync
-		case "STRICT_WRITE":
-			target = &strict
-		case "MAX_MEMCACHE_SIZE", "WAL_MAX_FILE_SIZE":
-		case "SHARD":
-			number = &opts.shard
-		case "REPLICA":
-			number = &opts.replica
-		case "MEMCACHE_PARTITIONS":
-			number = &opts.memcachePartitions
-		case "MAX_CACHE_READERS":
-			number = &opts.maxCacheReaders
-		default:
-			break options
-		}
-		p.next()
-		p.consumeSymbol("=")
-		if number != nil {
-			v, apiErr := p.parseNumber()
-			if apiErr != nil {
-				return opts, apiErr
-			}
-			if v == 0 && option == "SHARD" {
-				return opts, errSQLParser("shard number should be greater than 0")
-			}
-			if v == 0 && option == "REPLICA" {
-				return opts, errSQLParser("replica number should be greater than 0")
-			}
-			*number = v
-			continue
-		}
-		v, apiErr := p.parseStringValue()
+		more, apiErr := parseDatabaseOption(p, &opts, &texts)
 		if apiErr != nil {
 			return opts, apiErr
 		}
-		switch option {
-		case "MAX_MEMCACHE_SIZE":
-			opts.maxMemcacheSize = v
-		case "WAL_MAX_FILE_SIZE":
-			opts.walMaxFileSize = v
-		default:
-			*target = &v
+		if !more {
+			break
 		}
 	}
-	if ttl != nil {
-		d, err := parseCnosDuration(*ttl)
+	apiErr := texts.apply(&opts)
+	return opts, apiErr
+}
+
+// databaseOptionTexts holds the options whose values are checked only once
+// the whole option list has been parsed, as the planner does.
+type databaseOptionTexts struct {
+	ttl, vnode, prec, walSync, strict *string
+}
+
+// parseDatabaseOption parses one option and its value. It reports false,
+// having consumed nothing, when the next token does not name an option.
+func parseDatabaseOption(p *sqlParser, opts *dbOptions, texts *databaseOptionTexts) (bool, *apiError) {
+	t := p.peek()
+	if t.kind != tokWord {
+		return false, nil
+	}
+	option := strings.ToUpper(t.text)
+	var target **string
+	var number *uint64
+	switch option {
+	case "TTL":
+		target = &texts.ttl
+	case "VNODE_DURATION":
+		target = &texts.vnode
+	case "PRECISION":
+		target = &texts.prec
+	case "WAL_SYNC":
+		target = &texts.walSync
+	case "STRICT_WRITE":
+		target = &texts.strict
+	case "MAX_MEMCACHE_SIZE", "WAL_MAX_FILE_SIZE":
+	case "SHARD":
+		number = &opts.shard
+	case "REPLICA":
+		number = &opts.replica
+	case "MEMCACHE_PARTITIONS":
+		number = &opts.memcachePartitions
+	case "MAX_CACHE_READERS":
+		number = &opts.maxCacheReaders
+	default:
+		return false, nil
+	}
+	p.next()
+	p.consumeSymbol("=")
+	if number != nil {
+		return true, parseNumberOption(p, option, number)
+	}
+	v, apiErr := p.parseStringValue()
+	if apiErr != nil {
+		return false, apiErr
+	}
+	switch option {
+	case "MAX_MEMCACHE_SIZE":
+		opts.maxMemcacheSize = v
+	case "WAL_MAX_FILE_SIZE":
+		opts.walMaxFileSize = v
+	default:
+		*target = &v
+	}
+	return true, nil
+}
+
+func parseNumberOption(p *sqlParser, option string, dst *uint64) *apiError {
+	v, apiErr := p.parseNumber()
+	if apiErr != nil {
+		return apiErr
+	}
+	if v == 0 && option == "SHARD" {
+		return errSQLParser("shard number should be greater than 0")
+	}
+	if v == 0 && option == "REPLICA" {
+		return errSQLParser("replica number should be greater than 0")
+	}
+	*dst = v
+	return nil
+}
+
+// apply sets the values that pass the planner's checks and stops at the
+// first that does not.
+func (texts databaseOptionTexts) apply(opts *dbOptions) *apiError {
+	if texts.ttl != nil {
+		d, err := parseCnosDuration(*texts.ttl)
 		if err != nil {
-			return opts, errSQLParser(*ttl + " is not a valid duration or duration overflow")
+			return errSQLParser(*texts.ttl + " is not a valid duration or duration overflow")
 		}
 		opts.ttl = d
 	}
-	if vnode != nil {
-		d, err := parseCnosDuration(*vnode)
+	if texts.vnode != nil {
+		d, err := parseCnosDuration(*texts.vnode)
 		if err != nil {
-			return opts, errSQLParser(*vnode + " is not a valid duration or duration overflow")
+			return errSQLParser(*texts.vnode + " is not a valid duration or duration overflow")
 		}
 		opts.vnodeDuration = d
 	}
-	if prec != nil {
-		pr, ok := parsePrecision(*prec)
+	if texts.prec != nil {
+		pr, ok := parsePrecision(*texts.prec)
 		if !ok {
-			return opts, errSQLParser(*prec + " is not a valid precision, use like 'ms', 'us', 'ns'")
+			return errSQLParser(*texts.prec + " is not a valid precision, use like 'ms', 'us', 'ns'")
 		}
 		opts.precision = pr
 	}
 	for _, b := range []struct {
 		text *string
 		dst  *bool
-	}{{walSync, &opts.walSync}, {strict, &opts.strictWrite}} {
+	}{{texts.walSync, &opts.walSync}, {texts.strict, &opts.strictWrite}} {
 		if b.text == nil {
 			continue
 		}
@@ -457,8 +500,8 @@ options:
 		case "false":
 			*b.dst = false
 		default:
-			return opts, errSQLParser(*b.text + " is not a valid bool value, use like 'true', 'false'")
+			return errSQLParser(*b.text + " is not a valid bool value, use like 'true', 'false'")
 		}
 	}
-	return opts, nil
+	return nil
 }

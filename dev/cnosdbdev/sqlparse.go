@@ -51,110 +51,155 @@ func (t sqlToken) isSymbol(sym string) bool {
 // tokenizeSQL splits a statement text into tokens, dropping whitespace and
 // comments.
 func tokenizeSQL(sql string) ([]sqlToken, *apiError) {
-	var toks []sqlToken
-	rs := []rune(sql)
-	line, col := 1, 1
-	advance := func(n int) {
-		for k := 0; k < n; k++ {
-			if rs[0] == '\n' {
-				line++
-				col = 1
-			} else {
-				col++
-			}
-			rs = rs[1:]
+	z := &sqlTokenizer{rs: []rune(sql), line: 1, col: 1}
+	for len(z.rs) > 0 {
+		if apiErr := z.scan(); apiErr != nil {
+			return nil, apiErr
 		}
 	}
-	for len(rs) > 0 {
-		r := rs[0]
-		switch {
-		case unicode.IsSpace(r):
-			advance(1)
-		case r == '-' && len(rs) > 1 && rs[1] == '-':
-			for len(rs) > 0 && rs[0] != '\n' {
-				advance(1)
+	return z.toks, nil
+}
+
+// sqlTokenizer keeps the line and column of the text not yet read, for the
+// positions sqlparser reports in its errors.
+type sqlTokenizer struct {
+	rs        []rune
+	line, col int
+	toks      []sqlToken
+}
+
+// scan reads the next token, whitespace or comment.
+func (z *sqlTokenizer) scan() *apiError {
+	rs := z.rs
+	r := rs[0]
+	switch {
+	case unicode.IsSpace(r):
+		z.advance(1)
+	case r == '-' && len(rs) > 1 && rs[1] == '-':
+		z.skipLineComment()
+	case r == '/' && len(rs) > 1 && rs[1] == '*':
+		return z.skipBlockComment()
+	case r == '\'' || r == '"':
+		return z.quoted(r)
+	case isASCIIDigit(r) || r == '.' && len(rs) > 1 && isASCIIDigit(rs[1]):
+		z.number()
+	case unicode.IsLetter(r) || r == '_' || r == '@' || r == '#':
+		z.word()
+	default:
+		z.symbol()
+	}
+	return nil
+}
+
+func (z *sqlTokenizer) advance(n int) {
+	for k := 0; k < n; k++ {
+		if z.rs[0] == '\n' {
+			z.line++
+			z.col = 1
+		} else {
+			z.col++
+		}
+		z.rs = z.rs[1:]
+	}
+}
+
+func (z *sqlTokenizer) emit(kind tokenKind, n int) {
+	z.toks = append(z.toks, sqlToken{kind: kind, text: string(z.rs[:n])})
+	z.advance(n)
+}
+
+func (z *sqlTokenizer) skipLineComment() {
+	for len(z.rs) > 0 && z.rs[0] != '\n' {
+		z.advance(1)
+	}
+}
+
+func (z *sqlTokenizer) skipBlockComment() *apiError {
+	startLine, startCol := z.line, z.col
+	z.advance(2)
+	for len(z.rs) > 0 && !(z.rs[0] == '*' && len(z.rs) > 1 && z.rs[1] == '/') {
+		z.advance(1)
+	}
+	if len(z.rs) == 0 {
+		return errSQLParser(fmt.Sprintf("Unexpected EOF while in a multi-line comment at Line: %d, Column %d", startLine, startCol))
+	}
+	z.advance(2)
+	return nil
+}
+
+// quoted reads a string literal or a quoted identifier, in which a doubled
+// quote stands for one.
+func (z *sqlTokenizer) quoted(quote rune) *apiError {
+	startLine, startCol := z.line, z.col
+	z.advance(1)
+	var b strings.Builder
+	closed := false
+	for len(z.rs) > 0 {
+		if z.rs[0] == quote {
+			if len(z.rs) > 1 && z.rs[1] == quote {
+				b.WriteRune(quote)
+				z.advance(2)
+				continue
 			}
-		case r == '/' && len(rs) > 1 && rs[1] == '*':
-			startLine, startCol := line, col
-			advance(2)
-			for len(rs) > 0 && !(rs[0] == '*' && len(rs) > 1 && rs[1] == '/') {
-				advance(1)
+			z.advance(1)
+			closed = true
+			break
+		}
+		b.WriteRune(z.rs[0])
+		z.advance(1)
+	}
+	kind, what := tokString, "string literal"
+	if quote == '"' {
+		kind, what = tokQuotedIdent, "quoted identifier"
+	}
+	if !closed {
+		return errSQLParser(fmt.Sprintf("Unterminated %s at Line: %d, Column %d", what, startLine, startCol))
+	}
+	z.toks = append(z.toks, sqlToken{kind: kind, value: b.String()})
+	return nil
+}
+
+func (z *sqlTokenizer) number() {
+	rs := z.rs
+	n := 0
+	for n < len(rs) && (isASCIIDigit(rs[n]) || rs[n] == '.') {
+		n++
+	}
+	if n < len(rs) && (rs[n] == 'e' || rs[n] == 'E') {
+		m := n + 1
+		if m < len(rs) && (rs[m] == '+' || rs[m] == '-') {
+			m++
+		}
+		if m < len(rs) && isASCIIDigit(rs[m]) {
+			for m < len(rs) && isASCIIDigit(rs[m]) {
+				m++
 			}
-			if len(rs) == 0 {
-				return nil, errSQLParser(fmt.Sprintf("Unexpected EOF while in a multi-line comment at Line: %d, Column %d", startLine, startCol))
-			}
-			advance(2)
-		case r == '\'' || r == '"':
-			startLine, startCol := line, col
-			quote := r
-			advance(1)
-			var b strings.Builder
-			closed := false
-			for len(rs) > 0 {
-				if rs[0] == quote {
-					if len(rs) > 1 && rs[1] == quote {
-						b.WriteRune(quote)
-						advance(2)
-						continue
-					}
-					advance(1)
-					closed = true
-					break
-				}
-				b.WriteRune(rs[0])
-				advance(1)
-			}
-			if !closed {
-				what := "string literal"
-				if quote == '"' {
-					what = "quoted identifier"
-				}
-				return nil, errSQLParser(fmt.Sprintf("Unterminated %s at Line: %d, Column %d", what, startLine, startCol))
-			}
-			kind := tokString
-			if quote == '"' {
-				kind = tokQuotedIdent
-			}
-			toks = append(toks, sqlToken{kind: kind, value: b.String()})
-		case r >= '0' && r <= '9' || r == '.' && len(rs) > 1 && rs[1] >= '0' && rs[1] <= '9':
-			n := 0
-			for n < len(rs) && (rs[n] >= '0' && rs[n] <= '9' || rs[n] == '.') {
-				n++
-			}
-			if n < len(rs) && (rs[n] == 'e' || rs[n] == 'E') {
-				m := n + 1
-				if m < len(rs) && (rs[m] == '+' || rs[m] == '-') {
-					m++
-				}
-				if m < len(rs) && rs[m] >= '0' && rs[m] <= '9' {
-					for m < len(rs) && rs[m] >= '0' && rs[m] <= '9' {
-						m++
-					}
-					n = m
-				}
-			}
-			toks = append(toks, sqlToken{kind: tokNumber, text: string(rs[:n])})
-			advance(n)
-		case unicode.IsLetter(r) || r == '_' || r == '@' || r == '#':
-			n := 1
-			for n < len(rs) && (unicode.IsLetter(rs[n]) || unicode.IsDigit(rs[n]) || strings.ContainsRune("_@$#", rs[n])) {
-				n++
-			}
-			toks = append(toks, sqlToken{kind: tokWord, text: string(rs[:n])})
-			advance(n)
-		default:
-			sym := string(r)
-			if len(rs) > 1 {
-				switch two := string(rs[:2]); two {
-				case "<=", ">=", "<>", "!=", "::":
-					sym = two
-				}
-			}
-			toks = append(toks, sqlToken{kind: tokSymbol, text: sym})
-			advance(len([]rune(sym)))
+			n = m
 		}
 	}
-	return toks, nil
+	z.emit(tokNumber, n)
+}
+
+func isASCIIDigit(r rune) bool { return r >= '0' && r <= '9' }
+
+func (z *sqlTokenizer) word() {
+	rs := z.rs
+	n := 1
+	for n < len(rs) && (unicode.IsLetter(rs[n]) || unicode.IsDigit(rs[n]) || strings.ContainsRune("_@$#", rs[n])) {
+		n++
+	}
+	z.emit(tokWord, n)
+}
+
+func (z *sqlTokenizer) symbol() {
+	n := 1
+	if len(z.rs) > 1 {
+		switch string(z.rs[:2]) {
+		case "<=", ">=", "<>", "!=", "::":
+			n = 2
+		}
+	}
+	z.emit(tokSymbol, n)
 }
 
 // splitStatements cuts the token list at semicolons, dropping empty

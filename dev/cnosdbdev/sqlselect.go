@@ -37,17 +37,66 @@ type selectQuery struct {
 func (sess *sqlSession) selectStatement(p *sqlParser, sql string) (*resultSet, *apiError) {
 	// SELECT <integer literal>
 	if t := p.peek(); t.kind == tokNumber && p.pos+1 == len(p.toks) {
-		v, err := strconv.ParseInt(t.text, 10, 64)
-		if err != nil {
-			return nil, unsupported(sql)
-		}
-		return &resultSet{
-			columns: []resultColumn{{name: "Int64(" + t.text + ")", typ: resultInt}},
-			rows:    [][]FieldValue{{integerValue(v)}},
-		}, nil
+		return selectInteger(t, sql)
 	}
+	q, apiErr := parseSelectQuery(p, sql)
+	if apiErr != nil {
+		return nil, apiErr
+	}
+	return sess.runSelect(q)
+}
 
+func selectInteger(t sqlToken, sql string) (*resultSet, *apiError) {
+	v, err := strconv.ParseInt(t.text, 10, 64)
+	if err != nil {
+		return nil, unsupported(sql)
+	}
+	return &resultSet{
+		columns: []resultColumn{{name: "Int64(" + t.text + ")", typ: resultInt}},
+		rows:    [][]FieldValue{{integerValue(v)}},
+	}, nil
+}
+
+// parseSelectQuery parses what follows SELECT, up to the end of the
+// statement.
+func parseSelectQuery(p *sqlParser, sql string) (selectQuery, *apiError) {
 	q := selectQuery{limit: -1}
+	if apiErr := q.parseProjection(p, sql); apiErr != nil {
+		return q, apiErr
+	}
+	if !p.parseKeyword("FROM") {
+		return q, unsupported(sql)
+	}
+	db, table, apiErr := p.parseObjectName()
+	if apiErr != nil {
+		return q, apiErr
+	}
+	q.db, q.table = db, table
+	if p.parseKeyword("WHERE") {
+		if apiErr := q.parseWhere(p, sql); apiErr != nil {
+			return q, apiErr
+		}
+	}
+	if p.parseKeywords("ORDER", "BY") {
+		if apiErr := q.parseOrderBy(p, sql); apiErr != nil {
+			return q, apiErr
+		}
+	}
+	if p.parseKeyword("LIMIT") {
+		t := p.next()
+		n, err := strconv.ParseInt(t.text, 10, 64)
+		if t.kind != tokNumber || err != nil || n < 0 {
+			return q, unsupported(sql)
+		}
+		q.limit = n
+	}
+	if !p.atEnd() {
+		return q, unsupported(sql)
+	}
+	return q, nil
+}
+
+func (q *selectQuery) parseProjection(p *sqlParser, sql string) *apiError {
 	switch {
 	case p.consumeSymbol("*"):
 		q.projection = projectAll
@@ -58,14 +107,14 @@ func (sess *sqlSession) selectStatement(p *sqlParser, sql string) (*resultSet, *
 		}
 		p.next()
 		if !p.consumeSymbol("(") || !p.consumeSymbol("*") || !p.consumeSymbol(")") {
-			return nil, unsupported(sql)
+			return unsupported(sql)
 		}
 	default:
 		q.projection = projectColumns
 		for {
 			name, apiErr := p.parseIdentifier()
 			if apiErr != nil {
-				return nil, apiErr
+				return apiErr
 			}
 			q.columns = append(q.columns, name)
 			if !p.consumeSymbol(",") {
@@ -73,53 +122,37 @@ func (sess *sqlSession) selectStatement(p *sqlParser, sql string) (*resultSet, *
 			}
 		}
 	}
-	if !p.parseKeyword("FROM") {
-		return nil, unsupported(sql)
+	return nil
+}
+
+func (q *selectQuery) parseWhere(p *sqlParser, sql string) *apiError {
+	for {
+		c, ok := parseComparison(p)
+		if !ok {
+			return unsupported(sql)
+		}
+		q.where = append(q.where, c)
+		if !p.parseKeyword("AND") {
+			return nil
+		}
 	}
-	db, table, apiErr := p.parseObjectName()
+}
+
+func (q *selectQuery) parseOrderBy(p *sqlParser, sql string) *apiError {
+	name, apiErr := p.parseIdentifier()
 	if apiErr != nil {
-		return nil, apiErr
+		return apiErr
 	}
-	q.db, q.table = db, table
-	if p.parseKeyword("WHERE") {
-		for {
-			c, ok := parseComparison(p)
-			if !ok {
-				return nil, unsupported(sql)
-			}
-			q.where = append(q.where, c)
-			if !p.parseKeyword("AND") {
-				break
-			}
-		}
+	if name != timeColumn {
+		return unsupported(sql)
 	}
-	if p.parseKeywords("ORDER", "BY") {
-		name, apiErr := p.parseIdentifier()
-		if apiErr != nil {
-			return nil, apiErr
-		}
-		if name != timeColumn {
-			return nil, unsupported(sql)
-		}
-		q.ordered = true
-		if p.parseKeyword("DESC") {
-			q.orderDesc = true
-		} else {
-			p.parseKeyword("ASC")
-		}
+	q.ordered = true
+	if p.parseKeyword("DESC") {
+		q.orderDesc = true
+	} else {
+		p.parseKeyword("ASC")
 	}
-	if p.parseKeyword("LIMIT") {
-		t := p.next()
-		n, err := strconv.ParseInt(t.text, 10, 64)
-		if t.kind != tokNumber || err != nil || n < 0 {
-			return nil, unsupported(sql)
-		}
-		q.limit = n
-	}
-	if !p.atEnd() {
-		return nil, unsupported(sql)
-	}
-	return sess.runSelect(q)
+	return nil
 }
 
 func parseComparison(p *sqlParser) (comparison, bool) {
@@ -169,16 +202,9 @@ func (sess *sqlSession) runSelect(q selectQuery) (*resultSet, *apiError) {
 	}
 	prec := db.opts.precision
 
-	lookup := func(name string) (column, *apiError) {
-		i, ok := t.byName[name]
-		if !ok {
-			return column{}, errNoSuchColumn(name)
-		}
-		return t.columns[i], nil
-	}
 	filters := make([]boundComparison, 0, len(q.where))
 	for _, c := range q.where {
-		col, apiErr := lookup(c.column)
+		col, apiErr := t.sqlColumn(c.column)
 		if apiErr != nil {
 			return nil, apiErr
 		}
@@ -186,48 +212,62 @@ func (sess *sqlSession) runSelect(q selectQuery) (*resultSet, *apiError) {
 	}
 
 	if q.projection == projectCount || q.projection == projectExactCount {
-		if q.projection == projectExactCount && !sess.s.rules.exactCount {
-			return nil, sess.s.rules.exactCountMissing()
-		}
-		var n int64
-		switch {
-		case len(filters) > 0:
-			n = int64(len(collectRows(t, filters)))
-		case q.projection == projectCount && sess.s.rules.countStarCountsOverwrites:
-			n = t.points
-		default:
-			n = t.rows
-		}
-		return &resultSet{
-			columns: []resultColumn{{name: "COUNT(UInt8(1))", typ: resultInt}},
-			rows:    [][]FieldValue{{integerValue(n)}},
-		}, nil
+		return sess.countRows(q, t, filters)
 	}
 
 	cols := t.columns
 	if q.projection == projectColumns {
 		cols = make([]column, 0, len(q.columns))
 		for _, name := range q.columns {
-			col, apiErr := lookup(name)
+			col, apiErr := t.sqlColumn(name)
 			if apiErr != nil {
 				return nil, apiErr
 			}
 			cols = append(cols, col)
 		}
 	}
-	rs := &resultSet{columns: make([]resultColumn, len(cols))}
-	for i, c := range cols {
-		switch c.kind {
-		case kindTime:
-			rs.columns[i] = resultColumn{name: c.name, typ: resultTime, prec: prec}
-		case kindTag:
-			rs.columns[i] = resultColumn{name: c.name, typ: resultString}
-		default:
-			rs.columns[i] = resultColumn{name: c.name, typ: resultTypeOfField(c.ftype)}
+	rs := &resultSet{columns: resultColumns(cols, prec)}
+	rows := q.orderAndLimit(collectRows(t, filters))
+	rs.rows = make([][]FieldValue, len(rows))
+	for i, r := range rows {
+		out := make([]FieldValue, len(cols))
+		for j, c := range cols {
+			out[j] = r.value(c)
 		}
+		rs.rows[i] = out
 	}
+	return rs, nil
+}
 
-	rows := collectRows(t, filters)
+// sqlColumn finds a column named in a query.
+func (t *table) sqlColumn(name string) (column, *apiError) {
+	i, ok := t.byName[name]
+	if !ok {
+		return column{}, errNoSuchColumn(name)
+	}
+	return t.columns[i], nil
+}
+
+func (sess *sqlSession) countRows(q selectQuery, t *table, filters []boundComparison) (*resultSet, *apiError) {
+	if q.projection == projectExactCount && !sess.s.rules.exactCount {
+		return nil, sess.s.rules.exactCountMissing()
+	}
+	var n int64
+	switch {
+	case len(filters) > 0:
+		n = int64(len(collectRows(t, filters)))
+	case q.projection == projectCount && sess.s.rules.countStarCountsOverwrites:
+		n = t.points
+	default:
+		n = t.rows
+	}
+	return &resultSet{
+		columns: []resultColumn{{name: "COUNT(UInt8(1))", typ: resultInt}},
+		rows:    [][]FieldValue{{integerValue(n)}},
+	}, nil
+}
+
+func (q selectQuery) orderAndLimit(rows []rowRef) []rowRef {
 	if q.ordered {
 		if q.orderDesc {
 			sort.SliceStable(rows, func(i, j int) bool { return rows[i].ts > rows[j].ts })
@@ -238,15 +278,22 @@ func (sess *sqlSession) runSelect(q selectQuery) (*resultSet, *apiError) {
 	if q.limit >= 0 && int64(len(rows)) > q.limit {
 		rows = rows[:q.limit]
 	}
-	rs.rows = make([][]FieldValue, len(rows))
-	for i, r := range rows {
-		out := make([]FieldValue, len(cols))
-		for j, c := range cols {
-			out[j] = r.value(c)
+	return rows
+}
+
+func resultColumns(cols []column, prec precision) []resultColumn {
+	out := make([]resultColumn, len(cols))
+	for i, c := range cols {
+		switch c.kind {
+		case kindTime:
+			out[i] = resultColumn{name: c.name, typ: resultTime, prec: prec}
+		case kindTag:
+			out[i] = resultColumn{name: c.name, typ: resultString}
+		default:
+			out[i] = resultColumn{name: c.name, typ: resultTypeOfField(c.ftype)}
 		}
-		rs.rows[i] = out
 	}
-	return rs, nil
+	return out
 }
 
 // rowRef points at one stored row.
@@ -318,80 +365,108 @@ func (b boundComparison) matches(v FieldValue) bool {
 		return false
 	}
 	var cmp int
-	lit := b.lit
+	var ok bool
 	switch {
 	case b.col.kind == kindTime:
-		var want int64
-		if lit.kind == tokString {
-			ts, ok := parseTimestampLiteral(lit.value, b.prec)
-			if !ok {
-				return false
-			}
-			want = ts
-		} else {
-			n, err := strconv.ParseInt(lit.text, 10, 64)
-			if err != nil {
-				return false
-			}
-			want = n
-			if b.neg {
-				want = -n
-			}
-		}
-		cmp = compareInt(v.Int(), want)
+		cmp, ok = b.compareTime(v)
 	case v.typ == FieldString:
-		text := lit.value
-		if lit.kind == tokNumber {
-			text = lit.text
-			if b.neg {
-				text = "-" + text
-			}
-		} else if lit.kind == tokWord {
-			text = asciiLower(lit.text)
-		}
-		cmp = strings.Compare(v.str, text)
+		cmp, ok = b.compareString(v), true
 	case v.typ == FieldBoolean:
-		if lit.kind != tokWord {
-			return false
-		}
-		want := lit.isKeyword("TRUE")
-		if v.Bool() == want {
-			cmp = 0
-		} else if v.Bool() {
-			cmp = 1
-		} else {
-			cmp = -1
-		}
+		cmp, ok = b.compareBool(v)
 	default:
-		if lit.kind != tokNumber {
-			return false
+		cmp, ok = b.compareNumber(v)
+	}
+	return ok && b.holds(cmp)
+}
+
+// compareTime reports false when the literal is not a time.
+func (b boundComparison) compareTime(v FieldValue) (int, bool) {
+	lit := b.lit
+	var want int64
+	if lit.kind == tokString {
+		ts, ok := parseTimestampLiteral(lit.value, b.prec)
+		if !ok {
+			return 0, false
 		}
-		want, err := strconv.ParseFloat(lit.text, 64)
+		want = ts
+	} else {
+		n, err := strconv.ParseInt(lit.text, 10, 64)
 		if err != nil {
-			return false
+			return 0, false
 		}
+		want = n
 		if b.neg {
-			want = -want
-		}
-		var have float64
-		switch v.typ {
-		case FieldFloat:
-			have = v.Float()
-		case FieldInteger:
-			have = float64(v.Int())
-		case FieldUnsigned:
-			have = float64(v.Uint())
-		}
-		if math.IsNaN(have) {
-			return false
-		}
-		switch {
-		case have < want:
-			cmp = -1
-		case have > want:
-			cmp = 1
+			want = -n
 		}
 	}
+	return compareInt(v.Int(), want), true
+}
+
+func (b boundComparison) compareString(v FieldValue) int {
+	lit := b.lit
+	text := lit.value
+	if lit.kind == tokNumber {
+		text = lit.text
+		if b.neg {
+			text = "-" + text
+		}
+	} else if lit.kind == tokWord {
+		text = asciiLower(lit.text)
+	}
+	return strings.Compare(v.str, text)
+}
+
+// compareBool reports false when the literal is not TRUE or FALSE.
+func (b boundComparison) compareBool(v FieldValue) (int, bool) {
+	if b.lit.kind != tokWord {
+		return 0, false
+	}
+	want := b.lit.isKeyword("TRUE")
+	switch {
+	case v.Bool() == want:
+		return 0, true
+	case v.Bool():
+		return 1, true
+	}
+	return -1, true
+}
+
+// compareNumber reports false when the literal is not a number or the
+// stored value is NaN.
+func (b boundComparison) compareNumber(v FieldValue) (int, bool) {
+	if b.lit.kind != tokNumber {
+		return 0, false
+	}
+	want, err := strconv.ParseFloat(b.lit.text, 64)
+	if err != nil {
+		return 0, false
+	}
+	if b.neg {
+		want = -want
+	}
+	var have float64
+	switch v.typ {
+	case FieldFloat:
+		have = v.Float()
+	case FieldInteger:
+		have = float64(v.Int())
+	case FieldUnsigned:
+		have = float64(v.Uint())
+	}
+	if math.IsNaN(have) {
+		return 0, false
+	}
+	switch {
+	case have < want:
+		return -1, true
+	case have > want:
+		return 1, true
+	}
+	return 0, true
+}
+
+// holds applies the comparison operator to the outcome of a comparison.
+func (b boundComparison) holds(cmp int) bool {
 	switch b.op {
 	case "=":
 		return cmp == 0
