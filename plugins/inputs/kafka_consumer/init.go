@@ -3,7 +3,6 @@ package kafka_consumer
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -100,14 +99,11 @@ func (k *KafkaConsumer) validateChoices() error {
 // metric modifier and the sarama configuration.
 func (k *KafkaConsumer) derive() error {
 	k.recordTimes = k.TimestampSource == "metric" && k.TimestampFallback == "record"
-	k.regexps = k.regexps[:0]
-	for _, expr := range k.TopicRegexps {
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			return fmt.Errorf("topic_regexps: %q: %w", expr, err)
-		}
-		k.regexps = append(k.regexps, re)
+	topics, err := newTopicList(k.Topics, k.TopicRegexps, k.DeadLetterTopic, k.Log)
+	if err != nil {
+		return fmt.Errorf("topic_regexps: %w", err)
 	}
+	k.topics = topics
 
 	k.headerTags = make(map[string]bool, len(k.MsgHeadersAsTags))
 	for _, h := range k.MsgHeadersAsTags {

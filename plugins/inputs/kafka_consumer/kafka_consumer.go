@@ -14,7 +14,6 @@ import (
 	"context"
 	_ "embed"
 	"io"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,7 +94,6 @@ type KafkaConsumer struct {
 	config        *sarama.Config
 	versionChosen bool // kafka_version unset, and the brokers were asked (chooseVersion)
 	refusal       refusalState
-	regexps       []*regexp.Regexp
 	parserFunc    telegraf.ParserFunc
 	modifier      *modifier
 	headerTags    map[string]bool
@@ -106,9 +104,7 @@ type KafkaConsumer struct {
 	stats         *stats
 	deadLetter    *deadLetter
 	poisonLog     *rateLimiter
-	topicsMu      sync.Mutex
-	topics        []string
-	topicsChanged chan struct{}
+	topics        *topicList
 	acker         *acker     // nil with ack = false
 	ackServer     *ackServer // nil with ack = false
 	ackDir        string     // the private directory of the socket when ack_socket is not set

@@ -180,7 +180,7 @@ func TestNewSessionSkipsWhatWasReadBefore(t *testing.T) {
 	rebalances := r.k.stats.rebalances.Load()
 
 	// End the session, as a change of the topic list does.
-	r.k.topicsChanged <- struct{}{}
+	r.k.topics.changed <- struct{}{}
 	waitFor(t, "a new session", func() bool { return r.k.stats.rebalances.Load() > rebalances })
 	skipped := func() int64 {
 		var s int64

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -27,7 +25,6 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 	k.writer.idle = func() bool { return k.backlogged.Load() == 0 }
 	k.stats = newStats(k.ConsumerGroup)
 	k.poisonLog = newRateLimiter(10, time.Second)
-	k.topicsChanged = make(chan struct{}, 1)
 	k.failed = make(chan struct{})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -76,7 +73,7 @@ func (k *KafkaConsumer) connect() (sarama.ConsumerGroup, error) {
 	if err := k.chooseVersion(); err != nil {
 		return nil, err
 	}
-	if err := k.refreshTopics(); err != nil {
+	if err := k.topics.refresh(k.Brokers, k.config); err != nil {
 		return nil, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
 	if k.DeadLetterTopic != "" && !k.testMode {
@@ -109,7 +106,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 			k.acc.AddError(fmt.Errorf("channel: %w", k.explainConnect(err)))
 		}
 	}()
-	if len(k.regexps) > 0 && k.TopicRefreshInterval > 0 {
+	if k.topics.discovers() && k.TopicRefreshInterval > 0 {
 		k.wg.Add(1)
 		go func() {
 			defer k.wg.Done()
@@ -139,7 +136,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 		sessCtx, endSession := context.WithCancel(ctx)
 		go func() {
 			select {
-			case <-k.topicsChanged:
+			case <-k.topics.changed:
 				endSession()
 			case <-sessCtx.Done():
 			}
@@ -149,7 +146,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 		if stalls != nil {
 			watched = stalls.watch(sessCtx, endSession)
 		}
-		err := group.Consume(sessCtx, k.currentTopics(), h)
+		err := group.Consume(sessCtx, k.topics.names(), h)
 		endSession()
 		watched()
 		if werr := k.writer.Err(); werr != nil {
@@ -203,64 +200,9 @@ func (k *KafkaConsumer) Err() error {
 	return k.writer.Err()
 }
 
-func (k *KafkaConsumer) currentTopics() []string {
-	k.topicsMu.Lock()
-	defer k.topicsMu.Unlock()
-	return slices.Clone(k.topics)
-}
-
-// refreshTopics sets the topic list: topics, plus every topic on the cluster that
-// matches one of topic_regexps. It reports whether the list changed.
-func (k *KafkaConsumer) refreshTopics() error {
-	wanted := make(map[string]bool, len(k.Topics))
-	for _, t := range k.Topics {
-		wanted[t] = true
-	}
-	if len(k.regexps) > 0 {
-		client, err := sarama.NewClient(k.Brokers, k.config)
-		if err != nil {
-			return err
-		}
-		defer client.Close()
-		all, err := client.Topics()
-		if err != nil {
-			return err
-		}
-		k.Log.Debugf("discovered topics: %v", all)
-		for _, t := range all {
-			for _, re := range k.regexps {
-				if re.MatchString(t) && t != k.DeadLetterTopic {
-					wanted[t] = true
-					break
-				}
-			}
-		}
-	}
-	list := make([]string, 0, len(wanted))
-	for t := range wanted {
-		list = append(list, t)
-	}
-	sort.Strings(list)
-
-	k.topicsMu.Lock()
-	defer k.topicsMu.Unlock()
-	if slices.Equal(list, k.topics) {
-		return nil
-	}
-	if k.topics != nil {
-		k.Log.Infof("updating topics: replacing %q with %q", k.topics, list)
-		select {
-		case k.topicsChanged <- struct{}{}:
-		default:
-		}
-	}
-	k.topics = list
-	return nil
-}
-
 func (k *KafkaConsumer) watchTopics(ctx context.Context) {
 	every(ctx, time.Duration(k.TopicRefreshInterval), func(time.Time) bool {
-		if err := k.refreshTopics(); err != nil {
+		if err := k.topics.refresh(k.Brokers, k.config); err != nil {
 			k.acc.AddError(fmt.Errorf("refreshing topics: %w", k.explainConnect(err)))
 		}
 		return true

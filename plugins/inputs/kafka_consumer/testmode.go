@@ -26,7 +26,7 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 	if err := k.chooseVersion(); err != nil {
 		return 0, err
 	}
-	if err := k.refreshTopics(); err != nil {
+	if err := k.topics.refresh(k.Brokers, k.config); err != nil {
 		return 0, fmt.Errorf("resolving topic_regexps: %w", k.explainConnect(err))
 	}
 	// At most n messages are read: sarama fetching channel_buffer_size of them ahead
@@ -210,7 +210,7 @@ func (k *KafkaConsumer) consume1(ctx context.Context, p *partition, dec *decoder
 // sampleRanges returns, per partition of the topics, where the consumer group would
 // start and where the partition ends now for the isolation level (listEnds).
 func (k *KafkaConsumer) sampleRanges(client sarama.Client) (starts, ends map[topicPartition]int64, err error) {
-	topics := k.currentTopics()
+	topics := k.topics.names()
 	request := make(map[string][]int32, len(topics))
 	for _, t := range topics {
 		ids, err := client.Partitions(t)
