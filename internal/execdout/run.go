@@ -17,6 +17,7 @@ import (
 
 	"github.com/influxdata/telegraf"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lpstream"
 )
 
@@ -141,7 +142,7 @@ func newRunner(sink Sink, cfg Config) *runner {
 	r.counter, _ = sink.(Counter)
 	r.urgent, _ = sink.(Urgent)
 	r.paced, _ = sink.(Paced)
-	r.bad.log = cfg.Log
+	r.bad = badEntryLog{log: cfg.Log, limit: lograte.New(10, time.Second)}
 	return r
 }
 
@@ -267,30 +268,23 @@ func (r *runner) malformed(err error) {
 	r.bad.entry(err)
 }
 
-// badEntryLog logs malformed entries: the first ten, then at most one a second, so
-// that garbage on stdin cannot flood Telegraf's log.
+// badEntryLog logs malformed entries, ten at once and then one a second, so that
+// garbage on stdin cannot flood Telegraf's log.
 type badEntryLog struct {
-	log        telegraf.Logger
-	count      int64
-	last       time.Time
-	suppressed int64
+	log   telegraf.Logger
+	limit *lograte.Limiter
 }
 
 func (b *badEntryLog) entry(err error) {
-	b.count++
-	if now := time.Now(); now.Sub(b.last) >= time.Second || b.count <= 10 {
+	if b.limit.Allow(time.Now()) {
 		b.flush()
 		b.log.Errorf("stdin: %v", err)
-		b.last = now
-		return
 	}
-	b.suppressed++
 }
 
 // flush says how many entries were not logged since the last line.
 func (b *badEntryLog) flush() {
-	if b.suppressed > 0 {
-		b.log.Errorf("%d more malformed entries on stdin were not logged", b.suppressed)
-		b.suppressed = 0
+	if n := b.limit.TakeSuppressed(); n > 0 {
+		b.log.Errorf("%d more malformed entries on stdin were not logged", n)
 	}
 }

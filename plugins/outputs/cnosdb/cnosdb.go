@@ -17,6 +17,7 @@ import (
 	"github.com/influxdata/telegraf/plugins/outputs"
 
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/ackproto"
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 )
 
 //go:embed sample.conf
@@ -66,6 +67,10 @@ type CnosDB struct {
 	statsDone chan struct{}      // closed when the summary loop ends
 	closeOnce sync.Once
 }
+
+// rejectLogBurst is how many rejected lines are logged one by one at once, and in a
+// minute after that; stats_interval's summary counts the rest.
+const rejectLogBurst = 100
 
 // maxInFlightLimit bounds max_in_flight: CnosDB's intake stops growing well before.
 const maxInFlightLimit = 64
@@ -209,6 +214,8 @@ func (c *CnosDB) Connect() error {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.writer = &writer{
+		rejectLog:          lograte.New(rejectLogBurst, time.Minute/rejectLogBurst),
+		oddLog:             lograte.New(rejectLogBurst, time.Minute/rejectLogBurst),
 		client:             cl,
 		nodes:              nodes,
 		log:                c.Log,
@@ -317,10 +324,10 @@ func (c *CnosDB) logStats() {
 			if cur != prev {
 				c.Log.Info(cur.summary(prev, now.Sub(last)))
 			}
-			if n := c.writer.rejectLog.takeSuppressed(); n > 0 {
+			if n := c.writer.rejectLog.TakeSuppressed(); n > 0 {
 				c.Log.Errorf("%d more rejected lines were not logged one by one", n)
 			}
-			if n := c.writer.oddLog.takeSuppressed(); n > 0 {
+			if n := c.writer.oddLog.TakeSuppressed(); n > 0 {
 				c.Log.Warnf("%d more successes with a body were not logged one by one", n)
 			}
 			prev, last = cur, now

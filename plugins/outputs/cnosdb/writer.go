@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/influxdata/telegraf"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 )
 
 // Result is what became of one batch. Every line is accounted for exactly once: written,
@@ -53,8 +55,8 @@ type writer struct {
 
 	logMu       sync.Mutex
 	lastWarning time.Time
-	rejectLog   rateLimit
-	oddLog      rateLimit // successes with a body, which CnosDB never sends
+	rejectLog   *lograte.Limiter
+	oddLog      *lograte.Limiter // successes with a body, which CnosDB never sends
 }
 
 // write writes every line of b and says what became of each.
@@ -244,7 +246,7 @@ func (w *writer) reject(b *batch, i int, answer *serverError, r *Result, note st
 	r.Rejected = append(r.Rejected, rej)
 	w.stats.rejected.Add(1)
 	w.stats.setLastError(answer.Error())
-	if w.rejectLog.allow() {
+	if w.rejectLog.Allow(time.Now()) {
 		w.log.Errorf("CnosDB rejected input line %d, dropped after isolating it (every other line is written): %v%s: %s",
 			rej.Source, answer, note, rej.Line)
 	}
@@ -256,7 +258,7 @@ func (w *writer) reject(b *batch, i int, answer *serverError, r *Result, note st
 // the lines this plugin cannot read. They are counted as written, since the answer says
 // so, but not silently.
 func (w *writer) oddSuccess(n *node, lines int, answer *serverError) {
-	if !w.oddLog.allow() {
+	if !w.oddLog.Allow(time.Now()) {
 		return
 	}
 	w.log.Warnf("%s answered %d lines with HTTP %d and a body, which CnosDB never sends on success: %q; "+
@@ -356,41 +358,4 @@ func (n *node) failed(asked time.Duration) {
 	n.failures++
 	wait := max(n.backoff.NextBackOff(), min(asked, n.backoff.MaxInterval))
 	n.downUntil = time.Now().Add(wait)
-}
-
-// rateLimit allows a burst of log lines per interval and counts the rest.
-type rateLimit struct {
-	mu         sync.Mutex
-	windowEnd  time.Time
-	used       int
-	suppressed int64
-}
-
-const (
-	rejectLogBurst  = 100
-	rejectLogWindow = time.Minute
-)
-
-func (l *rateLimit) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if now.After(l.windowEnd) {
-		l.windowEnd = now.Add(rejectLogWindow)
-		l.used = 0
-	}
-	if l.used < rejectLogBurst {
-		l.used++
-		return true
-	}
-	l.suppressed++
-	return false
-}
-
-func (l *rateLimit) takeSuppressed() int64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.suppressed
-	l.suppressed = 0
-	return s
 }
