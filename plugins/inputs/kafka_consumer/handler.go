@@ -61,12 +61,17 @@ func (h *handler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.Co
 	if err != nil {
 		return err
 	}
-	return k.consume(sess.Context(), p, dec, claim.Messages())
+	return newClaimLoop(k, p, dec, claim.Messages()).run(sess.Context())
 }
 
-// consume runs the loop of one partition over msgs until ctx ends or msgs closes.
-func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder, msgs <-chan *sarama.ConsumerMessage) error {
-	c := &claimLoop{k: k, p: p, dec: dec, msgs: msgs, done: ctx.Done(), buf: make([]byte, 0, localBatch+localBatch/4)}
+func newClaimLoop(k *KafkaConsumer, p *partition, dec *decoder, msgs <-chan *sarama.ConsumerMessage) *claimLoop {
+	return &claimLoop{k: k, p: p, dec: dec, msgs: msgs, buf: make([]byte, 0, localBatch+localBatch/4)}
+}
+
+// run reads the partition's messages until ctx ends or msgs closes.
+func (c *claimLoop) run(ctx context.Context) error {
+	c.done = ctx.Done()
+	p, msgs := c.p, c.msgs
 	defer c.setBacklogged(false)
 	for {
 		msg, ok := c.receive()
@@ -74,7 +79,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			return c.finish()
 		}
 		p.fetched.took(msg, len(msgs) == 0)
-		if msg.Offset < p.resumeAt && k.handedOut(p, msg) {
+		if msg.Offset < p.resumeAt && c.handedOut(msg) {
 			continue
 		}
 		if open, err := c.takeSlot(ctx); !open {
@@ -84,7 +89,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			// A batch of the partition was given up (acker.giveUpLocked): nothing more
 			// is read, so that no offset past it is committed, while the session goes
 			// on for the other partitions.
-			k.release()
+			c.release()
 			if err := c.finish(); err != nil {
 				return err
 			}
@@ -92,7 +97,7 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 			return nil
 		}
 		if err := p.offsets.Add(msg.Offset, msg.Timestamp); err != nil {
-			k.release()
+			c.release()
 			return fmt.Errorf("topic %q partition %d: %w", p.topic, p.id, err)
 		}
 		if !c.decode(ctx, msg) {
@@ -109,8 +114,10 @@ func (k *KafkaConsumer) consume(ctx context.Context, p *partition, dec *decoder,
 	}
 }
 
-// claimLoop is one run of consume: the lines and acknowledgements of the messages
-// read since they were last handed to the writer.
+// claimLoop reads one claim of a partition: it decodes each message, logs and
+// dead-letters those that do not parse, and hands the lines to the writer in batches
+// with their acknowledgements. buf, acks and lines are what was read since the last
+// batch.
 type claimLoop struct {
 	k    *KafkaConsumer
 	p    *partition
@@ -183,9 +190,9 @@ func (c *claimLoop) decode(ctx context.Context, msg *sarama.ConsumerMessage) boo
 	c.lines += int64(n)
 	p.hold(msg.Offset, len(c.buf)-before)
 	if errors.Is(perr, errNoMetrics) {
-		k.noMetrics(p, msg, perr)
+		c.noMetrics(msg, perr)
 	} else if perr != nil {
-		if err := k.poison(ctx, p, msg, perr); err != nil {
+		if err := c.poison(ctx, msg, perr); err != nil {
 			// Not handled: leave it (and what follows) to the next claim, of this
 			// process or another.
 			k.Log.Error(err)
@@ -235,7 +242,8 @@ func (c *claimLoop) setBacklogged(waiting bool) {
 // this one skips it: it is done, or held until the output confirms it. Offsets that
 // start again below what was handed out (the topic was created again) start the
 // partition's progress anew.
-func (k *KafkaConsumer) handedOut(p *partition, msg *sarama.ConsumerMessage) bool {
+func (c *claimLoop) handedOut(msg *sarama.ConsumerMessage) bool {
+	k, p := c.k, c.p
 	if p.claim != nil && p.claim.HighWaterMarkOffset() < p.resumeAt {
 		k.Log.Warnf("topic %q partition %d: its high watermark %d is below offset %d, which this process read "+
 			"before (was the topic deleted and created again?); reading from offset %d",
@@ -250,10 +258,11 @@ func (k *KafkaConsumer) handedOut(p *partition, msg *sarama.ConsumerMessage) boo
 // poison handles a message that is too long or does not parse: it is logged (rate
 // limited), counted and, with dead_letter_topic set, copied there. An error means the
 // copy failed and the message must not be marked.
-func (k *KafkaConsumer) poison(ctx context.Context, p *partition, msg *sarama.ConsumerMessage, cause error) error {
+func (c *claimLoop) poison(ctx context.Context, msg *sarama.ConsumerMessage, cause error) error {
+	k, p := c.k, c.p
 	p.counts.parseErrors.Add(1)
-	if ok, suppressed := k.poisonLog.allow(time.Now()); ok {
-		if suppressed > 0 {
+	if k.poisonLog.Allow(time.Now()) {
+		if suppressed := k.poisonLog.TakeSuppressed(); suppressed > 0 {
 			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
 		}
 		dest := "skipped"
@@ -266,7 +275,7 @@ func (k *KafkaConsumer) poison(ctx context.Context, p *partition, msg *sarama.Co
 		return nil
 	}
 	if err := k.deadLetter.send(ctx, msg, cause, k.Log); err != nil {
-		k.release()
+		c.release()
 		return err
 	}
 	p.counts.deadLettered.Add(1)
@@ -275,10 +284,11 @@ func (k *KafkaConsumer) poison(ctx context.Context, p *partition, msg *sarama.Co
 
 // noMetrics counts and logs (rate limited, with the poison messages) a message that
 // gave nothing to write. It is marked like any other: there is nothing to keep.
-func (k *KafkaConsumer) noMetrics(p *partition, msg *sarama.ConsumerMessage, cause error) {
+func (c *claimLoop) noMetrics(msg *sarama.ConsumerMessage, cause error) {
+	k, p := c.k, c.p
 	p.counts.noMetrics.Add(1)
-	if ok, suppressed := k.poisonLog.allow(time.Now()); ok {
-		if suppressed > 0 {
+	if k.poisonLog.Allow(time.Now()) {
+		if suppressed := k.poisonLog.TakeSuppressed(); suppressed > 0 {
 			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
 		}
 		k.Log.Warnf("topic %q partition %d offset %d: %v", msg.Topic, msg.Partition, msg.Offset, cause)
@@ -286,4 +296,4 @@ func (k *KafkaConsumer) noMetrics(p *partition, msg *sarama.ConsumerMessage, cau
 }
 
 // release frees the slot of a message that is given up before it reached the writer.
-func (k *KafkaConsumer) release() { k.window.give(1) }
+func (c *claimLoop) release() { c.k.window.give(1) }

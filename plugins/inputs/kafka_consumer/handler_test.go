@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkConsume(b *testing.B) {
 			k.writer = newWriter(io.Discard, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 			k.writer.free = k.window.give
 			k.stats = newStats(k.ConsumerGroup)
-			k.poisonLog = newRateLimiter(10, time.Second)
+			k.poisonLog = lograte.New(10, time.Second)
 			p := &partition{topic: "t", offsets: offsets.New(), counts: k.stats.counters("t", 0),
 				log: k.Log, window: k.window, fetched: k.fetch.claim("t", 0)}
 			dec, err := k.newDecoder()
@@ -63,7 +64,7 @@ func BenchmarkConsume(b *testing.B) {
 				}
 				close(msgs)
 			}()
-			require.NoError(b, k.consume(context.Background(), p, dec, msgs))
+			require.NoError(b, newClaimLoop(k, p, dec, msgs).run(context.Background()))
 			b.StopTimer()
 			require.Equal(b, int64(b.N), p.counts.messages.Load())
 			require.NoError(b, k.writer.Close())

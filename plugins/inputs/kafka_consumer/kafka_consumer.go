@@ -25,6 +25,7 @@ import (
 	"github.com/influxdata/telegraf/plugins/common/kafka"
 	"github.com/influxdata/telegraf/plugins/inputs"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/pluginconf"
 )
 
@@ -103,7 +104,7 @@ type KafkaConsumer struct {
 	writer        *writer
 	stats         *stats
 	deadLetter    *deadLetter
-	poisonLog     *rateLimiter
+	poisonLog     *lograte.Limiter // poison messages and those without metrics
 	topics        *topicList
 	acker         *acker     // nil with ack = false
 	ackServer     *ackServer // nil with ack = false

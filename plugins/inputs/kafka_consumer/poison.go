@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -83,48 +82,4 @@ func (d *deadLetter) send(ctx context.Context, msg *sarama.ConsumerMessage, caus
 
 func (d *deadLetter) close() error {
 	return d.producer.Close()
-}
-
-// rateLimiter lets through a burst of log lines, then one per interval, and counts the
-// rest so that a stream of poison messages cannot flood Telegraf's log.
-type rateLimiter struct {
-	burst    int
-	interval time.Duration
-
-	mu         sync.Mutex
-	tokens     int
-	last       time.Time
-	suppressed int64
-}
-
-func newRateLimiter(burst int, interval time.Duration) *rateLimiter {
-	return &rateLimiter{burst: burst, interval: interval, tokens: burst}
-}
-
-// allow reports whether a line may be written now and how many were held back since
-// the last one that was.
-func (r *rateLimiter) allow(now time.Time) (ok bool, suppressed int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if elapsed := now.Sub(r.last); elapsed >= r.interval && r.tokens < r.burst {
-		r.tokens = min(r.burst, r.tokens+int(elapsed/r.interval))
-	}
-	if r.tokens == 0 {
-		r.suppressed++
-		return false, 0
-	}
-	r.tokens--
-	r.last = now
-	suppressed, r.suppressed = r.suppressed, 0
-	return true, suppressed
-}
-
-// takeSuppressed returns how many lines were held back since the last one written,
-// and starts counting again, so that a flood that ends is still reported.
-func (r *rateLimiter) takeSuppressed() int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	suppressed := r.suppressed
-	r.suppressed = 0
-	return suppressed
 }

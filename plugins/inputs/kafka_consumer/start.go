@@ -10,6 +10,8 @@ import (
 	"github.com/IBM/sarama"
 
 	"github.com/influxdata/telegraf"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 )
 
 // reconnectDelay is Telegraf's wait after a failed Consume before the next.
@@ -24,7 +26,7 @@ func (k *KafkaConsumer) Start(acc telegraf.Accumulator) error {
 	k.writer.free = k.window.give
 	k.writer.idle = func() bool { return k.backlogged.Load() == 0 }
 	k.stats = newStats(k.ConsumerGroup)
-	k.poisonLog = newRateLimiter(10, time.Second)
+	k.poisonLog = lograte.New(10, time.Second)
 	k.failed = make(chan struct{})
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -214,7 +216,7 @@ func (k *KafkaConsumer) reportStats(ctx context.Context) {
 	defer ends.close()
 	every(ctx, time.Duration(k.StatsInterval), func(now time.Time) bool {
 		k.writeStats(now, ends.endOf(k.stats.held()))
-		if n := k.poisonLog.takeSuppressed(); n > 0 {
+		if n := k.poisonLog.TakeSuppressed(); n > 0 {
 			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", n)
 		}
 		return true

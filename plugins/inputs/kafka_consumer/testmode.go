@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/lograte"
 	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/internal/offsets"
 )
 
@@ -38,7 +39,8 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 		return 0, fmt.Errorf("connecting: %w", k.explainConnect(err))
 	}
 	defer client.Close()
-	starts, ends, err := k.sampleRanges(client)
+	run := &sampleRun{k: k, client: client, cfg: &cfg}
+	starts, ends, err := run.ranges()
 	if err != nil {
 		return 0, err
 	}
@@ -61,10 +63,17 @@ func (k *KafkaConsumer) Sample(ctx context.Context, n int) (int, error) {
 			return 0, fmt.Errorf("topic %q partition %d: %w", tp.topic, tp.id, err)
 		}
 		open++
-		s := &partitionSample{k: k, client: client, cfg: &cfg, tp: tp, pc: pc, next: start, end: ends[tp], results: results}
+		s := &partitionSample{run: run, tp: tp, pc: pc, next: start, end: ends[tp], results: results}
 		go s.read(ctx)
 	}
-	return k.writeSampled(ctx, results, open, n)
+	return run.write(ctx, results, open, n)
+}
+
+// sampleRun is one call of Sample, once connected.
+type sampleRun struct {
+	k      *KafkaConsumer
+	client sarama.Client
+	cfg    *sarama.Config // the plugin's, with a smaller channel_buffer_size
 }
 
 // startSample sets up what Sample writes with: a window of n messages, the writer,
@@ -75,12 +84,13 @@ func (k *KafkaConsumer) startSample(n int) {
 	k.writer = newWriter(k.Out, int(k.OutputBufferSize), time.Duration(k.OutputFlushInterval))
 	k.writer.free = k.window.give
 	k.stats = newStats(k.ConsumerGroup)
-	k.poisonLog = newRateLimiter(10, time.Second)
+	k.poisonLog = lograte.New(10, time.Second)
 }
 
-// writeSampled decodes and writes what open partitions send until each is done, n
-// messages are read, or ctx ends, and returns how many were read.
-func (k *KafkaConsumer) writeSampled(ctx context.Context, results <-chan sampled, open, n int) (int, error) {
+// write decodes and writes what open partitions send until each is done, n messages
+// are read, or ctx ends, and returns how many were read.
+func (run *sampleRun) write(ctx context.Context, results <-chan sampled, open, n int) (int, error) {
+	k := run.k
 	decoders := make(map[topicPartition]*decoder)
 	parts := make(map[topicPartition]*partition)
 	read := 0
@@ -110,7 +120,7 @@ func (k *KafkaConsumer) writeSampled(ctx context.Context, results <-chan sampled
 				counts: k.stats.counters(tp.topic, tp.id), log: k.Log, window: k.window}
 		}
 		read++
-		if err := k.consume1(ctx, parts[tp], dec, r.msg); err != nil {
+		if err := consumeOne(ctx, k, parts[tp], dec, r.msg); err != nil {
 			return read, err
 		}
 	}
@@ -126,9 +136,7 @@ type sampled struct {
 
 // partitionSample reads one partition for Sample, from next until end.
 type partitionSample struct {
-	k       *KafkaConsumer
-	client  sarama.Client
-	cfg     *sarama.Config
+	run     *sampleRun
 	tp      topicPartition
 	pc      sarama.PartitionConsumer
 	next    int64 // the first offset not handed out yet
@@ -171,9 +179,9 @@ func (s *partitionSample) fetch(ctx context.Context) (m *sarama.ConsumerMessage,
 	// (transaction markers, aborted records with read_committed): unless a record is
 	// left below the end, the partition is done.
 	if !s.noProbe && len(s.pc.Messages()) == 0 && len(s.pc.Errors()) == 0 && ctx.Err() == nil {
-		more, err := readableBelow(s.client, s.cfg, s.tp.topic, s.tp.id, s.next, s.end)
+		more, err := readableBelow(s.run.client, s.run.cfg, s.tp.topic, s.tp.id, s.next, s.end)
 		if err != nil {
-			s.k.Log.Warnf("topic %q partition %d: telling whether offsets %d to %d hold records: %v; "+
+			s.run.k.Log.Warnf("topic %q partition %d: telling whether offsets %d to %d hold records: %v; "+
 				"reading until offset %d or the time is up", s.tp.topic, s.tp.id, s.next, s.end-1, err, s.end-1)
 			s.noProbe = true
 		} else if !more {
@@ -199,17 +207,19 @@ func (s *partitionSample) send(ctx context.Context, r sampled) bool {
 	}
 }
 
-// consume1 is one step of consume for Sample: it decodes and writes one message.
-func (k *KafkaConsumer) consume1(ctx context.Context, p *partition, dec *decoder, msg *sarama.ConsumerMessage) error {
+// consumeOne is one step of a claim's loop for Sample: it decodes and writes one
+// message.
+func consumeOne(ctx context.Context, k *KafkaConsumer, p *partition, dec *decoder, msg *sarama.ConsumerMessage) error {
 	msgs := make(chan *sarama.ConsumerMessage, 1)
 	msgs <- msg
 	close(msgs)
-	return k.consume(ctx, p, dec, msgs)
+	return newClaimLoop(k, p, dec, msgs).run(ctx)
 }
 
-// sampleRanges returns, per partition of the topics, where the consumer group would
+// ranges returns, per partition of the topics, where the consumer group would
 // start and where the partition ends now for the isolation level (listEnds).
-func (k *KafkaConsumer) sampleRanges(client sarama.Client) (starts, ends map[topicPartition]int64, err error) {
+func (run *sampleRun) ranges() (starts, ends map[topicPartition]int64, err error) {
+	k, client := run.k, run.client
 	topics := k.topics.names()
 	request := make(map[string][]int32, len(topics))
 	for _, t := range topics {
