@@ -476,3 +476,12 @@ func TestHugeLines(t *testing.T) {
 	require.Contains(t, a.body, "invalid field value: '.5'")
 	require.Equal(t, 2, ts.mustCount(t, "public", "m"))
 }
+
+func TestPrecisionUnit(t *testing.T) {
+	require.Equal(t, time.Nanosecond, PrecisionUnit(""), "CnosDB's default")
+	require.Equal(t, time.Nanosecond, PrecisionUnit("ns"))
+	require.Equal(t, time.Microsecond, PrecisionUnit("us"))
+	require.Equal(t, time.Microsecond, PrecisionUnit("US"), "any case")
+	require.Equal(t, time.Millisecond, PrecisionUnit("ms"))
+	require.Equal(t, time.Nanosecond, PrecisionUnit("s"), "CnosDB reads what it does not take as ns")
+}

@@ -31,6 +31,14 @@ func parsePrecision(text string) (precision, bool) {
 	return precisionNS, false
 }
 
+// PrecisionUnit is the time that one unit of a write request's precision parameter
+// stands for, as CnosDB reads it: "ms", "us" or "ns" in any case, and anything else
+// (no parameter too) as "ns".
+func PrecisionUnit(param string) time.Duration {
+	p, _ := parsePrecision(param)
+	return time.Second / time.Duration(p.unitsPerSecond())
+}
+
 func (p precision) String() string {
 	switch p {
 	case precisionMS:

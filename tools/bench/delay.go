@@ -25,18 +25,6 @@ func lineTimestamp(line []byte) (int64, bool) {
 	return ts, true
 }
 
-// precisionUnit is what one unit of a write's precision query parameter is: CnosDB
-// takes ns (the default), us and ms, and reads anything else as ns.
-func precisionUnit(p string) time.Duration {
-	switch p {
-	case "us":
-		return time.Microsecond
-	case "ms":
-		return time.Millisecond
-	}
-	return time.Nanosecond
-}
-
 // statsLinePrefix starts the Kafka input's own kafka_consumer_stats lines, one per
 // partition every stats_interval: they are no message, and their time is when they
 // were made.

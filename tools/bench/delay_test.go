@@ -49,14 +49,6 @@ func TestLineTimesAcrossReads(t *testing.T) {
 	require.EqualValues(t, 1, l.untimed, "the line without a timestamp; the empty one and the input's stats line are no message")
 }
 
-func TestPrecisionUnit(t *testing.T) {
-	require.Equal(t, time.Nanosecond, precisionUnit(""), "CnosDB's default")
-	require.Equal(t, time.Nanosecond, precisionUnit("ns"))
-	require.Equal(t, time.Microsecond, precisionUnit("us"))
-	require.Equal(t, time.Millisecond, precisionUnit("ms"))
-	require.Equal(t, time.Nanosecond, precisionUnit("s"), "CnosDB reads what it does not take as ns")
-}
-
 func TestDelayHistogramPercentiles(t *testing.T) {
 	var h delayHistogram
 	require.Zero(t, h.quantile(0.99), "no delays")

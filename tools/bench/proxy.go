@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/telegraf-kafka-cnosdb/telegraf-kafka-cnosdb/dev/cnosdbdev"
 )
 
 // writePath is the write endpoint both pipelines post to.
@@ -106,7 +108,7 @@ func startWriteCounter(target string) (*writeCounter, error) {
 				c.accept(body.total())
 				if fresh != nil {
 					times, untimed := body.timestamps()
-					fresh.observe(at, precisionUnit(r.URL.Query().Get("precision")), times, untimed)
+					fresh.observe(at, cnosdbdev.PrecisionUnit(r.URL.Query().Get("precision")), times, untimed)
 				}
 			}
 		}),
