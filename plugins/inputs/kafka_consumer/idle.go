@@ -79,12 +79,16 @@ func (s idleStanding) same(o idleStanding) bool {
 	return s.tracker == o.tracker && s.from == o.from && s.hwm == o.hwm
 }
 
-// markIdle runs the idle marker until ctx ends.
-func (k *KafkaConsumer) markIdle(ctx context.Context) {
+func newIdleMarker(k *KafkaConsumer) *idleMarker {
 	m := &idleMarker{k: k, every: idleMarkInterval, seen: make(map[*partition]idleStanding)}
 	if k.idleInterval > 0 {
 		m.every = k.idleInterval
 	}
+	return m
+}
+
+// run looks at the idle partitions every interval until ctx ends.
+func (m *idleMarker) run(ctx context.Context) {
 	defer m.close()
 	every(ctx, m.every, func(time.Time) bool {
 		m.look(ctx)
@@ -230,7 +234,7 @@ func (m *idleMarker) pass(p *partition, s idleStanding, end int64) bool {
 		// sarama hands the records out, or the stall watchdog finds that it does not.
 		return true
 	}
-	if !m.k.skipTo(p, s.tracker, end) {
+	if !m.k.writer.skipTo(p, s.tracker, end) {
 		// A message was handed out meanwhile, or the partition's offsets started
 		// again: the next look sees where it stands now.
 		return false
@@ -244,9 +248,9 @@ func (m *idleMarker) pass(p *partition, s idleStanding, end int64) bool {
 // that holds the partition now, if it may (offsets.Skip). It runs under the writer's
 // lock, as done and markSession do, so that marked_offset never goes back. It
 // reports whether the mark moved.
-func (k *KafkaConsumer) skipTo(p *partition, tracker *offsets.Partition, end int64) bool {
+func (w *writer) skipTo(p *partition, tracker *offsets.Partition, end int64) bool {
 	moved := false
-	k.writer.locked(func() {
+	w.locked(func() {
 		if p.stopped() {
 			return
 		}

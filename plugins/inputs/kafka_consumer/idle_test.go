@@ -113,7 +113,7 @@ func TestSkipToMarksInTheHoldingSession(t *testing.T) {
 	first := &markSession{}
 	p := idlePartition(k, 0, &idleClaim{hwm: 10}, first)
 	require.NoError(t, p.offsets.Add(0, time.Time{}))
-	require.False(t, k.skipTo(p, p.offsets, 3), "offset 0 is in flight")
+	require.False(t, k.writer.skipTo(p, p.offsets, 3), "offset 0 is in flight")
 	p.done(0)
 	p.markSession()
 	require.Equal(t, []int64{1}, first.marks)
@@ -122,16 +122,16 @@ func TestSkipToMarksInTheHoldingSession(t *testing.T) {
 	second := &markSession{}
 	again := idlePartition(k, 0, &idleClaim{hwm: 10}, second)
 	require.Equal(t, []int64{1}, second.marks, "the new claim marks what the earlier one finished")
-	require.True(t, k.skipTo(p, p.offsets, 3))
+	require.True(t, k.writer.skipTo(p, p.offsets, 3))
 	require.Equal(t, []int64{1}, first.marks, "the earlier session holds it no more")
 	require.Equal(t, []int64{1, 3}, second.marks)
 	require.Equal(t, int64(3), again.offsets.Mark())
 	require.Equal(t, int64(3), k.stats.counters("t", 0).marked.Load())
-	require.False(t, k.skipTo(again, again.offsets, 3), "the mark never goes back")
+	require.False(t, k.writer.skipTo(again, again.offsets, 3), "the mark never goes back")
 
 	// Released: the mark moves, and the next claim marks it.
 	again.progress.release(second)
-	require.True(t, k.skipTo(again, again.offsets, 4))
+	require.True(t, k.writer.skipTo(again, again.offsets, 4))
 	require.Equal(t, []int64{1, 3}, second.marks)
 	third := &markSession{}
 	idlePartition(k, 0, &idleClaim{hwm: 10}, third)
@@ -139,11 +139,11 @@ func TestSkipToMarksInTheHoldingSession(t *testing.T) {
 
 	old := again.offsets
 	again.progress.restart(again)
-	require.False(t, k.skipTo(again, old, 6), "the offsets started again")
+	require.False(t, k.writer.skipTo(again, old, 6), "the offsets started again")
 	require.Equal(t, int64(-1), again.offsets.Mark())
 
 	again.progress.stopped.Store(true)
-	require.False(t, k.skipTo(again, again.offsets, 6), "reading stopped")
+	require.False(t, k.writer.skipTo(again, again.offsets, 6), "reading stopped")
 	require.Equal(t, []int64{4}, third.marks)
 }
 

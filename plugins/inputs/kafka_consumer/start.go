@@ -121,7 +121,7 @@ func (k *KafkaConsumer) run(ctx context.Context, group sarama.ConsumerGroup) {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
-		k.markIdle(ctx)
+		newIdleMarker(k).run(ctx)
 	}()
 
 	var stalls *stallWatch
