@@ -173,15 +173,9 @@ func (sess *sqlSession) dropStatement(p *sqlParser, sql string) (*resultSet, *ap
 		return nil, sess.s.store.dropDatabase(sess.tenant, name, ifExists)
 	case p.parseKeyword("TABLE"):
 		ifExists := p.parseKeywords("IF", "EXISTS")
-		dbName, name, apiErr := p.parseObjectName()
+		dbName, name, apiErr := sess.lastObjectName(p)
 		if apiErr != nil {
 			return nil, apiErr
-		}
-		if apiErr := p.expectEnd(); apiErr != nil {
-			return nil, apiErr
-		}
-		if dbName == "" {
-			dbName = sess.db
 		}
 		db := sess.s.store.database(sess.tenant, dbName)
 		if db == nil {
@@ -257,16 +251,25 @@ func (sess *sqlSession) describeDatabase(p *sqlParser) (*resultSet, *apiError) {
 	}, nil
 }
 
-func (sess *sqlSession) describeTable(p *sqlParser) (*resultSet, *apiError) {
-	dbName, name, apiErr := p.parseObjectName()
-	if apiErr != nil {
-		return nil, apiErr
+// lastObjectName parses a table's name, [database.]table, that ends the statement;
+// without a database it is the session's.
+func (sess *sqlSession) lastObjectName(p *sqlParser) (dbName, name string, apiErr *apiError) {
+	if dbName, name, apiErr = p.parseObjectName(); apiErr != nil {
+		return "", "", apiErr
 	}
 	if apiErr := p.expectEnd(); apiErr != nil {
-		return nil, apiErr
+		return "", "", apiErr
 	}
 	if dbName == "" {
 		dbName = sess.db
+	}
+	return dbName, name, nil
+}
+
+func (sess *sqlSession) describeTable(p *sqlParser) (*resultSet, *apiError) {
+	dbName, name, apiErr := sess.lastObjectName(p)
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	db := sess.s.store.database(sess.tenant, dbName)
 	if db == nil {
