@@ -50,10 +50,10 @@ func run() int {
 		c.log.Error(err)
 		return 1
 	}
-	defer c.plugin.Close()
 	stream, err := cnosdb.NewStream(c.plugin)
 	if err != nil {
 		c.log.Error(err)
+		_ = c.plugin.Close()
 		return 1
 	}
 	return c.serve(stream)
@@ -126,6 +126,9 @@ func (c *command) serve(stream *cnosdb.Stream) int {
 	cfg.ShutdownGrace = min(cfg.ShutdownGrace, c.shutdownTimeout/2)
 	err := execdout.Run(ctx, os.Stdin, stream, cfg)
 	stream.Close()
+	if cerr := c.plugin.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
 	close(drained)
 	<-stopped
 	c.plugin.LogTotals()
