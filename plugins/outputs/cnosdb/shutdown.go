@@ -77,7 +77,7 @@ type Holding struct {
 	Acknowledged bool
 }
 
-// Holding reports what the plugin holds now. Safe to call at any time.
+// Holding reports what the stream holds now; safe to call from any goroutine.
 func (s *Stream) Holding() Holding {
 	if s.acks.seen() {
 		s.held.acked.Store(true)
