@@ -261,10 +261,7 @@ func (c *claimLoop) handedOut(msg *sarama.ConsumerMessage) bool {
 func (c *claimLoop) poison(ctx context.Context, msg *sarama.ConsumerMessage, cause error) error {
 	k, p := c.k, c.p
 	p.counts.parseErrors.Add(1)
-	if k.poisonLog.Allow(time.Now()) {
-		if suppressed := k.poisonLog.TakeSuppressed(); suppressed > 0 {
-			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
-		}
+	if c.mayLog() {
 		dest := "skipped"
 		if k.deadLetter != nil {
 			dest = fmt.Sprintf("sent to %q", k.DeadLetterTopic)
@@ -287,12 +284,22 @@ func (c *claimLoop) poison(ctx context.Context, msg *sarama.ConsumerMessage, cau
 func (c *claimLoop) noMetrics(msg *sarama.ConsumerMessage, cause error) {
 	k, p := c.k, c.p
 	p.counts.noMetrics.Add(1)
-	if k.poisonLog.Allow(time.Now()) {
-		if suppressed := k.poisonLog.TakeSuppressed(); suppressed > 0 {
-			k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
-		}
+	if c.mayLog() {
 		k.Log.Warnf("topic %q partition %d offset %d: %v", msg.Topic, msg.Partition, msg.Offset, cause)
 	}
+}
+
+// mayLog reports whether a poison message or one without metrics may be logged now
+// (poisonLog), having said first how many were not since the last one that was.
+func (c *claimLoop) mayLog() bool {
+	k := c.k
+	if !k.poisonLog.Allow(time.Now()) {
+		return false
+	}
+	if suppressed := k.poisonLog.TakeSuppressed(); suppressed > 0 {
+		k.Log.Errorf("%d more messages failed to parse or gave no metrics and were not logged", suppressed)
+	}
+	return true
 }
 
 // release frees the slot of a message that is given up before it reached the writer.
